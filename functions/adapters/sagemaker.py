@@ -1,0 +1,145 @@
+"""SageMaker runtime adapter: invokes endpoints and turns SageMaker's errors into domain errors.
+
+botocore fixes a client's timeouts at creation, so the adapter keeps one client per timeout step
+(rounded *down*, never past the deadline) and creates each once. In Lambda the remaining time at the
+start of a request is nearly constant, so one or two clients serve a whole environment.
+botocore's own retries are off (``total_max_attempts=1``): its legacy mode would retry 429s and read
+timeouts with 60 s reads, far past API Gateway's 29 s (design.md). Retrying is the router's decision.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from typing import TYPE_CHECKING, Any, Final
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from functions.common.errors import (
+    EndpointRejectedError,
+    EndpointTimeoutError,
+    EndpointUnavailableError,
+    ModelFailedError,
+    PayloadTooLargeError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+# Timeout steps in milliseconds: fine below a second, where rounding down would waste most of the budget.
+TIMEOUT_STEPS_MS: Final[tuple[int, ...]] = (
+    50,
+    100,
+    200,
+    300,
+    500,
+    750,
+    1000,
+    1500,
+    2000,
+    3000,
+    4000,
+    5000,
+    6000,
+    8000,
+    10_000,
+    12_000,
+    15_000,
+    20_000,
+    25_000,
+    30_000,
+    45_000,
+    60_000,
+)
+CONNECT_TIMEOUT_MS: Final[int] = 1000
+# SageMaker error codes that mean "try again later" and the reason the router reports for each.
+TRANSIENT_ERRORS: Final[dict[str, str]] = {
+    "ModelNotReadyException": "model-not-ready",
+    "ThrottlingException": "throttled",
+    "InternalFailure": "internal-failure",
+    "ServiceUnavailable": "service-unavailable",
+    "InternalDependencyException": "internal-dependency",
+}
+
+
+def timeout_step_ms(timeout_ms: int) -> int:
+    """The largest step not above ``timeout_ms`` (the smallest step if it is below all of them)."""
+    position = bisect.bisect_right(TIMEOUT_STEPS_MS, timeout_ms)
+    return TIMEOUT_STEPS_MS[max(position - 1, 0)]
+
+
+def create_sagemaker_runtime_client(timeout_ms: int) -> Any:
+    config = Config(
+        connect_timeout=min(CONNECT_TIMEOUT_MS, timeout_ms) / 1000,
+        read_timeout=timeout_ms / 1000,
+        retries={"mode": "standard", "total_max_attempts": 1},
+        tcp_keepalive=True,
+    )
+    return boto3.client("sagemaker-runtime", config=config)
+
+
+class SageMakerBackend:
+    """Calls ``invoke_endpoint``; raises only domain errors.
+
+    Example:
+        >>> backend = SageMakerBackend()
+        >>> backend.invoke("iris", b'{"inputs": [...]}', timeout_ms=2000)
+        b'{"model_name": "iris", ...}'
+    """
+
+    def __init__(self, client_factory: Callable[[int], Any] = create_sagemaker_runtime_client) -> None:
+        self._client_factory = client_factory
+        self._clients: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self, timeout_ms: int) -> Any:
+        step = timeout_step_ms(timeout_ms)
+        client = self._clients.get(step)
+        if client is None:
+            with self._lock:
+                client = self._clients.get(step) or self._client_factory(step)
+                self._clients[step] = client
+        return client
+
+    def warm(self, timeout_ms: int) -> None:
+        """Create the client for a timeout ahead of the first request (called at cold start)."""
+        self.client(timeout_ms)
+
+    def invoke(self, endpoint: str, body: bytes, *, timeout_ms: int, content_type: str = "application/json") -> bytes:
+        client = self.client(timeout_ms)
+        try:
+            response = client.invoke_endpoint(
+                EndpointName=endpoint, Body=body, ContentType=content_type, Accept="application/json"
+            )
+            payload: bytes = response["Body"].read()
+        except ClientError as error:
+            raise map_client_error(endpoint, error) from error
+        except ReadTimeoutError as error:
+            raise EndpointTimeoutError(f"endpoint {endpoint!r} did not answer within {timeout_ms} ms") from error
+        except BotoConnectionError as error:
+            raise EndpointUnavailableError(
+                f"endpoint {endpoint!r} could not be reached: {type(error).__name__}", reason="connection-error"
+            ) from error
+        return payload
+
+
+def map_client_error(endpoint: str, error: ClientError) -> Exception:
+    """Turn a SageMaker runtime error into the domain error that carries its meaning (design.md)."""
+    details = error.response.get("Error", {})
+    code = details.get("Code", "Unknown")
+    message = details.get("Message") or ""
+    if code == "ModelError":
+        original_status = int(error.response.get("OriginalStatusCode") or 500)
+        original_message = error.response.get("OriginalMessage") or message
+        return ModelFailedError(
+            f"model behind {endpoint!r} failed ({original_status}): {original_message}", original_status
+        )
+    reason = TRANSIENT_ERRORS.get(code)
+    if reason is not None:
+        return EndpointUnavailableError(f"endpoint {endpoint!r} is unavailable ({code}); retry later", reason=reason)
+    if code == "ValidationError" and "oversize" in message.lower():
+        return PayloadTooLargeError(f"endpoint {endpoint!r} refused the body as too large: {message}")
+    return EndpointRejectedError(f"endpoint {endpoint!r} rejected the request ({code}): {message or 'no message'}")

@@ -1,0 +1,297 @@
+"""The model and route config: one typed file read by the router at cold start and by the CDK app at synth.
+
+Every field is checked when the file is loaded; an invalid file raises :class:`ConfigError` naming the
+file and the field, e.g. ``functions/models.json: models[0].inputs[0].datatype: 'FP33' is not one of ...``.
+
+Example:
+    >>> config = load_models_config()
+    >>> config.model("iris").inputs[0].shape
+    (-1, 4)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from functions.common.datatypes import DATATYPES, INTEGER_BOUNDS
+
+DEFAULT_CONFIG_PATH: Final[Path] = Path(__file__).resolve().parent.parent / "models.json"
+SyncTarget = Literal["serverless", "lambda"]
+SYNC_TARGETS: Final[tuple[str, ...]] = ("serverless", "lambda")
+# SageMaker endpoint names: 1-63 chars, alphanumerics and hyphens (CreateEndpoint's EndpointName pattern).
+ENDPOINT_NAME_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+MODEL_NAME_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+# Limits of the route itself: SageMaker serverless takes 4 MB (design.md), a Lambda sync payload 6 MB.
+SERVERLESS_MAX_BODY_BYTES: Final[int] = 4 * 1024 * 1024
+LAMBDA_MAX_BODY_BYTES: Final[int] = 6 * 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """The config file is invalid; the message names the file and the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class ValueRange:
+    minimum: float | None
+    maximum: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+    value_range: ValueRange | None = None
+    allow_non_finite: bool = False
+
+    @property
+    def has_free_batch_dim(self) -> bool:
+        return bool(self.shape) and self.shape[0] == -1
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    sync: SyncTarget | None
+    serverless_endpoint: str | None
+    async_endpoint: str | None
+
+    @property
+    def allows_async(self) -> bool:
+        return self.async_endpoint is not None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    max_body_bytes: int
+    max_batch_rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    name: str
+    version: str
+    platform: str
+    artifact: str | None
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    route: RouteConfig
+    limits: LimitsConfig
+    input_by_name: dict[str, TensorSpec] = field(init=False, repr=False, compare=False)
+    output_names: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_by_name", {spec.name: spec for spec in self.inputs})
+        object.__setattr__(self, "output_names", frozenset(spec.name for spec in self.outputs))
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    name: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsConfig:
+    source: str
+    server: ServerInfo
+    models: tuple[ModelConfig, ...]
+    by_name: dict[str, ModelConfig] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_name", {model.name: model for model in self.models})
+
+    def model(self, name: str) -> ModelConfig | None:
+        return self.by_name.get(name)
+
+
+class _Reader:
+    """Walks the raw JSON, checking each field and naming its path when one is wrong."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {path}: {message}")
+
+    def obj(self, value: Any, path: str, allowed: frozenset[str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"must be an object, got {type(value).__name__}")
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise self.fail(
+                f"{path}.{unknown[0]}" if path else unknown[0], f"unknown field (allowed: {', '.join(sorted(allowed))})"
+            )
+        return value
+
+    def required(self, raw: dict[str, Any], key: str, path: str) -> Any:
+        if key not in raw:
+            raise self.fail(f"{path}.{key}" if path else key, "is required")
+        return raw[key]
+
+    def string(self, value: Any, path: str, pattern: re.Pattern[str] | None = None) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(path, f"must be a non-empty string, got {value!r}")
+        if pattern is not None and not pattern.match(value):
+            raise self.fail(path, f"{value!r} does not match {pattern.pattern}")
+        return value
+
+    def optional_string(
+        self, raw: dict[str, Any], key: str, path: str, pattern: re.Pattern[str] | None = None
+    ) -> str | None:
+        value = raw.get(key)
+        return None if value is None else self.string(value, f"{path}.{key}", pattern)
+
+    def positive_int(self, value: Any, path: str, upper: int | None = None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.fail(path, f"must be a positive integer, got {value!r}")
+        if upper is not None and value > upper:
+            raise self.fail(path, f"{value} exceeds the route's limit of {upper}")
+        return value
+
+    def number(self, value: Any, path: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise self.fail(path, f"must be a finite number, got {value!r}")
+        return float(value)
+
+    def tensor(self, raw_value: Any, path: str, *, is_input: bool) -> TensorSpec:
+        allowed = {"name", "datatype", "shape"} | ({"range", "allow_non_finite"} if is_input else set())
+        raw = self.obj(raw_value, path, frozenset(allowed))
+        name = self.string(self.required(raw, "name", path), f"{path}.name")
+        datatype = self.required(raw, "datatype", path)
+        if datatype not in DATATYPES:
+            raise self.fail(f"{path}.datatype", f"{datatype!r} is not one of {', '.join(DATATYPES)}")
+        shape_raw = self.required(raw, "shape", path)
+        if not isinstance(shape_raw, list) or not shape_raw:
+            raise self.fail(f"{path}.shape", "must be a non-empty list of dimensions (-1 for a free dimension)")
+        for index, dim in enumerate(shape_raw):
+            if isinstance(dim, bool) or not isinstance(dim, int) or (dim < 1 and dim != -1):
+                raise self.fail(f"{path}.shape[{index}]", f"must be a positive integer or -1, got {dim!r}")
+        value_range = self.value_range(raw.get("range"), f"{path}.range", datatype)
+        allow_non_finite = raw.get("allow_non_finite", False)
+        if not isinstance(allow_non_finite, bool):
+            raise self.fail(f"{path}.allow_non_finite", f"must be true or false, got {allow_non_finite!r}")
+        return TensorSpec(name, datatype, tuple(shape_raw), value_range, allow_non_finite)
+
+    def value_range(self, raw_value: Any, path: str, datatype: str) -> ValueRange | None:
+        if raw_value is None:
+            return None
+        if datatype in ("BOOL", "BYTES"):
+            raise self.fail(path, f"a range applies to numeric datatypes, not {datatype}")
+        raw = self.obj(raw_value, path, frozenset({"min", "max"}))
+        minimum = None if raw.get("min") is None else self.number(raw["min"], f"{path}.min")
+        maximum = None if raw.get("max") is None else self.number(raw["max"], f"{path}.max")
+        if minimum is None and maximum is None:
+            raise self.fail(path, "needs min, max or both")
+        if minimum is not None and maximum is not None and minimum > maximum:
+            raise self.fail(path, f"min {minimum} is greater than max {maximum}")
+        bounds = INTEGER_BOUNDS.get(datatype)
+        if bounds is not None and (
+            (minimum is not None and minimum < bounds[0]) or (maximum is not None and maximum > bounds[1])
+        ):
+            raise self.fail(path, f"lies outside what {datatype} can hold ({bounds[0]}..{bounds[1]})")
+        return ValueRange(minimum, maximum)
+
+    def tensors(self, raw: dict[str, Any], key: str, path: str, *, is_input: bool) -> tuple[TensorSpec, ...]:
+        values = self.required(raw, key, path)
+        if not isinstance(values, list) or not values:
+            raise self.fail(f"{path}.{key}", "must be a non-empty list")
+        specs = tuple(
+            self.tensor(value, f"{path}.{key}[{index}]", is_input=is_input) for index, value in enumerate(values)
+        )
+        seen: set[str] = set()
+        for index, spec in enumerate(specs):
+            if spec.name in seen:
+                raise self.fail(f"{path}.{key}[{index}].name", f"duplicate tensor name {spec.name!r}")
+            seen.add(spec.name)
+        return specs
+
+    def route(self, raw_value: Any, path: str) -> RouteConfig:
+        raw = self.obj(raw_value, path, frozenset({"sync", "serverless_endpoint", "async_endpoint"}))
+        sync = raw.get("sync")
+        if sync is not None and sync not in SYNC_TARGETS:
+            raise self.fail(
+                f"{path}.sync", f"{sync!r} is not one of {', '.join(SYNC_TARGETS)} (or null for async-only)"
+            )
+        serverless = self.optional_string(raw, "serverless_endpoint", path, ENDPOINT_NAME_PATTERN)
+        async_endpoint = self.optional_string(raw, "async_endpoint", path, ENDPOINT_NAME_PATTERN)
+        if sync == "serverless" and serverless is None:
+            raise self.fail(f"{path}.serverless_endpoint", "is required when sync is 'serverless'")
+        if sync != "serverless" and serverless is not None:
+            raise self.fail(f"{path}.serverless_endpoint", "is only used when sync is 'serverless'")
+        if sync is None and async_endpoint is None:
+            raise self.fail(path, "declares no route: set sync, async_endpoint or both")
+        return RouteConfig(sync, serverless, async_endpoint)
+
+    def limits(self, raw_value: Any, path: str, route: RouteConfig) -> LimitsConfig:
+        raw = self.obj(raw_value, path, frozenset({"max_body_bytes", "max_batch_rows"}))
+        route_limit = SERVERLESS_MAX_BODY_BYTES if route.sync == "serverless" else LAMBDA_MAX_BODY_BYTES
+        return LimitsConfig(
+            max_body_bytes=self.positive_int(
+                self.required(raw, "max_body_bytes", path), f"{path}.max_body_bytes", route_limit
+            ),
+            max_batch_rows=self.positive_int(self.required(raw, "max_batch_rows", path), f"{path}.max_batch_rows"),
+        )
+
+    def model(self, raw_value: Any, path: str) -> ModelConfig:
+        keys = {"name", "version", "platform", "artifact", "inputs", "outputs", "route", "limits"}
+        raw = self.obj(raw_value, path, frozenset(keys))
+        route = self.route(self.required(raw, "route", path), f"{path}.route")
+        return ModelConfig(
+            name=self.string(self.required(raw, "name", path), f"{path}.name", MODEL_NAME_PATTERN),
+            version=self.string(self.required(raw, "version", path), f"{path}.version"),
+            platform=self.string(self.required(raw, "platform", path), f"{path}.platform"),
+            artifact=self.optional_string(raw, "artifact", path),
+            inputs=self.tensors(raw, "inputs", path, is_input=True),
+            outputs=self.tensors(raw, "outputs", path, is_input=False),
+            route=route,
+            limits=self.limits(self.required(raw, "limits", path), f"{path}.limits", route),
+        )
+
+    def config(self, raw_value: Any) -> ModelsConfig:
+        raw = self.obj(raw_value, "", frozenset({"$schema", "server", "models"}))
+        server_raw = self.obj(self.required(raw, "server", ""), "server", frozenset({"name", "version"}))
+        server = ServerInfo(
+            self.string(self.required(server_raw, "name", "server"), "server.name"),
+            self.string(self.required(server_raw, "version", "server"), "server.version"),
+        )
+        models_raw = self.required(raw, "models", "")
+        if not isinstance(models_raw, list) or not models_raw:
+            raise self.fail("models", "must be a non-empty list")
+        models = tuple(self.model(value, f"models[{index}]") for index, value in enumerate(models_raw))
+        seen: set[str] = set()
+        for index, model in enumerate(models):
+            if model.name in seen:
+                raise self.fail(f"models[{index}].name", f"duplicate model name {model.name!r}")
+            seen.add(model.name)
+        return ModelsConfig(self.source, server, models)
+
+
+def parse_models_config(raw: Any, source: str = "<config>") -> ModelsConfig:
+    """Check an already-decoded config document and return the typed config."""
+    return _Reader(source).config(raw)
+
+
+def load_models_config(path: str | Path | None = None) -> ModelsConfig:
+    """Read and check the config file (default: ``functions/models.json``)."""
+    config_path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{config_path}: cannot be read: {error.strerror}") from error
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(
+            f"{config_path}: line {error.lineno} column {error.colno}: invalid JSON: {error.msg}"
+        ) from error
+    return parse_models_config(raw, str(config_path))
+
+
+def parse_model_config(raw: Any, source: str = "<signature>") -> ModelConfig:
+    """Check one model entry (the ``signature.json`` packed next to a model file)."""
+    return _Reader(source).model(raw, "model")

@@ -1,0 +1,53 @@
+"""Domain errors. Each says what went wrong in words a caller can act on; the handler maps them to HTTP
+statuses in one table (``functions/router/responses.py``)."""
+
+from __future__ import annotations
+
+
+class InferenceError(Exception):
+    """Base of every error the router answers with a status other than 200."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequestError(InferenceError):
+    """The request breaks a rule of the API or of the model's declared inputs (HTTP 400)."""
+
+
+class ModelNotFoundError(InferenceError):
+    """No model of that name is configured (HTTP 404)."""
+
+
+class RouteNotFoundError(InferenceError):
+    """No API resource at that path and method (HTTP 404)."""
+
+
+class PayloadTooLargeError(InferenceError):
+    """The body is over the route's limit and the model has no async route (HTTP 413)."""
+
+
+class ModelFailedError(InferenceError):
+    """The model itself raised an error; ``original_status`` is the status its container answered."""
+
+    def __init__(self, message: str, original_status: int) -> None:
+        super().__init__(message)
+        self.original_status = original_status
+
+
+class EndpointUnavailableError(InferenceError):
+    """The endpoint is throttled, warming up or failing transiently; a retry later may succeed (HTTP 503)."""
+
+    def __init__(self, message: str, reason: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after_seconds = retry_after_seconds
+
+
+class EndpointRejectedError(InferenceError):
+    """The endpoint refused a request the router had accepted: missing endpoint, broken contract (HTTP 502)."""
+
+
+class EndpointTimeoutError(InferenceError):
+    """The endpoint did not answer within the deadline (HTTP 504)."""

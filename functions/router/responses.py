@@ -1,0 +1,52 @@
+"""Domain errors to HTTP: the one table of statuses (design.md, 'Status codes')."""
+
+from __future__ import annotations
+
+import json
+
+from aws_lambda_powertools.event_handler import Response
+
+from functions.common.errors import (
+    EndpointRejectedError,
+    EndpointTimeoutError,
+    EndpointUnavailableError,
+    InferenceError,
+    InvalidRequestError,
+    ModelFailedError,
+    ModelNotFoundError,
+    PayloadTooLargeError,
+    RouteNotFoundError,
+)
+
+JSON = "application/json"
+STATUS_BY_ERROR: dict[type[InferenceError], int] = {
+    InvalidRequestError: 400,
+    ModelNotFoundError: 404,
+    RouteNotFoundError: 404,
+    PayloadTooLargeError: 413,
+    EndpointRejectedError: 502,
+    EndpointUnavailableError: 503,
+    EndpointTimeoutError: 504,
+}
+
+
+def status_for(error: InferenceError) -> int:
+    if isinstance(error, ModelFailedError):
+        # The model's own 4xx is the caller's problem (400 kept, other 4xx as 422); its 5xx is ours upstream.
+        if 400 <= error.original_status < 500:
+            return 400 if error.original_status == 400 else 422
+        return 502
+    return STATUS_BY_ERROR.get(type(error), 500)
+
+
+def error_response(error: InferenceError) -> Response[str]:
+    headers: dict[str, str] = {}
+    if isinstance(error, EndpointUnavailableError):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    return Response(
+        status_code=status_for(error), content_type=JSON, body=json.dumps({"error": error.message}), headers=headers
+    )
+
+
+def json_response(document: object, status_code: int = 200) -> Response[str]:
+    return Response(status_code=status_code, content_type=JSON, body=json.dumps(document, separators=(",", ":")))

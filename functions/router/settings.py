@@ -1,0 +1,61 @@
+"""The router's settings: read from the environment once at cold start, checked, passed down as values.
+
+The CDK router construct sets exactly these variables (tested in tests/infra).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from functions.common.config import ENDPOINT_NAME_PATTERN
+
+ENVIRONMENT_VARIABLES: Final[tuple[str, ...]] = (
+    "MODELS_CONFIG_PATH",
+    "ENDPOINT_NAME_PREFIX",
+    "INVOKE_BUDGET_MS",
+    "RESPONSE_RESERVE_MS",
+)
+
+
+DEFAULT_INVOKE_BUDGET_MS: Final[int] = 20_000
+DEFAULT_RESPONSE_RESERVE_MS: Final[int] = 300
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the router cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSettings:
+    models_config_path: str | None = None
+    endpoint_name_prefix: str = ""
+    invoke_budget_ms: int = DEFAULT_INVOKE_BUDGET_MS
+    response_reserve_ms: int = DEFAULT_RESPONSE_RESERVE_MS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> RouterSettings:
+        prefix = environ.get("ENDPOINT_NAME_PREFIX", "")
+        if prefix and not ENDPOINT_NAME_PATTERN.match(prefix.rstrip("-") or "x"):
+            raise SettingsError(f"ENDPOINT_NAME_PREFIX={prefix!r}: endpoint names take only letters, digits and '-'")
+        return cls(
+            models_config_path=environ.get("MODELS_CONFIG_PATH") or None,
+            endpoint_name_prefix=prefix,
+            invoke_budget_ms=_positive_int(environ, "INVOKE_BUDGET_MS", DEFAULT_INVOKE_BUDGET_MS),
+            response_reserve_ms=_positive_int(environ, "RESPONSE_RESERVE_MS", DEFAULT_RESPONSE_RESERVE_MS),
+        )
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: must be a whole number of milliseconds") from None
+    if value <= 0:
+        raise SettingsError(f"{name}={raw!r}: must be positive")
+    return value

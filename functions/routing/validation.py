@@ -1,0 +1,297 @@
+"""Validation of Open Inference Protocol infer requests against a model's declared signature.
+
+Everything is checked before any call leaves the router; the first broken rule raises
+:class:`InvalidRequestError` naming the input and the rule, or :class:`PayloadTooLargeError`.
+
+Example:
+    >>> request = validate_infer_request(model, b'{"inputs": [...]}')
+    >>> request.batch_rows
+    1
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from functions.common.config import ModelConfig, TensorSpec
+from functions.common.datatypes import DATATYPES, FLOAT_MAX, FLOAT_TYPES, INTEGER_BOUNDS
+from functions.common.errors import InvalidRequestError, PayloadTooLargeError
+
+REQUEST_FIELDS = frozenset({"id", "parameters", "inputs", "outputs"})
+INPUT_FIELDS = frozenset({"name", "shape", "datatype", "data", "parameters"})
+OUTPUT_FIELDS = frozenset({"name", "parameters"})
+
+
+@dataclass(frozen=True, slots=True)
+class InferRequest:
+    """A request that passed every check: safe to forward as ``body``."""
+
+    model: ModelConfig
+    body: bytes
+    request_id: str | None
+    batch_rows: int
+    requested_outputs: tuple[str, ...]
+
+
+def check_body_size(model: ModelConfig, body: bytes) -> None:
+    if len(body) > model.limits.max_body_bytes:
+        raise PayloadTooLargeError(
+            f"request body is {len(body)} bytes; model {model.name!r} accepts at most {model.limits.max_body_bytes}"
+        )
+
+
+def parse_json_body(body: bytes) -> Any:
+    if not body:
+        raise InvalidRequestError("request body is empty; expected an Open Inference Protocol JSON object")
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError as error:
+        raise InvalidRequestError(f"request body is not UTF-8: {error.reason}") from error
+    except ValueError as error:
+        raise InvalidRequestError(f"request body is not valid JSON: {error}") from error
+
+
+def validate_infer_request(model: ModelConfig, body: bytes) -> InferRequest:
+    check_body_size(model, body)
+    document = parse_json_body(body)
+    if not isinstance(document, dict):
+        raise InvalidRequestError(f"request body must be a JSON object, got {_json_type(document)}")
+    unknown = sorted(set(document) - REQUEST_FIELDS)
+    if unknown:
+        raise InvalidRequestError(f"unknown request field {unknown[0]!r} (allowed: id, parameters, inputs, outputs)")
+    request_id = document.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise InvalidRequestError(f"'id' must be a string, got {_json_type(request_id)}")
+    _check_parameters(document.get("parameters"), "request")
+    batch_rows = _validate_inputs(model, document.get("inputs"))
+    requested_outputs = _validate_outputs(model, document.get("outputs"))
+    return InferRequest(model, body, request_id, batch_rows, requested_outputs)
+
+
+def _validate_inputs(model: ModelConfig, inputs: Any) -> int:
+    if inputs is None:
+        raise InvalidRequestError("'inputs' is required: a list with one entry per model input")
+    if not isinstance(inputs, list) or not inputs:
+        raise InvalidRequestError(f"'inputs' must be a non-empty list, got {_json_type(inputs)}")
+    seen: set[str] = set()
+    batch_rows: int | None = None
+    batch_owner = ""
+    for index, entry in enumerate(inputs):
+        if not isinstance(entry, dict):
+            raise InvalidRequestError(f"inputs[{index}] must be an object, got {_json_type(entry)}")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            raise InvalidRequestError(f"inputs[{index}]: 'name' is required and must be a non-empty string")
+        spec = model.input_by_name.get(name)
+        if spec is None:
+            expected = ", ".join(repr(known) for known in model.input_by_name)
+            raise InvalidRequestError(f"input {name!r}: unknown input for model {model.name!r} (expected {expected})")
+        if name in seen:
+            raise InvalidRequestError(f"input {name!r}: given more than once")
+        seen.add(name)
+        rows = _validate_input(spec, entry, model.limits.max_batch_rows)
+        if rows is not None:
+            if batch_rows is not None and rows != batch_rows:
+                raise InvalidRequestError(
+                    f"input {name!r}: batch size {rows} differs from input {batch_owner!r}'s batch size {batch_rows}"
+                )
+            batch_rows, batch_owner = rows, name
+    missing = [spec.name for spec in model.inputs if spec.name not in seen]
+    if missing:
+        raise InvalidRequestError(f"input {missing[0]!r}: required by model {model.name!r} but missing")
+    return batch_rows if batch_rows is not None else 1
+
+
+def _validate_input(spec: TensorSpec, entry: dict[str, Any], max_batch_rows: int) -> int | None:
+    name = spec.name
+    unknown = sorted(set(entry) - INPUT_FIELDS)
+    if unknown:
+        raise InvalidRequestError(f"input {name!r}: unknown field {unknown[0]!r}")
+    for required in ("shape", "datatype", "data"):
+        if required not in entry:
+            raise InvalidRequestError(f"input {name!r}: {required!r} is required")
+    _check_parameters(entry.get("parameters"), f"input {name!r}")
+    datatype = entry["datatype"]
+    if datatype not in DATATYPES:
+        raise InvalidRequestError(f"input {name!r}: datatype {datatype!r} is not an Open Inference Protocol datatype")
+    if datatype != spec.datatype:
+        raise InvalidRequestError(f"input {name!r}: datatype {datatype} does not match the model's {spec.datatype}")
+    shape = _validate_shape(spec, entry["shape"])
+    rows = shape[0] if spec.has_free_batch_dim else None
+    if rows is not None and rows > max_batch_rows:
+        raise InvalidRequestError(f"input {name!r}: batch of {rows} rows exceeds the model's limit of {max_batch_rows}")
+    expected_count = math.prod(shape)
+    flat = _flatten(spec, entry["data"], shape)
+    if len(flat) != expected_count:
+        raise InvalidRequestError(
+            f"input {name!r}: shape {list(shape)} needs {expected_count} elements but data has {len(flat)}"
+        )
+    _check_elements(spec, flat)
+    return rows
+
+
+def _validate_shape(spec: TensorSpec, shape: Any) -> tuple[int, ...]:
+    name = spec.name
+    if not isinstance(shape, list) or any(
+        isinstance(dim, bool) or not isinstance(dim, int) or dim < 0 for dim in shape
+    ):
+        raise InvalidRequestError(f"input {name!r}: shape must be a list of non-negative integers, got {shape!r}")
+    if len(shape) != len(spec.shape):
+        raise InvalidRequestError(
+            f"input {name!r}: shape {shape} has rank {len(shape)} but the model expects rank {len(spec.shape)} "
+            f"({_shape_text(spec.shape)})"
+        )
+    for axis, (given, declared) in enumerate(zip(shape, spec.shape, strict=True)):
+        if declared not in (-1, given):
+            raise InvalidRequestError(
+                f"input {name!r}: shape {shape} does not match the model's {_shape_text(spec.shape)} "
+                f"(dimension {axis} must be {declared})"
+            )
+        if declared == -1 and axis == 0 and given == 0:
+            raise InvalidRequestError(f"input {name!r}: shape {shape} has an empty batch")
+    return tuple(shape)
+
+
+def _flatten(spec: TensorSpec, data: Any, shape: tuple[int, ...]) -> list[Any]:
+    if not isinstance(data, list):
+        raise InvalidRequestError(f"input {spec.name!r}: data must be a list (flat or nested row-major)")
+    if not data or not isinstance(data[0], list):
+        if any(isinstance(value, list) for value in data):
+            raise InvalidRequestError(f"input {spec.name!r}: data mixes lists and scalars at the top level")
+        return data
+    flat: list[Any] = []
+    _flatten_nested(spec.name, data, shape, 0, flat)
+    return flat
+
+
+def _flatten_nested(name: str, data: list[Any], shape: tuple[int, ...], depth: int, flat: list[Any]) -> None:
+    if depth >= len(shape) or len(data) != shape[depth]:
+        expected = shape[depth] if depth < len(shape) else "no"
+        raise InvalidRequestError(
+            f"input {name!r}: nested data has {len(data)} entries at depth {depth} where shape {list(shape)} "
+            f"expects {expected}"
+        )
+    if depth == len(shape) - 1:
+        if any(isinstance(value, list) for value in data):
+            raise InvalidRequestError(f"input {name!r}: nested data is deeper than shape {list(shape)}")
+        flat.extend(data)
+        return
+    for child in data:
+        if not isinstance(child, list):
+            raise InvalidRequestError(f"input {name!r}: nested data is shallower than shape {list(shape)}")
+        _flatten_nested(name, child, shape, depth + 1, flat)
+
+
+def _check_elements(spec: TensorSpec, flat: list[Any]) -> None:
+    datatype = spec.datatype
+    if datatype == "BOOL":
+        for index, value in enumerate(flat):
+            if type(value) is not bool:
+                raise InvalidRequestError(f"input {spec.name!r}: element {index} is {value!r}, not a BOOL (true/false)")
+        return
+    if datatype == "BYTES":
+        for index, value in enumerate(flat):
+            if type(value) is not str:
+                raise InvalidRequestError(
+                    f"input {spec.name!r}: element {index} is {_json_type(value)}, not BYTES (a string)"
+                )
+        return
+    low, high = _bounds(spec)
+    if datatype in FLOAT_TYPES:
+        allow_non_finite = spec.allow_non_finite
+        for index, value in enumerate(flat):
+            kind = type(value)
+            if kind is not float and kind is not int:
+                raise InvalidRequestError(f"input {spec.name!r}: element {index} is {_json_type(value)}, not a number")
+            if not low <= value <= high:
+                _raise_out_of_range(spec, index, value, allow_non_finite)
+        return
+    for index, value in enumerate(flat):
+        if type(value) is not int:
+            raise InvalidRequestError(f"input {spec.name!r}: element {index} is {value!r}, not an integer ({datatype})")
+        if not low <= value <= high:
+            _raise_out_of_range(spec, index, value, allow_non_finite=False)
+
+
+def _bounds(spec: TensorSpec) -> tuple[float, float]:
+    """The tightest of the datatype's own bounds and the declared range."""
+    if spec.datatype in FLOAT_TYPES:
+        low, high = -FLOAT_MAX[spec.datatype], FLOAT_MAX[spec.datatype]
+    else:
+        low, high = INTEGER_BOUNDS[spec.datatype]
+    declared = spec.value_range
+    if declared is not None:
+        low = low if declared.minimum is None else max(low, declared.minimum)
+        high = high if declared.maximum is None else min(high, declared.maximum)
+    return low, high
+
+
+def _raise_out_of_range(spec: TensorSpec, index: int, value: float, allow_non_finite: bool) -> None:
+    name = spec.name
+    if isinstance(value, float) and not math.isfinite(value):
+        if allow_non_finite:
+            return
+        raise InvalidRequestError(f"input {name!r}: element {index} is {value}; NaN and Infinity are not allowed")
+    declared = spec.value_range
+    if declared is not None and (
+        (declared.minimum is not None and value < declared.minimum)
+        or (declared.maximum is not None and value > declared.maximum)
+    ):
+        raise InvalidRequestError(
+            f"input {name!r}: element {index} is {value}, outside the declared range "
+            f"[{_bound_text(declared.minimum, '-inf')}, {_bound_text(declared.maximum, 'inf')}]"
+        )
+    raise InvalidRequestError(f"input {name!r}: element {index} is {value}, outside what {spec.datatype} can hold")
+
+
+def _validate_outputs(model: ModelConfig, outputs: Any) -> tuple[str, ...]:
+    if outputs is None:
+        return ()
+    if not isinstance(outputs, list):
+        raise InvalidRequestError(f"'outputs' must be a list, got {_json_type(outputs)}")
+    names: list[str] = []
+    for index, entry in enumerate(outputs):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise InvalidRequestError(f"outputs[{index}] must be an object with a string 'name'")
+        unknown = sorted(set(entry) - OUTPUT_FIELDS)
+        if unknown:
+            raise InvalidRequestError(f"output {entry['name']!r}: unknown field {unknown[0]!r}")
+        name = entry["name"]
+        if name not in model.output_names:
+            expected = ", ".join(repr(spec.name) for spec in model.outputs)
+            raise InvalidRequestError(f"output {name!r}: unknown output for model {model.name!r} (expected {expected})")
+        if name in names:
+            raise InvalidRequestError(f"output {name!r}: requested more than once")
+        _check_parameters(entry.get("parameters"), f"output {name!r}")
+        names.append(name)
+    return tuple(names)
+
+
+def _check_parameters(parameters: Any, owner: str) -> None:
+    if parameters is not None and not isinstance(parameters, dict):
+        raise InvalidRequestError(f"{owner}: 'parameters' must be an object, got {_json_type(parameters)}")
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(dim) for dim in shape) + "]"
+
+
+def _bound_text(bound: float | None, unbounded: str) -> str:
+    return unbounded if bound is None else f"{bound:g}"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"

@@ -1,0 +1,38 @@
+"""``python -m local``: run the whole system on 127.0.0.1 (what ``make local`` starts)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import threading
+
+from local.stack import start_local_stack
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    parser.add_argument("--port", type=int, default=3000, help="local API port (default 3000)")
+    parser.add_argument("--runtime-port", type=int, default=8080, help="local SageMaker runtime port (default 8080)")
+    parser.add_argument("--config", default=None, help="model config file (default functions/models.json)")
+    args = parser.parse_args()
+    stack = start_local_stack(api_port=args.port, runtime_port=args.runtime_port, config_path=args.config)
+    base = stack.api.url.replace("127.0.0.1", "localhost")
+    print(f"local SageMaker runtime: {stack.runtime.url}  (faults: PUT {stack.runtime.url}/_local/faults/<endpoint>)")
+    print(f"local API:               {stack.api.url}")
+    print("try:")
+    print(
+        f"  curl -s {base}/v2/models/iris/infer -d "
+        '\'{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}\''
+    )
+    print(f"  curl -s {base}/v2/models/iris")
+    print("Ctrl-C stops.", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stopped.wait()
+    stack.stop()
+
+
+if __name__ == "__main__":
+    main()
