@@ -46,21 +46,31 @@ class LocalStack:
     runtime: LocalSageMakerRuntime
     api: LocalApiGateway
     handler_module: Any
+    owns_runtime: bool = True
 
     def stop(self) -> None:
         self.api.stop()
-        self.runtime.stop()
+        if self.owns_runtime:
+            self.runtime.stop()
 
 
-def start_local_stack(*, api_port: int = 3000, runtime_port: int = 0, config_path: str | None = None) -> LocalStack:
-    """Start the runtime and the API in background threads; the router module is imported after the
-    environment points boto3 at the local runtime, as the Lambda runtime would configure it."""
-    config = load_models_config(config_path)
-    runtime = LocalSageMakerRuntime(serverless_endpoints(config), port=runtime_port).start()
+def start_local_stack(
+    *,
+    api_port: int = 3000,
+    runtime_port: int = 0,
+    config_path: str | None = None,
+    runtime: LocalSageMakerRuntime | None = None,
+) -> LocalStack:
+    """Start the runtime (unless one is given) and the API in background threads; the router module is
+    imported after the environment points boto3 at the runtime, as the Lambda runtime would configure it."""
+    owns_runtime = runtime is None
+    if runtime is None:
+        config = load_models_config(config_path)
+        runtime = LocalSageMakerRuntime(serverless_endpoints(config), port=runtime_port).start()
     os.environ.update(LOCAL_AWS_ENVIRONMENT)
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime.url
     if config_path is not None:
         os.environ["MODELS_CONFIG_PATH"] = config_path
     handler_module = importlib.import_module("functions.router.handler")
     api = LocalApiGateway(handler_module.lambda_handler, port=api_port).start()
-    return LocalStack(runtime, api, handler_module)
+    return LocalStack(runtime, api, handler_module, owns_runtime)

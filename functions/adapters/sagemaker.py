@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import ClientError, HTTPClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from functions.common.errors import (
@@ -110,6 +110,7 @@ class SageMakerBackend:
 
     def invoke(self, endpoint: str, body: bytes, *, timeout_ms: int, content_type: str = "application/json") -> bytes:
         client = self.client(timeout_ms)
+        read_timeout_ms = timeout_step_ms(timeout_ms)
         try:
             response = client.invoke_endpoint(
                 EndpointName=endpoint, Body=body, ContentType=content_type, Accept="application/json"
@@ -118,8 +119,8 @@ class SageMakerBackend:
         except ClientError as error:
             raise map_client_error(endpoint, error) from error
         except ReadTimeoutError as error:
-            raise EndpointTimeoutError(f"endpoint {endpoint!r} did not answer within {timeout_ms} ms") from error
-        except BotoConnectionError as error:
+            raise EndpointTimeoutError(f"endpoint {endpoint!r} did not answer within {read_timeout_ms} ms") from error
+        except (BotoConnectionError, HTTPClientError) as error:  # refused, reset or closed mid-answer
             raise EndpointUnavailableError(
                 f"endpoint {endpoint!r} could not be reached: {type(error).__name__}", reason="connection-error"
             ) from error

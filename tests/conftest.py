@@ -1,0 +1,76 @@
+"""Fixtures shared by the functional and end-to-end tests: a local SageMaker runtime serving the real
+iris model, and the router handler imported only after boto3 is pointed at it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from functions.common.config import load_models_config
+from local.api_gateway import LocalLambdaContext
+from local.sagemaker_runtime import LocalSageMakerRuntime
+from local.stack import LOCAL_AWS_ENVIRONMENT, serverless_endpoints
+
+EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
+
+
+@dataclass(frozen=True)
+class HandlerAnswer:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS_DIR / "router" / f"{name}.json").read_text())
+    return event
+
+
+@pytest.fixture(scope="session")
+def local_runtime() -> Iterator[LocalSageMakerRuntime]:
+    runtime = LocalSageMakerRuntime(serverless_endpoints(load_models_config())).start()
+    saved = {name: os.environ.get(name) for name in [*LOCAL_AWS_ENVIRONMENT, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"]}
+    os.environ.update(LOCAL_AWS_ENVIRONMENT)
+    os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime.url
+    yield runtime
+    runtime.stop()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture
+def runtime(local_runtime: LocalSageMakerRuntime) -> Iterator[LocalSageMakerRuntime]:
+    """The shared runtime, with any fault a test sets cleared afterwards."""
+    local_runtime.seed(7)
+    yield local_runtime
+    local_runtime.clear_faults()
+
+
+@pytest.fixture(scope="session")
+def router_module(local_runtime: LocalSageMakerRuntime) -> ModuleType:
+    import functions.router.handler as handler_module
+
+    return handler_module
+
+
+@pytest.fixture
+def call_router(router_module: ModuleType, runtime: LocalSageMakerRuntime) -> Any:
+    def call(event: dict[str, Any], *, timeout_ms: int = 28_000) -> HandlerAnswer:
+        result = router_module.lambda_handler(event, LocalLambdaContext(timeout_ms=timeout_ms))
+        headers = {**(result.get("headers") or {})}
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            headers[name] = ", ".join(values)
+        body = result.get("body")
+        return HandlerAnswer(result["statusCode"], headers, json.loads(body) if body else None)
+
+    return call

@@ -1,0 +1,84 @@
+"""The model config fails loudly, naming the file and the field."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions.common.config import DEFAULT_CONFIG_PATH, ConfigError, load_models_config
+
+VALID: dict[str, Any] = json.loads(DEFAULT_CONFIG_PATH.read_text())
+
+
+def test_load_shipped_config_gives_typed_iris_model() -> None:
+    iris = load_models_config().model("iris")
+    assert iris is not None
+    assert (iris.inputs[0].datatype, iris.inputs[0].shape, iris.route.serverless_endpoint) == ("FP32", (-1, 4), "iris")
+    assert iris.inputs[0].value_range is not None
+
+
+def write(tmp_path: Path, document: Any) -> Path:
+    path = tmp_path / "models.json"
+    path.write_text(json.dumps(document) if not isinstance(document, str) else document)
+    return path
+
+
+def mutated(change: Any) -> dict[str, Any]:
+    document = copy.deepcopy(VALID)
+    change(document)
+    return document
+
+
+def set_in(path: list[Any], value: Any) -> Any:
+    def change(document: Any) -> None:
+        target = document
+        for key in path[:-1]:
+            target = target[key]
+        if value is KeyError:
+            del target[path[-1]]
+        else:
+            target[path[-1]] = value
+
+    return change
+
+
+CASES = [
+    ("missing_models", set_in(["models"], KeyError), "models: is required"),
+    ("bad_datatype", set_in(["models", 0, "inputs", 0, "datatype"], "FP33"), "models[0].inputs[0].datatype: 'FP33' is not one of"),
+    ("bad_dim", set_in(["models", 0, "inputs", 0, "shape"], [0, 4]), "models[0].inputs[0].shape[0]: must be a positive integer or -1"),
+    ("unknown_field", set_in(["models", 0, "colour"], "red"), "models[0].colour: unknown field"),
+    ("range_inverted", set_in(["models", 0, "inputs", 0, "range"], {"min": 5, "max": 1}), "models[0].inputs[0].range: min 5.0 is greater than max 1.0"),
+    ("range_empty", set_in(["models", 0, "inputs", 0, "range"], {}), "models[0].inputs[0].range: needs min, max or both"),
+    ("sync_unknown", set_in(["models", 0, "route", "sync"], "ec2"), "models[0].route.sync: 'ec2' is not one of serverless, lambda"),
+    ("serverless_without_endpoint", set_in(["models", 0, "route"], {"sync": "serverless"}), "models[0].route.serverless_endpoint: is required when sync is 'serverless'"),
+    ("no_route", set_in(["models", 0, "route"], {"sync": None}), "models[0].route: declares no route"),
+    ("bad_endpoint_name", set_in(["models", 0, "route", "serverless_endpoint"], "iris_v1"), "models[0].route.serverless_endpoint: 'iris_v1' does not match"),
+    ("body_over_route_limit", set_in(["models", 0, "limits", "max_body_bytes"], 5 * 1024 * 1024), "models[0].limits.max_body_bytes: 5242880 exceeds the route's limit of 4194304"),
+    ("batch_rows_zero", set_in(["models", 0, "limits", "max_batch_rows"], 0), "models[0].limits.max_batch_rows: must be a positive integer"),
+    ("duplicate_input", lambda d: d["models"][0]["inputs"].append(dict(d["models"][0]["inputs"][0])), "models[0].inputs[1].name: duplicate tensor name 'input'"),
+    ("duplicate_model", lambda d: d["models"].append(copy.deepcopy(d["models"][0])), "models[1].name: duplicate model name 'iris'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "message"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_load_invalid_config_names_file_and_field(tmp_path: Path, change: Any, message: str) -> None:
+    path = write(tmp_path, mutated(change))
+    with pytest.raises(ConfigError) as caught:
+        load_models_config(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert message in str(caught.value)
+
+
+def test_load_invalid_json_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, '{\n  "models": [\n')
+    with pytest.raises(ConfigError, match=rf"^{path}: line 3 column 1: invalid JSON"):
+        load_models_config(path)
+
+
+def test_load_missing_file_names_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_models_config(tmp_path / "absent.json")
