@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Final
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ApiRoute:
     method: str
     resource: str  # API Gateway resource template, e.g. /v2/models/{model}/infer

@@ -35,13 +35,13 @@ class ConfigError(ValueError):
     """The config file is invalid; the message names the file and the field."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ValueRange:
     minimum: float | None
     maximum: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TensorSpec:
     name: str
     datatype: str
@@ -54,7 +54,7 @@ class TensorSpec:
         return bool(self.shape) and self.shape[0] == -1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RouteConfig:
     sync: SyncTarget | None
     serverless_endpoint: str | None
@@ -65,13 +65,13 @@ class RouteConfig:
         return self.async_endpoint is not None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class LimitsConfig:
     max_body_bytes: int
     max_batch_rows: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ModelConfig:
     name: str
     version: str
@@ -89,13 +89,13 @@ class ModelConfig:
         object.__setattr__(self, "output_names", frozenset(spec.name for spec in self.outputs))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ServerInfo:
     name: str
     version: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ModelsConfig:
     source: str
     server: ServerInfo

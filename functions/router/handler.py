@@ -10,7 +10,7 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from functions.adapters.sagemaker import SageMakerBackend

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Response
 
 from functions.common.errors import (
     EndpointRejectedError,

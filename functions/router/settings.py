@@ -28,7 +28,7 @@ class SettingsError(ValueError):
     """An environment variable holds a value the router cannot use."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RouterSettings:
     models_config_path: str | None = None
     endpoint_name_prefix: str = ""

@@ -15,7 +15,7 @@ from functions.common.errors import EndpointTimeoutError
 MIN_ATTEMPT_MS = 50
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class DeadlineBudget:
     invoke_budget_ms: int
     reserve_ms: int

@@ -16,7 +16,7 @@ class ModelBackend(Protocol):
     def invoke(self, endpoint: str, body: bytes, *, timeout_ms: int, content_type: str = ...) -> bytes: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class InferenceRouter:
     """Answers infer requests for the configured models.
 

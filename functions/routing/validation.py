@@ -25,7 +25,7 @@ INPUT_FIELDS = frozenset({"name", "shape", "datatype", "data", "parameters"})
 OUTPUT_FIELDS = frozenset({"name", "parameters"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class InferRequest:
     """A request that passed every check: safe to forward as ``body``."""
 

@@ -1,0 +1,154 @@
+"""``make bench``: the router's cold-start and per-request cost next to a bare boto3 handler.
+
+(a) import + init: median over fresh processes of importing the handler module (router: settings, config,
+    Powertools, client; bare: boto3 + client), and their ratio (target <= 1.3).
+(b) per request, in-process, against a zero-latency endpoint (botocore's ``before-send`` hook answers
+    with the model's real response bytes, so both handlers pay botocore's full cost and no network):
+    the router's own time (handler total minus time inside the SageMaker call) p50/p99 for a 1-row and a
+    1,000-row iris request, next to each handler's total. Target: router's own p99 <= 1 ms for 1 row.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": "http://127.0.0.1:9",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+)
+COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "9"))
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "1000"))
+IMPORT_PROBE = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+
+
+def cold_import_seconds(module: str) -> float:
+    samples = []
+    for _ in range(COLD_RUNS):
+        output = subprocess.run(
+            [sys.executable, "-c", IMPORT_PROBE.format(module=module)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+        samples.append(float(output.stdout.strip().splitlines()[-1]))
+    return statistics.median(samples)
+
+
+class RawResponse(io.BytesIO):
+    def stream(self, **_: Any) -> Any:
+        yield self.read()
+
+
+def zero_latency_endpoint(client: Any, answer: bytes, timer: dict[str, float]) -> None:
+    from botocore.awsrequest import AWSResponse
+
+    def before_call(**_: Any) -> None:
+        timer["start"] = time.perf_counter()
+
+    def respond(request: Any, **_: Any) -> AWSResponse:
+        headers = {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": "AllTraffic"}
+        return AWSResponse(request.url, 200, headers, RawResponse(answer))
+
+    def after_call(**_: Any) -> None:
+        timer["inside"] += time.perf_counter() - timer["start"]
+
+    client.meta.events.register("before-call.sagemaker-runtime.InvokeEndpoint", before_call)
+    client.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", respond)
+    client.meta.events.register("after-call.sagemaker-runtime.InvokeEndpoint", after_call)
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def per_request(handler: Any, event: dict[str, Any], timer: dict[str, float]) -> tuple[list[float], list[float]]:
+    from local.api_gateway import LocalLambdaContext
+
+    totals, own = [], []
+    for index in range(REQUESTS + 50):
+        timer["inside"] = 0.0
+        context = LocalLambdaContext()
+        start = time.perf_counter()
+        result = handler(event, context)
+        elapsed = time.perf_counter() - start
+        assert result["statusCode"] == 200, result
+        if index >= 50:
+            totals.append(elapsed * 1000)
+            own.append((elapsed - timer["inside"]) * 1000)
+    return totals, own
+
+
+def main() -> None:
+    print(f"(a) import + init, median of {COLD_RUNS} fresh processes")
+    router_cold = cold_import_seconds("functions.router.handler")
+    bare_cold = cold_import_seconds("bench.bare_handler")
+    print(f"    router handler  {router_cold * 1000:7.1f} ms")
+    print(f"    bare handler    {bare_cold * 1000:7.1f} ms   (boto3 + sagemaker-runtime client)")
+    print(f"    ratio           {router_cold / bare_cold:7.2f}   (target <= 1.30)")
+    onnx_loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, functions.router.handler; print('onnxruntime' in sys.modules)"],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    ).stdout.strip()  # fmt: skip
+    print(f"    onnxruntime imported by the router's cold path: {onnx_loaded}")
+
+    import functions.router.handler as router
+    from bench import bare_handler
+    from functions.common.config import load_models_config
+    from functions.routing.validation import validate_infer_request
+    from functions.serving.onnx_model import OnnxModel
+
+    iris = load_models_config().model("iris")
+    assert iris is not None
+    model = OnnxModel(iris, ROOT / "layers/models/iris/model.onnx", intra_op_threads=1)
+    row = [5.1, 3.5, 1.4, 0.2]
+    print(f"\n(b) per request, in-process, zero-latency endpoint, {REQUESTS} requests after 50 warm-up (ms)")
+    print(f"    {'request':<10} {'handler':<8} {'total p50':>10} {'total p99':>10} {'own p50':>9} {'own p99':>9}")
+    for rows in (1, 1000):
+        body = json.dumps({"inputs": [{"name": "input", "shape": [rows, 4], "datatype": "FP32", "data": row * rows}]})
+        answer = json.dumps(model.predict(validate_infer_request(iris, body.encode())), separators=(",", ":")).encode()
+        event = {
+            "resource": "/v2/models/{model}/infer", "path": "/v2/models/iris/infer", "httpMethod": "POST",
+            "headers": {"Content-Type": "application/json"}, "multiValueHeaders": {}, "queryStringParameters": None,
+            "pathParameters": {"model": "iris"}, "requestContext": {"requestId": "bench", "stage": "bench"},
+            "body": body, "isBase64Encoded": False,
+        }  # fmt: skip
+        for name, handler, clients in (
+            ("router", router.lambda_handler, list(router.serverless_backend._clients.values())),
+            ("bare", bare_handler.lambda_handler, [bare_handler.client]),
+        ):
+            timer = {"inside": 0.0, "start": 0.0}
+            for client in clients:
+                zero_latency_endpoint(client, answer, timer)
+            totals, own = per_request(handler, event, timer)
+            for client in clients:
+                client.meta.events.unregister("before-send.sagemaker-runtime.InvokeEndpoint")
+            print(
+                f"    {f'{rows} row' + ('s' if rows > 1 else ''):<10} {name:<8} {percentile(totals, 0.5):10.3f} "
+                f"{percentile(totals, 0.99):10.3f} {percentile(own, 0.5):9.3f} {percentile(own, 0.99):9.3f}"
+            )
+            # Fresh handlers on the next request size: drop this size's hooks.
+            for client in clients:
+                client.meta.events.unregister("before-call.sagemaker-runtime.InvokeEndpoint")
+                client.meta.events.unregister("after-call.sagemaker-runtime.InvokeEndpoint")
+    print("    own = handler total minus the time inside invoke_endpoint (botocore + zero-latency endpoint)")
+
+
+if __name__ == "__main__":
+    main()
