@@ -6,6 +6,15 @@ Protocol (rest-json, as botocore's service model describes it):
 ``x-Amzn-Invoked-Production-Variant``; an error is a status, header ``x-amzn-ErrorType: <Code>`` and
 body ``{"message": ...}`` (plus the ModelError fields), from which boto3 raises the modelled exception.
 
+``POST /endpoints/{EndpointName}/async-invocations`` serves the endpoints registered as async
+(:class:`AsyncEndpointSpec`) the way an async endpoint does: the input is an S3 object named in
+``X-Amzn-SageMaker-InputLocation``; the call answers 202 with ``{"InferenceId"}`` and the output and failure
+locations in headers; a worker pool (``max_concurrent_invocations`` per endpoint, like
+``MaxConcurrentInvocationsPerInstance``) reads the input, runs the model, writes ``<uuid>.out`` under the
+output path or ``<uuid>-error.out`` under the failure path, and publishes SageMaker's ``InferenceResult``
+notification to the success or error SNS topic. S3 and SNS are whatever ``aws_endpoint_url`` serves
+(moto's server in local mode, see ``local/aws.py``).
+
 Faults can be set per endpoint while it runs, from code (:meth:`LocalSageMakerRuntime.set_fault`) or
 over HTTP (``PUT /_local/faults/{endpoint}`` with a :class:`FaultSpec` JSON body, ``DELETE /_local/faults``).
 """
@@ -13,12 +22,15 @@ over HTTP (``PUT /_local/faults/{endpoint}`` with a :class:`FaultSpec` JSON body
 from __future__ import annotations
 
 import json
+import logging
+import queue
 import random
 import re
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Final
 
@@ -31,6 +43,13 @@ if TYPE_CHECKING:
 ACCOUNT_ID: Final[str] = "123456789012"
 REGION: Final[str] = "us-east-1"
 INVOKE_PATH: Final[re.Pattern[str]] = re.compile(r"^/endpoints/([^/]+)/invocations$")
+ASYNC_INVOKE_PATH: Final[re.Pattern[str]] = re.compile(r"^/endpoints/([^/]+)/async-invocations$")
+S3_URI: Final[re.Pattern[str]] = re.compile(r"^s3://([^/]+)/(.+)$")
+# InvokeEndpointAsync's documented bounds and defaults (API reference, InvokeEndpointAsync).
+REQUEST_TTL_S: Final[tuple[int, int, int]] = (60, 21_600, 21_600)  # min, max, default
+INVOCATION_TIMEOUT_S: Final[tuple[int, int, int]] = (1, 3_600, 900)
+INFERENCE_ID_MAX: Final[int] = 64
+logger = logging.getLogger(__name__)
 FAULT_PATH: Final[re.Pattern[str]] = re.compile(r"^/_local/faults/([^/]+)$")
 # How SageMaker answers each error (design.md): status code, and whether its message is null.
 ERROR_STATUS: Final[dict[str, int]] = {
@@ -61,6 +80,9 @@ class FaultSpec:
     error_rate: float = 1.0
     latency_ms: float = 0.0
     model_status: int = 500
+    # Async only: the output (or failure) object is written but this share of SNS notifications is never
+    # published, as when a notification is lost; the sweeper must settle such jobs.
+    drop_notification_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if self.error is not None and self.error not in ERROR_STATUS and self.error != DROP_CONNECTION:
@@ -68,6 +90,8 @@ class FaultSpec:
             raise FaultSpecError(f"unknown error {self.error!r} (known: {known})")
         if not 0.0 <= self.error_rate <= 1.0:
             raise FaultSpecError(f"error_rate {self.error_rate} must lie in [0, 1]")
+        if not 0.0 <= self.drop_notification_rate <= 1.0:
+            raise FaultSpecError(f"drop_notification_rate {self.drop_notification_rate} must lie in [0, 1]")
         if self.latency_ms < 0:
             raise FaultSpecError(f"latency_ms {self.latency_ms} must not be negative")
 
@@ -75,7 +99,7 @@ class FaultSpec:
     def from_json(cls, document: Any) -> FaultSpec:
         if not isinstance(document, dict):
             raise FaultSpecError("a fault spec is a JSON object")
-        unknown = set(document) - {"error", "error_rate", "latency_ms", "model_status"}
+        unknown = set(document) - {"error", "error_rate", "latency_ms", "model_status", "drop_notification_rate"}
         if unknown:
             raise FaultSpecError(f"unknown fault field {sorted(unknown)[0]!r}")
         return cls(**document)
@@ -88,21 +112,107 @@ def error_answer(code: str, message: str | None, **fields: Any) -> tuple[Answer,
     }
 
 
+@dataclass(frozen=True, slots=True)
+class AsyncEndpointSpec:
+    """An async endpoint: its serving code and its ``AsyncInferenceConfig`` (output/failure S3 paths, topics).
+
+    Paths are ``s3://bucket/prefix/`` URIs; a topic of None means no notification, as in SageMaker.
+    """
+
+    service: InvocationService
+    output_path: str
+    failure_path: str
+    success_topic_arn: str | None = None
+    error_topic_arn: str | None = None
+    max_concurrent_invocations: int = 4
+
+    def __post_init__(self) -> None:
+        for name, path in (("output_path", self.output_path), ("failure_path", self.failure_path)):
+            if not path.startswith("s3://") or not path.endswith("/") or "/" not in path[len("s3://") :]:
+                raise ValueError(f"{name} {path!r} must be an s3://bucket/prefix/ URI ending in '/'")
+        if self.max_concurrent_invocations < 1:
+            raise ValueError(f"max_concurrent_invocations {self.max_concurrent_invocations} must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncJob:
+    """One accepted async invocation; every random fault decision is drawn at submit, so a seeded runtime
+    fails the same jobs whatever order the workers run them in."""
+
+    endpoint: str
+    inference_id: str
+    input_location: str
+    output_location: str
+    failure_location: str
+    received: datetime
+    request_ttl_s: int
+    invocation_timeout_s: int
+    content_type: str | None
+    accept: str | None
+    custom_attributes: str | None
+    latency_ms: float
+    model_error_status: int | None
+    drop_notification: bool
+
+
+@dataclass
+class AsyncStats:
+    """What the async workers did since start (or :meth:`LocalSageMakerRuntime.reset_async_stats`)."""
+
+    accepted: int = 0
+    refused: int = 0
+    completed: int = 0
+    failed: int = 0
+    notifications_published: int = 0
+    notifications_dropped: int = 0
+    worker_errors: list[str] = field(default_factory=list)
+
+
 class LocalSageMakerRuntime:
     """Serves ``endpoints`` (name → serving code) on ``host:port``; port 0 picks a free one.
+
+    ``async_endpoints`` (name → :class:`AsyncEndpointSpec`) are served on ``/async-invocations`` only, with
+    S3 and SNS reached at ``aws_endpoint_url`` (required when there are any) under fake credentials.
 
     Example:
         >>> runtime = LocalSageMakerRuntime({"iris": service}).start()
         >>> os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime.url
+        >>> spec = AsyncEndpointSpec(service, "s3://bucket/async-outputs/", "s3://bucket/async-failures/")
+        >>> runtime = LocalSageMakerRuntime({}, async_endpoints={"iris-async": spec}, aws_endpoint_url=aws.url)
     """
 
-    def __init__(self, endpoints: dict[str, InvocationService], host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        endpoints: dict[str, InvocationService],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        async_endpoints: dict[str, AsyncEndpointSpec] | None = None,
+        aws_endpoint_url: str | None = None,
+    ) -> None:
         self.endpoints = endpoints
+        self.async_endpoints = dict(async_endpoints or {})
         self._faults: dict[str, FaultSpec] = {}
         self._random = random.Random()
+        self._random_lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), self._make_handler())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self._s3: Any = None
+        self._sns: Any = None
+        if self.async_endpoints:
+            if aws_endpoint_url is None:
+                raise ValueError("async endpoints need aws_endpoint_url: where their S3 objects and SNS topics live")
+            from local.aws import aws_client  # local.aws imports this module: resolve at call time
+
+            self._s3 = aws_client("s3", aws_endpoint_url)
+            self._sns = aws_client("sns", aws_endpoint_url)
+        self._queues: dict[str, queue.Queue[AsyncJob | None]] = {name: queue.Queue() for name in self.async_endpoints}
+        self._workers: list[threading.Thread] = []
+        self._pending = 0
+        self._idle = threading.Condition()
+        self._stopping = threading.Event()
+        self.async_stats = AsyncStats()
 
     @property
     def url(self) -> str:
@@ -110,13 +220,41 @@ class LocalSageMakerRuntime:
         return f"http://{host!s}:{port}"
 
     def start(self) -> LocalSageMakerRuntime:
+        for name, spec in self.async_endpoints.items():
+            for index in range(spec.max_concurrent_invocations):
+                worker = threading.Thread(
+                    target=self._work, args=(self._queues[name],), name=f"local-sagemaker-async-{name}-{index}",
+                    daemon=True,
+                )  # fmt: skip
+                worker.start()
+                self._workers.append(worker)
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-sagemaker", daemon=True)
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, drain_timeout_s: float = 0.0) -> None:
+        """Stop answering, let the workers finish the invocation each holds, and drop what is still queued
+        (as deleting an endpoint does); ``drain_timeout_s`` first waits that long for the queue to empty."""
+        if drain_timeout_s > 0:
+            self.wait_async_idle(drain_timeout_s)
         self._server.shutdown()
         self._server.server_close()
+        self._stopping.set()
+        for name, spec in self.async_endpoints.items():
+            for _ in range(spec.max_concurrent_invocations):
+                self._queues[name].put(None)
+        for worker in self._workers:
+            worker.join(timeout=5)
+        self._workers.clear()
+
+    def wait_async_idle(self, timeout: float) -> bool:
+        """Wait until every accepted async invocation has its output or failure written and its
+        notification published (or dropped); False when ``timeout`` seconds pass first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
+
+    def reset_async_stats(self) -> None:
+        self.async_stats = AsyncStats()
 
     def set_fault(self, endpoint: str, fault: FaultSpec) -> None:
         self._faults[endpoint] = fault
@@ -125,7 +263,14 @@ class LocalSageMakerRuntime:
         self._faults.clear()
 
     def seed(self, value: int) -> None:
-        self._random.seed(value)
+        with self._random_lock:
+            self._random.seed(value)
+
+    def _chance(self, rate: float) -> bool:
+        if rate <= 0.0:
+            return False
+        with self._random_lock:  # one draw per decision, in submit order, so a seed replays a run
+            return self._random.random() < rate
 
     def invoke(self, endpoint: str, body: bytes) -> tuple[Answer, dict[str, str]] | None:
         """One invocation as SageMaker answers it; None means: drop the connection."""
@@ -136,7 +281,7 @@ class LocalSageMakerRuntime:
         if fault is not None:
             if fault.latency_ms:
                 time.sleep(fault.latency_ms / 1000)
-            if fault.error is not None and self._random.random() < fault.error_rate:
+            if fault.error is not None and self._chance(fault.error_rate):
                 return self._injected_error(endpoint, fault)
         answer = service.invoke(body)
         if answer.status >= 400:
@@ -169,6 +314,172 @@ class LocalSageMakerRuntime:
             LogStreamArn=log_stream,
         )
 
+    def submit_async(self, endpoint: str, headers: Any) -> tuple[Answer, dict[str, str]] | None:
+        """One ``InvokeEndpointAsync`` as SageMaker answers it (``headers``: the request's, any mapping with
+        ``get``); None means: drop the connection."""
+        spec = self.async_endpoints.get(endpoint)
+        if spec is None:
+            if endpoint in self.endpoints:
+                return error_answer(
+                    "ValidationError", f"Endpoint {endpoint} of account {ACCOUNT_ID} is not an asynchronous endpoint."
+                )
+            return error_answer("ValidationError", f"Endpoint {endpoint} of account {ACCOUNT_ID} not found.")
+        input_location = headers.get("X-Amzn-SageMaker-InputLocation") or ""
+        if S3_URI.match(input_location) is None:
+            return error_answer("ValidationError", f"InputLocation {input_location!r} is not a valid S3 URI.")
+        inference_id = headers.get("X-Amzn-SageMaker-Inference-Id") or str(uuid.uuid4())
+        if len(inference_id) > INFERENCE_ID_MAX or not inference_id.isascii() or inference_id[0].isspace():
+            return error_answer("ValidationError", f"InferenceId {inference_id!r} is not valid.")
+        try:
+            ttl = _bounded(headers, "X-Amzn-SageMaker-RequestTTLSeconds", "RequestTTLSeconds", REQUEST_TTL_S)
+            timeout = _bounded(
+                headers, "X-Amzn-SageMaker-InvocationTimeoutSeconds", "InvocationTimeoutSeconds", INVOCATION_TIMEOUT_S
+            )
+        except ValueError as error:
+            return error_answer("ValidationError", str(error))
+
+        fault = self._faults.get(endpoint) or FaultSpec()
+        model_error_status: int | None = None
+        if fault.error is not None and self._chance(fault.error_rate):
+            if fault.error != "ModelError":
+                # Every error but a model's refuses the submit itself: nothing is queued or written.
+                self._count("refused")
+                return self._injected_error(endpoint, fault)
+            model_error_status = fault.model_status
+        # SageMaker names the objects with its own id, not the InferenceId: callers must use the returned locations.
+        object_id = str(uuid.uuid4())
+        job = AsyncJob(
+            endpoint=endpoint,
+            inference_id=inference_id,
+            input_location=input_location,
+            output_location=f"{spec.output_path}{object_id}.out",
+            failure_location=f"{spec.failure_path}{object_id}-error.out",
+            received=datetime.now(UTC),
+            request_ttl_s=ttl,
+            invocation_timeout_s=timeout,
+            content_type=headers.get("X-Amzn-SageMaker-Content-Type"),
+            accept=headers.get("X-Amzn-SageMaker-Accept"),
+            custom_attributes=headers.get("X-Amzn-SageMaker-Custom-Attributes"),
+            latency_ms=fault.latency_ms,
+            model_error_status=model_error_status,
+            drop_notification=self._chance(fault.drop_notification_rate),
+        )
+        with self._idle:
+            self._pending += 1
+            self.async_stats.accepted += 1
+        self._queues[endpoint].put(job)
+        body = json.dumps({"InferenceId": inference_id}).encode()
+        return Answer(202, body), {
+            "X-Amzn-SageMaker-OutputLocation": job.output_location,
+            "X-Amzn-SageMaker-FailureLocation": job.failure_location,
+        }
+
+    def _work(self, jobs: queue.Queue[AsyncJob | None]) -> None:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            try:
+                if not self._stopping.is_set():
+                    self._run_async(job)
+            except Exception as error:  # a broken emulator must not hang wait_async_idle: record and go on
+                logger.exception("async invocation %s failed inside the local runtime", job.inference_id)
+                with self._idle:
+                    self.async_stats.worker_errors.append(f"{job.inference_id}: {type(error).__name__}: {error}")
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+    def _count(self, name: str) -> None:
+        with self._idle:
+            setattr(self.async_stats, name, getattr(self.async_stats, name) + 1)
+
+    def _run_async(self, job: AsyncJob) -> None:
+        spec = self.async_endpoints[job.endpoint]
+        waited_s = (datetime.now(UTC) - job.received).total_seconds()
+        if waited_s > job.request_ttl_s:
+            self._fail(job, spec, b"", f"ClientError: Request expired after waiting {waited_s:.0f} s in the queue.")
+            return
+        bucket, key = _split_s3_uri(job.input_location)
+        try:
+            body: bytes = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as error:
+            reason = f"ClientError: Unable to read input from {job.input_location}: {error}"
+            self._fail(job, spec, json.dumps({"error": reason}).encode(), reason)
+            return
+        if job.latency_ms:
+            # A model slower than InvocationTimeoutSeconds is cut off at the timeout, as SageMaker does.
+            time.sleep(min(job.latency_ms / 1000, job.invocation_timeout_s))
+            if job.latency_ms / 1000 >= job.invocation_timeout_s:
+                reason = f"ServerError: Model did not respond within {job.invocation_timeout_s} seconds."
+                self._fail(job, spec, json.dumps({"error": reason}).encode(), reason)
+                return
+        if job.model_error_status is not None:
+            answer = Answer(job.model_error_status, json.dumps({"error": "injected model failure"}).encode())
+        else:
+            answer = spec.service.invoke(body)
+        if answer.status >= 400:
+            kind = "client" if answer.status < 500 else "server"
+            message = answer.body.decode("utf-8", "replace")
+            reason = (
+                f'ClientError: Received {kind} error ({answer.status}) from model with message "{message}". '
+                f"See https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}#logEventViewer:"
+                f"group=/aws/sagemaker/Endpoints/{job.endpoint} in account {ACCOUNT_ID} for more information."
+            )
+            self._fail(job, spec, answer.body, reason)
+            return
+        out_bucket, out_key = _split_s3_uri(job.output_location)
+        self._s3.put_object(Bucket=out_bucket, Key=out_key, Body=answer.body, ContentType=answer.content_type)
+        self._count("completed")
+        notification = self._notification(
+            job, "Completed", {"contentType": answer.content_type, "outputLocation": job.output_location}
+        )
+        self._notify(job, spec.success_topic_arn, notification)
+
+    def _fail(self, job: AsyncJob, spec: AsyncEndpointSpec, body: bytes, reason: str) -> None:
+        bucket, key = _split_s3_uri(job.failure_location)
+        self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+        self._count("failed")
+        notification = self._notification(
+            job, "Failed", {"contentType": "application/json", "failureLocation": job.failure_location}, reason
+        )
+        self._notify(job, spec.error_topic_arn, notification)
+
+    def _notification(
+        self, job: AsyncJob, status: str, response: dict[str, str], failure_reason: str | None = None
+    ) -> dict[str, Any]:
+        """SageMaker's ``InferenceResult`` event, key for key (SageMaker guide: "Check prediction results")."""
+        request: dict[str, str] = {}
+        for name, value in (("contentType", job.content_type), ("accept", job.accept),
+                            ("customAttributes", job.custom_attributes)):  # fmt: skip
+            if value is not None:
+                request[name] = value
+        request["endpointName"] = job.endpoint
+        request["inputLocation"] = job.input_location
+        notification: dict[str, Any] = {
+            "awsRegion": REGION,
+            "eventTime": _timestamp(datetime.now(UTC)),
+            "receivedTime": _timestamp(job.received),
+            "invocationStatus": status,
+        }
+        if failure_reason is not None:
+            notification["failureReason"] = failure_reason
+        notification["requestParameters"] = request
+        notification["responseParameters"] = response
+        notification["inferenceId"] = job.inference_id
+        notification.update({"eventVersion": "1.0", "eventSource": "aws:sagemaker", "eventName": "InferenceResult"})
+        return notification
+
+    def _notify(self, job: AsyncJob, topic_arn: str | None, notification: dict[str, Any]) -> None:
+        if topic_arn is None:
+            return
+        if job.drop_notification:
+            self._count("notifications_dropped")
+            return
+        self._sns.publish(TopicArn=topic_arn, Message=json.dumps(notification))
+        self._count("notifications_published")
+
     def _make_handler(self) -> type[BaseHTTPRequestHandler]:
         runtime = self
 
@@ -176,6 +487,10 @@ class LocalSageMakerRuntime:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
+                async_match = ASYNC_INVOKE_PATH.match(self.path)
+                if async_match is not None:
+                    self._answer_async(async_match.group(1))
+                    return
                 match = INVOKE_PATH.match(self.path)
                 body = read_body(self)
                 if body is None:
@@ -185,6 +500,19 @@ class LocalSageMakerRuntime:
                     write_answer(self, answer, headers)
                     return
                 result = runtime.invoke(match.group(1), body)
+                if result is None:
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                answer, headers = result
+                write_answer(self, answer, {"x-amzn-RequestId": str(uuid.uuid4()), **headers})
+
+            def _answer_async(self, endpoint: str) -> None:
+                # InvokeEndpointAsync sends no body; read whatever was sent so the connection stays usable.
+                length = self.headers.get("Content-Length", "0")
+                if length.isdigit() and int(length):
+                    self.rfile.read(int(length))
+                result = runtime.submit_async(endpoint, self.headers)
                 if result is None:
                     self.close_connection = True
                     self.connection.close()
@@ -219,3 +547,25 @@ class LocalSageMakerRuntime:
                 return
 
         return RuntimeHandler
+
+
+def _split_s3_uri(uri: str) -> tuple[str, str]:
+    match = S3_URI.match(uri)
+    if match is None:
+        raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
+    return match.group(1), match.group(2)
+
+
+def _bounded(headers: Any, header: str, name: str, bounds: tuple[int, int, int]) -> int:
+    low, high, default = bounds
+    raw = headers.get(header)
+    if raw is None:
+        return default
+    if not str(raw).isdigit() or not low <= int(raw) <= high:
+        raise ValueError(f"{name} {raw!r} must be a whole number from {low} to {high}.")
+    return int(raw)
+
+
+def _timestamp(moment: datetime) -> str:
+    """SageMaker's notification time format: ISO 8601, milliseconds, ``Z``."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
