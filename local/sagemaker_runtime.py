@@ -74,6 +74,10 @@ class FaultSpec:
     """What an endpoint does wrong: fail ``error_rate`` of calls with ``error``; delay every call by ``latency_ms``.
 
     ``model_status`` is the container status a ``ModelError`` reports as ``OriginalStatusCode``.
+
+    On async endpoints a ``ModelError`` is accepted at submit and fails the job in the worker (failure object
+    + error notification); every other error refuses the submit itself; ``latency_ms`` slows the model in
+    the worker (past ``InvocationTimeoutSeconds`` the job fails); ``drop_notification_rate`` loses notifications.
     """
 
     error: str | None = None

@@ -4,6 +4,7 @@ output or failure object, and SageMaker's InferenceResult notification through S
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
@@ -14,7 +15,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from functions.common.config import load_models_config
+from functions.common.config import load_models_config, parse_models_config
+from local.async_endpoints import REPO_ROOT, async_endpoint_specs
 from local.aws import AsyncResources, LocalAsyncResources, LocalAws, aws_client, create_async_resources
 from local.sagemaker_runtime import AsyncEndpointSpec, FaultSpec, LocalSageMakerRuntime
 from local.stack import LOCAL_AWS_ENVIRONMENT, serverless_endpoints
@@ -298,3 +300,30 @@ def test_stop_with_drain_finishes_queued_work(world: AsyncWorld) -> None:
     for response in responses:
         assert json.loads(world.read(response["OutputLocation"]))["model_name"] == "iris"
     assert len(world.notifications()) == 3
+
+
+def test_config_async_routes_become_async_endpoints_wired_to_the_resources(world: AsyncWorld) -> None:
+    document = json.loads((REPO_ROOT / "functions" / "models.json").read_text())
+    document["models"][0]["route"]["async_endpoint"] = "iris-gpu"
+    config = parse_models_config(document)
+    specs = async_endpoint_specs(config, world.resources, max_concurrent_invocations=2)
+    assert list(specs) == ["iris-gpu"]
+    spec = specs["iris-gpu"]
+    assert (spec.output_path, spec.failure_path) == (world.resources.output_path, world.resources.failure_path)
+    assert (spec.success_topic_arn, spec.error_topic_arn) == (
+        world.resources.success_topic_arn,
+        world.resources.error_topic_arn,
+    )
+    assert spec.max_concurrent_invocations == 2
+    assert json.loads(spec.service.invoke(json.dumps(VALID).encode()).body)["outputs"][0]["data"] == [0]
+    document["models"][0]["route"].pop("async_endpoint")
+    assert async_endpoint_specs(parse_models_config(document), world.resources) == {}
+
+
+def test_drop_notification_rate_outside_0_1_is_refused_over_http(world: AsyncWorld) -> None:
+    body = json.dumps({"drop_notification_rate": 1.5}).encode()
+    request = urllib.request.Request(f"{world.runtime.url}/_local/faults/{ASYNC_ENDPOINT}", data=body, method="PUT")
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=5)
+    assert raised.value.code == 400
+    assert "drop_notification_rate 1.5 must lie in [0, 1]" in json.loads(raised.value.read())["error"]
