@@ -1,8 +1,16 @@
-"""An ONNX model behind its declared Open Inference Protocol signature; the session is created once."""
+"""An ONNX model behind its declared Open Inference Protocol signature; the session is created once.
+
+A prediction is three steps so the dynamic batcher (:mod:`functions.serving.batching`) can put one
+onnxruntime call between many requests: :meth:`OnnxModel.prepare` turns a validated request into arrays,
+:meth:`OnnxModel.run` is the only place onnxruntime runs, :meth:`OnnxModel.respond` builds the OIP answer.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -15,6 +23,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from functions.common.config import ModelConfig
+
+logger = logging.getLogger(__name__)
 
 NUMPY_DTYPES: Final[dict[str, Any]] = {
     "BOOL": np.bool_,
@@ -31,10 +41,56 @@ NUMPY_DTYPES: Final[dict[str, Any]] = {
     "FP64": np.float64,
     "BYTES": np.object_,
 }
+CPU_PROVIDER: Final[str] = "CPUExecutionProvider"
+# What the server picks on its own, best first. TensorRT is left out: onnxruntime-gpu lists it as available
+# even without the TensorRT libraries, and its engine build would outlast SageMaker's 3-minute /ping budget.
+PREFERRED_PROVIDERS: Final[tuple[str, ...]] = ("CUDAExecutionProvider", CPU_PROVIDER)
 
 
 class ModelSignatureError(RuntimeError):
     """The ONNX file does not have the inputs or outputs its config declares."""
+
+
+class ProviderError(ValueError):
+    """The execution providers asked for are not in this onnxruntime build."""
+
+
+def choose_providers(requested: str | None, available: Sequence[str]) -> list[str]:
+    """The execution providers to use, best first, always ending with the CPU provider.
+
+    ``requested`` is a comma-separated list (``SERVING_PROVIDERS``); empty or None picks the best of
+    :data:`PREFERRED_PROVIDERS` this onnxruntime build has.
+
+    Example:
+        >>> choose_providers(None, ["CUDAExecutionProvider", "CPUExecutionProvider"])
+        ['CUDAExecutionProvider', 'CPUExecutionProvider']
+    """
+    names = [name.strip() for name in (requested or "").split(",") if name.strip()]
+    if not names:
+        names = [name for name in PREFERRED_PROVIDERS if name in available]
+    missing = [name for name in names if name not in available]
+    if missing:
+        raise ProviderError(
+            f"execution provider {missing[0]!r} is not available in this onnxruntime build "
+            f"(available: {', '.join(available)})"
+        )
+    # onnxruntime places the nodes another provider cannot run on the CPU provider, so it must be listed.
+    return [*dict.fromkeys([*names, CPU_PROVIDER])]
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A validated request as the arrays onnxruntime takes; ``rows`` is its size along the batch dim."""
+
+    request: InferRequest
+    feeds: dict[str, Any]
+    output_names: tuple[str, ...]
+    rows: int
+
+    @property
+    def batch_key(self) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
+        """Requests with equal keys can be stacked along the batch dim into one run."""
+        return tuple((name, array.dtype.str, array.shape[1:]) for name, array in sorted(self.feeds.items()))
 
 
 class OnnxModel:
@@ -53,9 +109,14 @@ class OnnxModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
         self.session = ort.InferenceSession(
-            str(model_path), sess_options=options, providers=providers or ["CPUExecutionProvider"]
+            str(model_path), sess_options=options, providers=providers or [CPU_PROVIDER]
         )
         self._check_signature()
+        self.all_output_names: tuple[str, ...] = tuple(spec.name for spec in config.outputs)
+        self.batchable = self._has_free_batch_dim()
+        logger.info(
+            "model %r: providers %s, free batch dim: %s", config.name, self.session.get_providers(), self.batchable
+        )
 
     def _check_signature(self) -> None:
         session_inputs = {node.name for node in self.session.get_inputs()}
@@ -67,15 +128,40 @@ class OnnxModel:
             if spec.name not in session_outputs:
                 raise ModelSignatureError(f"model {self.config.name!r}: the ONNX graph has no output {spec.name!r}")
 
+    def _has_free_batch_dim(self) -> bool:
+        """Whether requests can be stacked along dim 0: declared free in the config and in the graph itself."""
+        declared = all(spec.has_free_batch_dim for spec in (*self.config.inputs, *self.config.outputs))
+        # The graph says a dim is free with a symbolic name (str) or no value (None); a number fixes it.
+        graph_nodes = {node.name: node for node in (*self.session.get_inputs(), *self.session.get_outputs())}
+        in_graph = all(
+            bool(graph_nodes[spec.name].shape) and not isinstance(graph_nodes[spec.name].shape[0], int)
+            for spec in (*self.config.inputs, *self.config.outputs)
+        )
+        return declared and in_graph
+
     def predict(self, request: InferRequest) -> dict[str, Any]:
+        prepared = self.prepare(request)
+        results = self.run(prepared.output_names, prepared.feeds)
+        return self.respond(prepared, dict(zip(prepared.output_names, results, strict=True)))
+
+    def prepare(self, request: InferRequest) -> PreparedRequest:
+        """Raises InvalidRequestError when a value cannot be held by its datatype."""
         document = json.loads(request.body)
         feeds = {entry["name"]: self._to_array(entry) for entry in document["inputs"]}
-        output_names = list(request.requested_outputs) or [spec.name for spec in self.config.outputs]
-        results = self.session.run(output_names, feeds)
+        output_names = request.requested_outputs or self.all_output_names
+        return PreparedRequest(request, feeds, output_names, request.batch_rows)
+
+    def run(self, output_names: Sequence[str], feeds: Mapping[str, Any]) -> list[Any]:
+        """The one onnxruntime call; it releases the GIL while it runs."""
+        results: list[Any] = self.session.run(list(output_names), dict(feeds))
+        return results
+
+    def respond(self, prepared: PreparedRequest, outputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The OIP answer to ``prepared`` from ``outputs`` (name → array; may hold more than it asked for)."""
         response: dict[str, Any] = {"model_name": self.config.name, "model_version": self.config.version}
-        if request.request_id is not None:
-            response["id"] = request.request_id
-        response["outputs"] = [self._to_output(name, array) for name, array in zip(output_names, results, strict=True)]
+        if prepared.request.request_id is not None:
+            response["id"] = prepared.request.request_id
+        response["outputs"] = [self._to_output(name, outputs[name]) for name in prepared.output_names]
         return response
 
     def _to_array(self, entry: dict[str, Any]) -> Any:

@@ -3,6 +3,20 @@ and ``POST /invocations`` for the model under ``/opt/ml/model`` (``model.onnx`` 
 
 The model loads on a background thread so ``/ping`` can say 503 until it is ready, as SageMaker expects.
 Every response carries ``Content-Length`` (async endpoints require it).
+
+Environment (SageMaker's own variables first):
+
+- ``SAGEMAKER_BIND_TO_PORT`` (8080), ``SM_MODEL_DIR`` (``/opt/ml/model``)
+- ``SAGEMAKER_MODEL_SERVER_WORKERS`` (1): server processes sharing the port. More than one splits the
+  traffic, and so the batches, between processes; raise it only when one process is CPU-bound in Python.
+- ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` (60): seconds a request may wait for its model run before a 504;
+  SageMaker itself gives ``/invocations`` 60 s.
+- ``SERVING_BATCHING`` / ``SERVING_MAX_BATCH_SIZE`` / ``SERVING_MAX_QUEUE_DELAY_MS``: dynamic batching
+  (:class:`functions.serving.batching.BatchingSettings`).
+- ``SERVING_INTRA_OP_THREADS`` (0 = onnxruntime decides), ``SERVING_PROVIDERS`` (comma-separated
+  execution providers; empty picks CUDA when the build has it, else CPU), ``LOG_LEVEL`` (INFO).
+
+``GET /_batching`` reports the batching counters; SageMaker never routes it, it is for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -11,15 +25,22 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.common.config import parse_model_config
+from functions.serving.batching import BatchingSettings
 from functions.serving.service import Answer, InvocationService
+
+if TYPE_CHECKING:
+    from functions.serving.onnx_model import OnnxModel
 
 logger = logging.getLogger("serving")
 MODEL_FILE = "model.onnx"
@@ -28,12 +49,43 @@ SIGNATURE_FILE = "signature.json"
 MAX_REQUEST_BYTES = 1024 * 1024 * 1024
 
 
-def load_model(model_dir: Path, intra_op_threads: int = 0) -> Any:
-    from functions.serving.onnx_model import OnnxModel  # onnxruntime is heavy: import once the port is open
+@dataclass(frozen=True)
+class ServerSettings:
+    """The server's environment, read once at start; see the module docstring for each variable."""
+
+    port: int = 8080
+    model_dir: Path = Path("/opt/ml/model")
+    workers: int = 1
+    timeout_s: float = 60.0
+    intra_op_threads: int = 0
+    providers: str | None = None
+    batching: BatchingSettings = field(default_factory=BatchingSettings)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> ServerSettings:
+        settings = cls(
+            port=int(environ.get("SAGEMAKER_BIND_TO_PORT", "8080")),
+            model_dir=Path(environ.get("SM_MODEL_DIR", "/opt/ml/model")),
+            workers=int(environ.get("SAGEMAKER_MODEL_SERVER_WORKERS") or "1"),
+            timeout_s=float(environ.get("SAGEMAKER_MODEL_SERVER_TIMEOUT") or "60"),
+            intra_op_threads=int(environ.get("SERVING_INTRA_OP_THREADS", "0")),
+            providers=environ.get("SERVING_PROVIDERS") or None,
+            batching=BatchingSettings.from_environ(environ),
+        )
+        if settings.workers < 1 or settings.timeout_s <= 0:
+            raise ValueError("SAGEMAKER_MODEL_SERVER_WORKERS and SAGEMAKER_MODEL_SERVER_TIMEOUT must be positive")
+        return settings
+
+
+def load_model(model_dir: Path, intra_op_threads: int = 0, providers: str | None = None) -> OnnxModel:
+    import onnxruntime as ort  # heavy: imported once the port is open so /ping can answer 503 meanwhile
+
+    from functions.serving.onnx_model import OnnxModel, choose_providers
 
     signature_path = model_dir / SIGNATURE_FILE
     config = parse_model_config(json.loads(signature_path.read_text(encoding="utf-8")), str(signature_path))
-    return OnnxModel(config, model_dir / MODEL_FILE, intra_op_threads=intra_op_threads)
+    chosen = choose_providers(providers, ort.get_available_providers())
+    return OnnxModel(config, model_dir / MODEL_FILE, intra_op_threads=intra_op_threads, providers=chosen)
 
 
 def write_answer(handler: BaseHTTPRequestHandler, answer: Answer, extra_headers: dict[str, str] | None = None) -> None:
@@ -62,10 +114,15 @@ def read_body(handler: BaseHTTPRequestHandler) -> bytes | None:
 def make_handler(service: InvocationService) -> type[BaseHTTPRequestHandler]:
     class ContainerHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes; with Nagle on, the second waits for the client's delayed
+        # ACK (~40 ms on Linux) on every keep-alive request.
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             if self.path == "/ping":
                 write_answer(self, service.ping())
+            elif self.path == "/_batching":
+                write_answer(self, service.batching_stats())
             else:
                 write_answer(self, Answer(404, b'{"error":"not found"}'))
 
@@ -83,29 +140,70 @@ def make_handler(service: InvocationService) -> type[BaseHTTPRequestHandler]:
     return ContainerHandler
 
 
+class _SharedSocketServer(ThreadingHTTPServer):
+    """A threading server whose listening socket may be shared by forked workers.
+
+    The listening socket is non-blocking so a worker that loses the race for a connection goes back to
+    its select loop instead of blocking in ``accept`` (where it would not see a shutdown).
+    """
+
+    daemon_threads = True
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = self.socket.accept()
+        connection.setblocking(True)
+        return connection, address
+
+
+def run_worker(server: ThreadingHTTPServer, settings: ServerSettings) -> None:
+    """Serve on ``server``'s socket in this process until SIGTERM; the model loads in the background."""
+    service = InvocationService(batching=settings.batching, timeout_s=settings.timeout_s)
+    server.RequestHandlerClass = make_handler(service)
+
+    def load() -> None:
+        try:
+            service.model = load_model(settings.model_dir, settings.intra_op_threads, settings.providers)
+            logger.info(
+                "model loaded from %s (pid %d); batching: %s",
+                settings.model_dir,
+                os.getpid(),
+                json.loads(service.batching_stats().body),
+            )
+        except Exception:
+            logger.exception("model failed to load from %s; /ping stays unhealthy", settings.model_dir)
+
+    threading.Thread(target=load, name="model-loader", daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    server.serve_forever()
+
+
 def serve(argv: list[str] | None = None) -> None:
     """Entry point of the container (``serve``), as SageMaker runs it: ``docker run IMAGE serve``."""
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
-    model_dir = Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
-    threads = int(os.environ.get("SERVING_INTRA_OP_THREADS", "0"))
-    service = InvocationService()
-    server = ThreadingHTTPServer(("0.0.0.0", port), make_handler(service))  # noqa: S104 - the container must listen on all interfaces
-    server.daemon_threads = True
+    settings = ServerSettings.from_environ(os.environ)
+    server = _SharedSocketServer(("0.0.0.0", settings.port), BaseHTTPRequestHandler)  # noqa: S104 - the container must listen on all interfaces
+    logger.info("serving on port %d with %d worker process(es)", settings.port, settings.workers)
+    if settings.workers == 1:
+        run_worker(server, settings)
+        return
+    server.socket.setblocking(False)
+    children: list[int] = []
+    for _ in range(settings.workers):
+        pid = os.fork()
+        if pid == 0:  # the child: onnxruntime is imported only here, after the fork
+            run_worker(server, settings)
+            os._exit(0)
+        children.append(pid)
 
-    def load() -> None:
-        try:
-            service.model = load_model(model_dir, threads)
-            logger.info("model loaded from %s", model_dir)
-        except Exception:
-            logger.exception("model failed to load from %s; /ping stays unhealthy", model_dir)
+    def stop(*_: Any) -> None:
+        for child in children:
+            os.kill(child, signal.SIGTERM)
 
-    threading.Thread(target=load, name="model-loader", daemon=True).start()
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    logger.info("serving on port %d", port)
-    server.serve_forever()
+    signal.signal(signal.SIGTERM, stop)
+    for child in children:
+        os.waitpid(child, 0)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from functions.common.errors import InferenceError, InvalidRequestError, ModelNotFoundError, PayloadTooLargeError
 from functions.routing.validation import validate_infer_request
+from functions.serving.batching import BatchingSettings, DynamicBatcher
 
 if TYPE_CHECKING:
     from functions.serving.onnx_model import OnnxModel
@@ -35,30 +36,88 @@ class InvocationService:
     """One model served the way SageMaker expects a container to serve it.
 
     ``model`` is None while the model is still loading: ``ping`` then answers 503 so SageMaker does not
-    route traffic to a container that cannot answer yet.
+    route traffic to a container that cannot answer yet. With ``batching`` enabled and a model whose batch
+    dim is free, concurrent ``invoke`` calls share onnxruntime runs (:mod:`functions.serving.batching`);
+    without it each call runs on its own. ``timeout_s`` bounds how long a request waits for its run.
+
+    Example:
+        >>> service = InvocationService(OnnxModel(config, path), batching=BatchingSettings())
+        >>> service.invoke(b'{"inputs": [...]}').status
+        200
     """
 
-    def __init__(self, model: OnnxModel | None = None) -> None:
+    def __init__(
+        self, model: OnnxModel | None = None, *, batching: BatchingSettings | None = None, timeout_s: float = 60.0
+    ) -> None:
+        self.batching = batching or BatchingSettings(enabled=False)
+        self.timeout_s = timeout_s
+        self._model: OnnxModel | None = None
+        self._batcher: DynamicBatcher | None = None
         self.model = model
+
+    @property
+    def model(self) -> OnnxModel | None:
+        return self._model
+
+    @model.setter
+    def model(self, model: OnnxModel | None) -> None:
+        previous = self._batcher
+        self._batcher = None
+        if model is not None and self.batching.enabled:
+            if model.batchable:
+                self._batcher = DynamicBatcher(model, self.batching, wait_only_for_admitted=True)
+            else:
+                logger.info("model %r has no free batch dim: batching is off", model.config.name)
+        self._model = model
+        if previous is not None:
+            previous.close()
 
     def ping(self) -> Answer:
         if self.model is None:
             return _error(503, "model is loading")
         return Answer(200, b'{"status":"healthy"}')
 
+    def batching_stats(self) -> Answer:
+        """Whether requests are being stacked, and how much: counters since the model loaded."""
+        batcher = self._batcher
+        stats: dict[str, Any] = {
+            "enabled": batcher is not None,
+            "max_batch_size": self.batching.max_batch_size,
+            "max_queue_delay_ms": self.batching.max_queue_delay_ms,
+        }
+        if batcher is not None:
+            stats.update(batcher.stats().as_dict())
+        return Answer(200, json.dumps(stats).encode())
+
     def invoke(self, body: bytes) -> Answer:
         model = self.model
+        batcher = self._batcher
         if model is None:
             return _error(503, "model is loading")
+        if batcher is not None:
+            batcher.admit()
         try:
-            request = validate_infer_request(model.config, body)
-            return Answer(200, json.dumps(model.predict(request), separators=(",", ":")).encode())
+            try:
+                request = validate_infer_request(model.config, body)
+                prepared = model.prepare(request)
+            except Exception:
+                if batcher is not None:
+                    batcher.withdraw()
+                raise
+            if batcher is not None:
+                outputs = batcher.infer(prepared, self.timeout_s, admitted=True)
+            else:
+                results = model.run(prepared.output_names, prepared.feeds)
+                outputs = dict(zip(prepared.output_names, results, strict=True))
+            return Answer(200, json.dumps(model.respond(prepared, outputs), separators=(",", ":")).encode())
         except (InvalidRequestError, ModelNotFoundError) as error:
             return _error(400, error.message)
         except PayloadTooLargeError as error:
             return _error(413, error.message)
         except InferenceError as error:
             return _error(500, error.message)
+        except TimeoutError:
+            return _error(504, f"inference did not finish within {self.timeout_s:g} s")
         except Exception as error:  # the model's own failure: report it, keep serving
             logger.exception("inference failed")
             return _error(500, f"inference failed: {type(error).__name__}: {error}")
