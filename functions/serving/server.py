@@ -9,6 +9,8 @@ Environment (SageMaker's own variables first):
 - ``SAGEMAKER_BIND_TO_PORT`` (8080), ``SM_MODEL_DIR`` (``/opt/ml/model``)
 - ``SAGEMAKER_MODEL_SERVER_WORKERS`` (1): server processes sharing the port. More than one splits the
   traffic, and so the batches, between processes; raise it only when one process is CPU-bound in Python.
+  Each worker loads the model before it accepts connections, so ``/ping`` waits (rather than 503s) until
+  the first worker is ready.
 - ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` (60): seconds a request may wait for its model run before a 504;
   SageMaker itself gives ``/invocations`` 60 s.
 - ``SERVING_BATCHING`` / ``SERVING_MAX_BATCH_SIZE`` / ``SERVING_MAX_QUEUE_DELAY_MS``: dynamic batching
@@ -155,8 +157,13 @@ class _SharedSocketServer(ThreadingHTTPServer):
         return connection, address
 
 
-def run_worker(server: ThreadingHTTPServer, settings: ServerSettings) -> None:
-    """Serve on ``server``'s socket in this process until SIGTERM; the model loads in the background."""
+def run_worker(server: ThreadingHTTPServer, settings: ServerSettings, *, load_first: bool = False) -> None:
+    """Serve on ``server``'s socket in this process until SIGTERM.
+
+    The model loads in the background while ``/ping`` answers 503, or, with ``load_first``, before this
+    process accepts any connection: a worker sharing the socket with others must not take requests it
+    cannot answer while a loaded sibling could.
+    """
     service = InvocationService(batching=settings.batching, timeout_s=settings.timeout_s)
     server.RequestHandlerClass = make_handler(service)
 
@@ -172,7 +179,12 @@ def run_worker(server: ThreadingHTTPServer, settings: ServerSettings) -> None:
         except Exception:
             logger.exception("model failed to load from %s; /ping stays unhealthy", settings.model_dir)
 
-    threading.Thread(target=load, name="model-loader", daemon=True).start()
+    if load_first:
+        load()
+        if service.model is None:
+            return
+    else:
+        threading.Thread(target=load, name="model-loader", daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     server.serve_forever()
 
@@ -193,7 +205,7 @@ def serve(argv: list[str] | None = None) -> None:
     for _ in range(settings.workers):
         pid = os.fork()
         if pid == 0:  # the child: onnxruntime is imported only here, after the fork
-            run_worker(server, settings)
+            run_worker(server, settings, load_first=True)
             os._exit(0)
         children.append(pid)
 
