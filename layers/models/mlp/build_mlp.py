@@ -50,9 +50,9 @@ def signature() -> dict[str, Any]:
     }
 
 
-def build(seed: int = SEED) -> onnx.ModelProto:
+def build(seed: int = SEED, hidden_width: int = HIDDEN_WIDTH) -> onnx.ModelProto:
     rng = np.random.default_rng(seed)
-    widths = [INPUT_WIDTH, *([HIDDEN_WIDTH] * HIDDEN_LAYERS), CLASSES]
+    widths = [INPUT_WIDTH, *([hidden_width] * HIDDEN_LAYERS), CLASSES]
     initializers: list[onnx.TensorProto] = []
     nodes: list[onnx.NodeProto] = []
     current = "features"
@@ -73,7 +73,7 @@ def build(seed: int = SEED) -> onnx.ModelProto:
     ]
     graph = helper.make_graph(
         nodes,
-        "mlp_512x4",
+        f"mlp_{hidden_width}x{HIDDEN_LAYERS}",
         [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", INPUT_WIDTH])],
         [
             helper.make_tensor_value_info("label", TensorProto.INT64, ["batch"]),
@@ -87,11 +87,11 @@ def build(seed: int = SEED) -> onnx.ModelProto:
     return model
 
 
-def write(output_dir: Path, seed: int = SEED) -> Path:
+def write(output_dir: Path, seed: int = SEED, hidden_width: int = HIDDEN_WIDTH) -> Path:
     """Write ``model.onnx`` and ``signature.json`` into ``output_dir`` (the SageMaker model dir layout)."""
     output_dir.mkdir(parents=True, exist_ok=True)
     model_path = output_dir / "model.onnx"
-    model_path.write_bytes(build(seed).SerializeToString())
+    model_path.write_bytes(build(seed, hidden_width).SerializeToString())
     (output_dir / "signature.json").write_text(json.dumps(signature(), indent=2) + "\n", encoding="utf-8")
     return model_path
 
@@ -100,8 +100,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--hidden-width", type=int, default=HIDDEN_WIDTH)
     args = parser.parse_args()
-    model_path = write(args.output_dir, args.seed)
+    model_path = write(args.output_dir, args.seed, args.hidden_width)
     print(f"wrote {model_path} ({model_path.stat().st_size / 1e6:.1f} MB) and its signature.json")
 
 

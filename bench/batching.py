@@ -1,0 +1,215 @@
+"""``python -m bench.batching``: what dynamic batching buys the model server, measured over real HTTP.
+
+For the iris model and a generated MLP (64 inputs, 4 hidden layers 512 wide, 10 classes; built by
+``layers/models/mlp/build_mlp.py``; ``BENCH_MLP_WIDTH`` changes the hidden width), the real server
+process (``python -m functions.serving.server serve``) is started with its model directory laid out as
+SageMaker lays it out, once with batching on and once off, and driven with 1-row requests at concurrency
+1, 8 and 32 (one keep-alive connection per concurrent client). Prints requests/s, p50 and p99
+latency and the mean batch the server actually ran (from its ``/_batching`` counters).
+
+Target (issue 5): at concurrency 32, batching gives >= 3x the unbatched throughput on the MLP with p99 no
+worse than 2x.
+
+The load generator shares the machine with the server, so it is a lean asyncio client over raw sockets
+(pre-built request bytes) rather than a thread per connection. Both modes run onnxruntime with one
+intra-op thread, so neither wins by oversubscribing the cores.
+
+Environment: ``BENCH_SECONDS`` (measured seconds per cell, default 3), ``BENCH_CONCURRENCY`` (default
+``1,8,32``), ``BENCH_MODELS`` (default ``iris,mlp``), plus any ``SERVING_*`` variable for the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from layers.models.mlp import build_mlp  # noqa: E402 - needs the repo root on sys.path
+
+SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
+WARMUP_SECONDS = 0.5
+CONCURRENCY = tuple(int(value) for value in os.environ.get("BENCH_CONCURRENCY", "1,8,32").split(","))
+MODELS = tuple(os.environ.get("BENCH_MODELS", "iris,mlp").split(","))
+CONFIG_PATH = ROOT / "functions" / "models.json"
+
+
+@dataclass(frozen=True)
+class Cell:
+    model: str
+    batching: bool
+    concurrency: int
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    mean_batch: float | None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def layout_model(name: str, root: Path) -> tuple[Path, bytes]:
+    """``root/<name>`` laid out as SageMaker unpacks a model (model.onnx + signature.json), and a request."""
+    model_dir = root / name
+    model_dir.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    if name == "iris":
+        signature = next(model for model in json.loads(CONFIG_PATH.read_text())["models"] if model["name"] == "iris")
+        shutil.copy(ROOT / "layers" / "models" / "iris" / "model.onnx", model_dir / "model.onnx")
+        (model_dir / "signature.json").write_text(json.dumps(signature))
+        row = [5.1, 3.5, 1.4, 0.2]
+        request = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [row]}]}
+    elif name == "mlp":
+        width = int(os.environ.get("BENCH_MLP_WIDTH", build_mlp.HIDDEN_WIDTH))
+        cache = build_mlp.DEFAULT_OUTPUT_DIR.with_name(f"mlp-{width}")
+        if not (cache / "model.onnx").exists():
+            build_mlp.write(cache, hidden_width=width)
+        for file in ("model.onnx", "signature.json"):
+            shutil.copy(cache / file, model_dir / file)
+        row = rng.random(build_mlp.INPUT_WIDTH).round(4).tolist()
+        request = {"inputs": [{"name": "features", "shape": [1, len(row)], "datatype": "FP32", "data": [row]}]}
+    else:
+        raise SystemExit(f"unknown model {name!r} (iris, mlp)")
+    return model_dir, json.dumps(request).encode()
+
+
+def get_json(port: int, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+        return json.loads(response.read())
+
+
+def start_server(model_dir: Path, batching: bool) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "SM_MODEL_DIR": str(model_dir),
+        "SERVING_BATCHING": "on" if batching else "off",
+        "SERVING_INTRA_OP_THREADS": os.environ.get("SERVING_INTRA_OP_THREADS", "1"),
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "functions.serving.server", "serve"]
+    process = subprocess.Popen(command, env=env, cwd=ROOT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            get_json(port, "/ping")
+            return process, port
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the server did not become healthy within 30 s")
+
+
+async def _client(
+    port: int, request: bytes, stop_at: float, measure_from: float, latencies: list[float], errors: list[int]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while (start := time.perf_counter()) < stop_at:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            length = next(int(line.split(b":", 1)[1]) for line in lines if line.lower().startswith(b"content-length"))
+            await reader.readexactly(length)
+            if start >= measure_from:
+                latencies.append(time.perf_counter() - start)
+                if not head.startswith(b"HTTP/1.1 200"):
+                    errors.append(1)
+    finally:
+        writer.close()
+
+
+async def _drive(port: int, body: bytes, concurrency: int) -> tuple[list[float], int, float]:
+    request = (
+        b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    latencies: list[float] = []
+    errors: list[int] = []
+    measure_from = time.perf_counter() + WARMUP_SECONDS
+    stop_at = measure_from + SECONDS
+    await asyncio.gather(
+        *(_client(port, request, stop_at, measure_from, latencies, errors) for _ in range(concurrency))
+    )
+    return latencies, len(errors), SECONDS
+
+
+def measure(model: str, batching: bool, port: int, body: bytes, concurrency: int) -> Cell:
+    before = get_json(port, "/_batching")
+    latencies, errors, seconds = asyncio.run(_drive(port, body, concurrency))
+    after = get_json(port, "/_batching")
+    mean_batch = None
+    if after["enabled"] and after["batches"] > before["batches"]:
+        mean_batch = (after["rows"] - before["rows"]) / (after["batches"] - before["batches"])
+    p50, p99 = np.percentile(np.asarray(latencies) * 1000, [50, 99])
+    return Cell(model, batching, concurrency, len(latencies) / seconds, float(p50), float(p99), errors, mean_batch)
+
+
+def print_table(cells: list[Cell]) -> None:
+    print(f"\n{'model':<6} {'batching':<9} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'batch':>6} errors")
+    for cell in cells:
+        batch = f"{cell.mean_batch:6.1f}" if cell.mean_batch is not None else f"{'-':>6}"
+        print(
+            f"{cell.model:<6} {'on' if cell.batching else 'off':<9} {cell.concurrency:>4} {cell.requests_per_s:>8.0f}"
+            f" {cell.p50_ms:>8.2f} {cell.p99_ms:>8.2f} {batch} {cell.errors}"
+        )
+
+
+def verdict(cells: list[Cell]) -> None:
+    top = max(CONCURRENCY)
+    found = {(cell.model, cell.batching): cell for cell in cells if cell.concurrency == top}
+    for model in MODELS:
+        on, off = found.get((model, True)), found.get((model, False))
+        if on is None or off is None:
+            continue
+        speedup, p99_ratio = on.requests_per_s / off.requests_per_s, on.p99_ms / off.p99_ms
+        line = f"{model} at concurrency {top}: batching gives {speedup:.1f}x throughput, p99 {p99_ratio:.2f}x"
+        if model == "mlp":
+            met = speedup >= 3 and p99_ratio <= 2
+            line += f" -> target (>= 3x, p99 <= 2x) {'met' if met else 'NOT met'}"
+        print(line)
+
+
+def main() -> None:
+    print(f"cpus: {os.cpu_count()}; {SECONDS:g} s per cell after {WARMUP_SECONDS:g} s warm-up; 1-row requests")
+    cells: list[Cell] = []
+    with tempfile.TemporaryDirectory(prefix="opt_ml_") as root:
+        for model in MODELS:
+            model_dir, body = layout_model(model, Path(root))
+            for batching in (False, True):
+                process, port = start_server(model_dir, batching)
+                try:
+                    for concurrency in CONCURRENCY:
+                        cell = measure(model, batching, port, body, concurrency)
+                        cells.append(cell)
+                        print_table([cell])
+                finally:
+                    process.terminate()
+                    process.wait(timeout=10)
+    print_table(cells)
+    print()
+    verdict(cells)
+
+
+if __name__ == "__main__":
+    main()
