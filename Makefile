@@ -3,9 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+NODE_STAMP := node_modules/.installed-stamp
 PORT ?= 3000
+STAGE ?= dev
+# jsii prints a page-long end-of-life banner on Node 20 in every process that loads aws-cdk-lib.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup local test lint typecheck unit bench model clean
+.PHONY: setup local test lint typecheck unit infra synth redrive bench model clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -14,7 +18,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@
 
-setup: $(STAMP)
+# The CDK CLI, pinned to the 2.x line in package-lock.json (3.x cannot read aws-cdk-lib 2 output).
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(STAMP) $(NODE_STAMP)
 
 ## Run the whole system on 127.0.0.1: local SageMaker runtime + local API on :$(PORT).
 local: setup
@@ -34,6 +43,18 @@ typecheck: setup
 unit: setup
 	$(BIN)/python -m pytest -q tests/unit
 
+## The infra tests alone: assertions on both stages' templates, cdk-nag, cfn-lint, the CLI synth.
+infra: setup
+	$(BIN)/python -m pytest -q tests/infra
+
+## Write cdk.out/ for STAGE (dev|prod) offline: no AWS credentials, no Docker, no context lookups.
+synth: setup
+	npx --no-install cdk synth --quiet --no-notices -c stage=$(STAGE)
+
+## Move dead letters back to the result queue: `make redrive ARGS=--dry-run`, `ARGS="--stack InferenceRouter-prod"`.
+redrive: setup
+	$(BIN)/python -m ops redrive $(ARGS)
+
 bench: setup
 	$(BIN)/python -m bench.router_overhead
 
@@ -42,4 +63,4 @@ model: setup
 	$(BIN)/python layers/models/iris/build_iris.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache cdk.out *.egg-info
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache cdk.out *.egg-info

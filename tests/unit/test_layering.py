@@ -40,6 +40,8 @@ def test_infra_imports_only_shared_config_from_functions(path: Path) -> None:
         "functions.common.config",
         "functions.common.api",
         "functions.common.datatypes",
+        "functions.common.jobs",
+        "functions.common.async_settings",
         "functions.router.settings",
     }
     from_functions = {name for name in imported_modules(path) if name.startswith("functions")}

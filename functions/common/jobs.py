@@ -1,0 +1,108 @@
+"""Async jobs: the record the job table keeps, and the SageMaker async notification that settles one.
+
+Plain data and parsing, no AWS imports: the result Lambda, the sweeper and the router share it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Final
+
+SUBMITTING: Final[str] = "submitting"  # the record exists, invoke_endpoint_async not yet acknowledged
+QUEUED: Final[str] = "queued"
+RUNNING: Final[str] = "running"
+SUCCEEDED: Final[str] = "succeeded"
+FAILED: Final[str] = "failed"
+OPEN_STATUSES: Final[tuple[str, ...]] = (SUBMITTING, QUEUED, RUNNING)
+TERMINAL_STATUSES: Final[tuple[str, ...]] = (SUCCEEDED, FAILED)
+
+# The async bucket's layout, per physical endpoint name: the router writes inputs, SageMaker writes outputs
+# and failures. The endpoint's IAM grants are scoped to these prefixes (infra/constructs/async_storage.py).
+INPUT_PREFIX: Final[str] = "input/"
+OUTPUT_PREFIX: Final[str] = "output/"
+FAILURE_PREFIX: Final[str] = "failure/"
+
+# The job table's schema, shared by the DynamoDB adapter, the CDK construct and local mode.
+JOB_TABLE_PARTITION_KEY: Final[str] = "job_id"
+JOB_STATUS_ATTRIBUTE: Final[str] = "job_status"
+JOB_DEADLINE_ATTRIBUTE: Final[str] = "deadline"
+JOB_STATUS_INDEX: Final[str] = "by_status"  # job_status + deadline: the sweeper's "open and overdue" query
+JOB_TTL_ATTRIBUTE: Final[str] = "expires_at"
+# Custom metrics of the async pipeline (Powertools EMF adds the "service" dimension); alarms read the same names.
+METRICS_NAMESPACE: Final[str] = "InferenceRouter"
+RESULTS_SERVICE: Final[str] = "inference-results"
+SWEEPER_SERVICE: Final[str] = "inference-sweeper"
+OLDEST_OPEN_JOB_AGE_METRIC: Final[str] = "OldestOpenJobAgeSeconds"
+# Powertools idempotency's DynamoDB layout (its defaults).
+IDEMPOTENCY_PARTITION_KEY: Final[str] = "id"
+IDEMPOTENCY_TTL_ATTRIBUTE: Final[str] = "expiration"
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    model: str
+    endpoint: str
+    status: str
+    created_at: int
+    deadline: int
+    input_location: str
+    output_location: str | None = None
+    failure_location: str | None = None
+    error: str | None = None
+
+    @property
+    def public_status(self) -> str:
+        """What callers see: a job still being submitted is, to them, queued."""
+        return QUEUED if self.status == SUBMITTING else self.status
+
+
+@dataclass(frozen=True)
+class AsyncOutcome:
+    """How SageMaker says an async inference ended (its SNS ``InferenceResult`` notification)."""
+
+    job_id: str
+    succeeded: bool
+    output_location: str | None
+    failure_location: str | None
+    reason: str | None
+
+
+class NotificationError(ValueError):
+    """A queue message that is not a SageMaker async inference notification."""
+
+
+def parse_notification(body: str) -> AsyncOutcome:
+    """Read an SQS message body holding an SNS envelope (or, with raw delivery, the notification itself).
+
+    Example:
+        >>> parse_notification('{"Type": "Notification", "Message": "{\\"invocationStatus\\": ...}"}')
+    """
+    try:
+        document: Any = json.loads(body)
+        if isinstance(document, dict) and document.get("Type") == "Notification":
+            document = json.loads(document["Message"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise NotificationError(f"message is not JSON or not an SNS notification: {error}") from error
+    if not isinstance(document, dict) or document.get("eventName") != "InferenceResult":
+        raise NotificationError("message is not a SageMaker InferenceResult notification")
+    job_id = document.get("inferenceId")
+    status = document.get("invocationStatus")
+    if not isinstance(job_id, str) or status not in ("Completed", "Failed"):
+        raise NotificationError(f"notification lacks inferenceId or a known invocationStatus ({status!r})")
+    response = document.get("responseParameters") or {}
+    return AsyncOutcome(
+        job_id=job_id,
+        succeeded=status == "Completed",
+        output_location=response.get("outputLocation"),
+        failure_location=response.get("failureLocation"),
+        reason=document.get("failureReason"),
+    )
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise ValueError(f"not an S3 URI: {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key

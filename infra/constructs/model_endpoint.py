@@ -1,0 +1,412 @@
+"""ModelEndpoint: one model's SageMaker model, its serverless endpoint and/or its async GPU endpoint.
+
+Endpoint names are physical, because the router composes them (``ENDPOINT_NAME_PREFIX`` + the route's
+endpoint name); endpoint *config* and model names are left to CloudFormation, because every
+``ServerlessConfig`` change replaces the endpoint config and a fixed name would make that replacement fail
+(design.md). The endpoint itself is then updated in place to the new config.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from functions.common.config import ModelConfig
+from infra.config import (
+    ECR_IMAGE_PATTERN,
+    S3_URL_PATTERN,
+    SERVERLESS_MAX_CONCURRENCY,
+    SERVERLESS_MEMORY_SIZES,
+    AsyncEndpointConfig,
+    ServerlessEndpointConfig,
+)
+from infra.constructs.async_storage import AsyncStorage
+from infra.guardrails import acknowledge
+
+VARIANT_NAME: Final[str] = "AllTraffic"
+SAGEMAKER_NAMESPACE: Final[str] = "AWS/SageMaker"
+# Families whose instances carry NVMe instance storage: SageMaker rejects an endpoint-config KmsKeyId for them
+# (the local volume is encrypted by the hardware). See CreateEndpointConfig, KmsKeyId.
+INSTANCE_STORAGE_FAMILIES: Final[frozenset[str]] = frozenset(
+    {"c5d", "m5d", "r5d", "c6id", "m6id", "r6id", "g4dn", "g5", "g6", "g6e", "p3dn", "p4d", "p4de", "p5", "p5e", "trn1"}
+)
+_ECR_PARTS: Final[re.Pattern[str]] = re.compile(r"^[^/]+/(?P<repository>[^:@]+)")
+# Application Auto Scaling uses this service-linked role for SageMaker; naming it in the template makes
+# CloudFormation create it when missing instead of CDK creating an unused role.
+SCALING_ROLE_PATH: Final[str] = (
+    "role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+)
+
+
+def has_instance_storage(instance_type: str) -> bool:
+    return instance_type.split(".")[1] in INSTANCE_STORAGE_FAMILIES
+
+
+class ModelEndpoint(Construct):
+    """A ``CfnModel`` from an ECR image, a serverless endpoint and/or an async endpoint scaled from zero.
+
+    Props (keyword-only):
+        model: the model's entry in the model config; its route decides which endpoints exist.
+        endpoint_name_prefix: prepended to the route's endpoint names (the router's ENDPOINT_NAME_PREFIX).
+        image_uri: ECR image of the serving container; ``{account}`` / ``{region}`` are filled in at deploy.
+        model_data_asset / model_data_url: the model.tar.gz, as an asset or an s3:// URL (one, or neither when
+            the image carries the model).
+        serverless: sizing of the serverless endpoint; required iff the route has a serverless endpoint.
+        async_inference: sizing of the async endpoint; required iff the route has an async endpoint.
+        async_storage: bucket, topics and key for async results; required with ``async_inference``.
+
+    Attributes: ``role``, ``model``, ``serverless_endpoint`` / ``serverless_endpoint_name`` and
+    ``async_endpoint`` / ``async_endpoint_name`` (None when absent).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        model: ModelConfig,
+        endpoint_name_prefix: str,
+        image_uri: str,
+        model_data_asset: s3_assets.Asset | None = None,
+        model_data_url: str | None = None,
+        serverless: ServerlessEndpointConfig | None = None,
+        async_inference: AsyncEndpointConfig | None = None,
+        async_storage: AsyncStorage | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._validate(
+            construct_id=construct_id,
+            model=model,
+            image_uri=image_uri,
+            model_data_asset=model_data_asset,
+            model_data_url=model_data_url,
+            serverless=serverless,
+            async_inference=async_inference,
+            async_storage=async_storage,
+        )
+        stack = Stack.of(self)
+
+        self.role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"SageMaker execution role for model {model.name}",
+        )
+        image = image_uri.replace("{account}", stack.account).replace("{region}", stack.region)
+        self._grant_image_pull(image_uri)
+        endpoint_names = [
+            f"{endpoint_name_prefix}{name}"
+            for name in (model.route.serverless_endpoint, model.route.async_endpoint)
+            if name is not None
+        ]
+        self._grant_logging(endpoint_names)
+
+        model_data: str | None = None
+        if model_data_asset is not None:
+            model_data = model_data_asset.s3_object_url
+            self._grant_object_read(model_data_asset.s3_bucket_name, model_data_asset.s3_object_key)
+        elif model_data_url is not None:
+            parsed = S3_URL_PATTERN.match(model_data_url)
+            assert parsed is not None  # checked in _validate
+            model_data = model_data_url
+            self._grant_object_read(parsed["bucket"], parsed["key"])
+
+        self.model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=self.role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=image, model_data_url=model_data, mode="SingleModel"
+            ),
+        )
+        # SageMaker checks the role can pull the image and read the model while creating the endpoint.
+        self.model.node.add_dependency(self.role)
+
+        self.serverless_endpoint: sagemaker.CfnEndpoint | None = None
+        self.serverless_endpoint_name: str | None = None
+        if serverless is not None and model.route.serverless_endpoint is not None:
+            self.serverless_endpoint_name = f"{endpoint_name_prefix}{model.route.serverless_endpoint}"
+            self.serverless_endpoint = self._serverless(self.serverless_endpoint_name, serverless)
+
+        self.async_endpoint: sagemaker.CfnEndpoint | None = None
+        self.async_endpoint_name: str | None = None
+        if async_inference is not None and async_storage is not None and model.route.async_endpoint is not None:
+            self.async_endpoint_name = f"{endpoint_name_prefix}{model.route.async_endpoint}"
+            self.async_endpoint = self._async(self.async_endpoint_name, async_inference, async_storage)
+
+    @staticmethod
+    def _validate(
+        *,
+        construct_id: str,
+        model: ModelConfig,
+        image_uri: str,
+        model_data_asset: s3_assets.Asset | None,
+        model_data_url: str | None,
+        serverless: ServerlessEndpointConfig | None,
+        async_inference: AsyncEndpointConfig | None,
+        async_storage: AsyncStorage | None,
+    ) -> None:
+        where = f"ModelEndpoint {construct_id} (model {model.name!r})"
+        if not ECR_IMAGE_PATTERN.match(image_uri):
+            raise ValueError(f"{where}: image_uri {image_uri!r} is not an ECR image URI")
+        if model_data_asset is not None and model_data_url is not None:
+            raise ValueError(f"{where}: give model_data_asset or model_data_url, not both")
+        if model_data_url is not None and not S3_URL_PATTERN.match(model_data_url):
+            raise ValueError(f"{where}: model_data_url {model_data_url!r} is not an s3://bucket/key URL")
+        if (serverless is None) != (model.route.serverless_endpoint is None):
+            raise ValueError(
+                f"{where}: serverless sizing is required exactly when the route has a serverless endpoint "
+                f"(route.serverless_endpoint={model.route.serverless_endpoint!r})"
+            )
+        if (async_inference is None) != (model.route.async_endpoint is None):
+            raise ValueError(
+                f"{where}: async sizing is required exactly when the route has an async endpoint "
+                f"(route.async_endpoint={model.route.async_endpoint!r})"
+            )
+        if async_inference is not None and async_storage is None:
+            raise ValueError(f"{where}: an async endpoint needs async_storage for its results and notifications")
+        if serverless is not None:
+            if serverless.memory_mb not in SERVERLESS_MEMORY_SIZES:
+                raise ValueError(
+                    f"{where}: serverless memory_mb {serverless.memory_mb} is not one of {SERVERLESS_MEMORY_SIZES}"
+                )
+            if not 1 <= serverless.max_concurrency <= SERVERLESS_MAX_CONCURRENCY:
+                raise ValueError(f"{where}: serverless max_concurrency {serverless.max_concurrency} is outside 1..200")
+            if not 0 <= serverless.provisioned_concurrency <= serverless.max_concurrency:
+                raise ValueError(
+                    f"{where}: provisioned_concurrency {serverless.provisioned_concurrency} must be within "
+                    f"0..max_concurrency ({serverless.max_concurrency})"
+                )
+        if async_inference is not None and async_inference.max_instances < 1:
+            raise ValueError(f"{where}: async max_instances must be at least 1")
+
+    def _grant_image_pull(self, image_uri: str) -> None:
+        stack = Stack.of(self)
+        parts = _ECR_PARTS.match(image_uri)
+        assert parts is not None  # the ECR pattern was checked in _validate
+        registry_account, _, _, registry_region = image_uri.split("/", 1)[0].split(".")[:4]
+        account = stack.account if registry_account == "{account}" else registry_account
+        region = stack.region if registry_region == "{region}" else registry_region
+        repository_arn = f"arn:{stack.partition}:ecr:{region}:{account}:repository/{parts['repository']}"
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                resources=[repository_arn],
+            )
+        )
+        self.role.add_to_principal_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken has no resource-level permissions (it returns a registry token); the image "
+            "pull itself is scoped to the one repository.",
+        )
+
+    def _grant_logging(self, endpoint_names: list[str]) -> None:
+        stack = Stack.of(self)
+        for name in endpoint_names:
+            group = (
+                f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:/aws/sagemaker/Endpoints/{name}"
+            )
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["logs:CreateLogGroup", "logs:DescribeLogStreams"],
+                    resources=[f"{group}:*"],
+                )
+            )
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[f"{group}:log-stream:*"]
+                )
+            )
+            rendered = (
+                f"arn:{_render(stack.partition)}:logs:{_render(stack.region)}:{_render(stack.account)}"
+                f":log-group:/aws/sagemaker/Endpoints/{name}"
+            )
+            acknowledge(
+                self.role,
+                f"AwsSolutions-IAM5[Resource::{rendered}:*]",
+                "The endpoint's own log group; SageMaker names its streams per instance and variant at run time.",
+            )
+            acknowledge(
+                self.role,
+                f"AwsSolutions-IAM5[Resource::{rendered}:log-stream:*]",
+                "Log streams in the endpoint's own log group; SageMaker names them per instance at run time.",
+            )
+        # Per-instance metrics (CPU, memory, disk) go to SageMaker's own namespace only.
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+            )
+        )
+
+    def _grant_object_read(self, bucket: str, key: str) -> None:
+        stack = Stack.of(self)
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:{stack.partition}:s3:::{bucket}/{key}"])
+        )
+
+    def _serverless(self, endpoint_name: str, sizing: ServerlessEndpointConfig) -> sagemaker.CfnEndpoint:
+        config = sagemaker.CfnEndpointConfig(
+            self,
+            "ServerlessConfig",
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=VARIANT_NAME,
+                    model_name=self.model.attr_model_name,
+                    serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
+                        memory_size_in_mb=sizing.memory_mb,
+                        max_concurrency=sizing.max_concurrency,
+                        provisioned_concurrency=sizing.provisioned_concurrency or None,
+                    ),
+                )
+            ],
+        )
+        endpoint = sagemaker.CfnEndpoint(
+            self,
+            "ServerlessEndpoint",
+            endpoint_name=endpoint_name,
+            endpoint_config_name=config.attr_endpoint_config_name,
+        )
+        if sizing.pc_autoscaling is not None:
+            target = appscaling.ScalableTarget(
+                self,
+                "ProvisionedConcurrencyTarget",
+                service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+                resource_id=f"endpoint/{endpoint_name}/variant/{VARIANT_NAME}",
+                scalable_dimension="sagemaker:variant:DesiredProvisionedConcurrency",
+                min_capacity=sizing.pc_autoscaling.min_capacity,
+                max_capacity=sizing.pc_autoscaling.max_capacity,
+                role=self._scaling_role("ProvisionedConcurrencyScalingRole"),
+            )
+            target.node.add_dependency(endpoint)
+            target.scale_to_track_metric(
+                "ProvisionedConcurrencyUtilization",
+                target_value=sizing.pc_autoscaling.target_utilization,
+                predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_PROVISIONED_CONCURRENCY_UTILIZATION,
+            )
+        return endpoint
+
+    def _async(self, endpoint_name: str, sizing: AsyncEndpointConfig, storage: AsyncStorage) -> sagemaker.CfnEndpoint:
+        storage.grant_endpoint(self.role, endpoint_name)
+        config = sagemaker.CfnEndpointConfig(
+            self,
+            "AsyncConfig",
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=VARIANT_NAME,
+                    model_name=self.model.attr_model_name,
+                    instance_type=sizing.instance_type,
+                    # SageMaker will not create an async endpoint at 0 instances; autoscaling takes it to 0 once idle.
+                    initial_instance_count=1,
+                )
+            ],
+            async_inference_config=sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(
+                client_config=sagemaker.CfnEndpointConfig.AsyncInferenceClientConfigProperty(
+                    max_concurrent_invocations_per_instance=sizing.max_concurrent_invocations_per_instance
+                ),
+                output_config=sagemaker.CfnEndpointConfig.AsyncInferenceOutputConfigProperty(
+                    s3_output_path=storage.output_path(endpoint_name),
+                    s3_failure_path=storage.failure_path(endpoint_name),
+                    kms_key_id=storage.key.key_arn,
+                    notification_config=sagemaker.CfnEndpointConfig.AsyncInferenceNotificationConfigProperty(
+                        success_topic=storage.success_topic.topic_arn,
+                        error_topic=storage.error_topic.topic_arn,
+                        # Small results ride in the notification, sparing the result handler an S3 read.
+                        include_inference_response_in=["SUCCESS_NOTIFICATION_TOPIC"],
+                    ),
+                ),
+            ),
+            kms_key_id=None if has_instance_storage(sizing.instance_type) else storage.key.key_arn,
+        )
+        # Endpoint creation fails if the role cannot yet publish to the topics or use the key.
+        config.node.add_dependency(self.role)
+        endpoint = sagemaker.CfnEndpoint(
+            self, "AsyncEndpoint", endpoint_name=endpoint_name, endpoint_config_name=config.attr_endpoint_config_name
+        )
+
+        target = appscaling.ScalableTarget(
+            self,
+            "AsyncInstanceTarget",
+            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"endpoint/{endpoint_name}/variant/{VARIANT_NAME}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=0,
+            max_capacity=sizing.max_instances,
+            role=self._scaling_role("AsyncScalingRole"),
+        )
+        target.node.add_dependency(endpoint)
+        target.scale_to_track_metric(
+            "BacklogPerInstance",
+            target_value=sizing.backlog_target_per_instance,
+            custom_metric=cloudwatch.Metric(
+                namespace=SAGEMAKER_NAMESPACE,
+                metric_name="ApproximateBacklogSizePerInstance",
+                dimensions_map={"EndpointName": endpoint_name},
+                statistic="Average",
+                period=Duration.minutes(1),
+            ),
+            scale_in_cooldown=Duration.seconds(sizing.scale_in_cooldown_s),
+            scale_out_cooldown=Duration.seconds(sizing.scale_out_cooldown_s),
+        )
+        # Target tracking alone never wakes an endpoint at zero: with no instances there is no per-instance
+        # backlog to track. HasBacklogWithoutCapacity is 1 exactly then, and a step adds the first instance.
+        wake = appscaling.StepScalingAction(
+            self,
+            "WakeFromZero",
+            scaling_target=target,
+            adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+            cooldown=Duration.seconds(sizing.scale_out_cooldown_s),
+            metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM,
+        )
+        wake.add_adjustment(adjustment=1, lower_bound=0)
+        self.wake_alarm = cloudwatch.Alarm(
+            self,
+            "WakeFromZeroAlarm",
+            alarm_description=(
+                f"Scaling trigger for async endpoint {endpoint_name}, not a page: requests are queued and no instance "
+                "is running, so add one. If it stays in ALARM, see docs/runbooks/async-backlog-without-capacity.md"
+            ),
+            metric=cloudwatch.Metric(
+                namespace=SAGEMAKER_NAMESPACE,
+                metric_name="HasBacklogWithoutCapacity",
+                dimensions_map={"EndpointName": endpoint_name},
+                statistic="Maximum",
+                period=Duration.minutes(1),
+            ),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.wake_alarm.add_alarm_action(cloudwatch_actions.ApplicationScalingAction(wake))
+        return endpoint
+
+    def _scaling_role(self, construct_id: str) -> iam.IRole:
+        stack = Stack.of(self)
+        return iam.Role.from_role_arn(
+            self, construct_id, f"arn:{stack.partition}:iam::{stack.account}:{SCALING_ROLE_PATH}", mutable=False
+        )
+
+
+def _render(value: str) -> str:
+    """How cdk-nag prints a pseudo parameter inside a finding id (``<AWS::Region>``), or the literal value."""
+    if value.startswith("${Token[AWS.Region"):
+        return "<AWS::Region>"
+    if value.startswith("${Token[AWS.AccountId"):
+        return "<AWS::AccountId>"
+    if value.startswith("${Token[AWS.Partition"):
+        return "<AWS::Partition>"
+    return value

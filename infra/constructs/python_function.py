@@ -1,0 +1,104 @@
+"""PythonFunction: one of this app's Lambda functions, built the same way every time.
+
+Graviton, the newest Python runtime, code from the repo's ``functions`` package without Docker, Powertools
+from the AWS-managed layer, JSON logs into a log group of its own, X-Ray, and a role of its own holding only
+what the function's construct grants it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.guardrails import acknowledge
+
+REPO_ROOT: Final[Path] = Path(__file__).resolve().parents[2]
+RUNTIME: Final[lambda_.Runtime] = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE: Final[lambda_.Architecture] = lambda_.Architecture.ARM_64
+# Glob patterns over the repo root, applied in order ("!" re-includes): everything out, then functions/ back
+# in, minus the model server (it runs in the SageMaker container, not here) and bytecode.
+ASSET_EXCLUDES: Final[tuple[str, ...]] = (
+    "*",
+    "!functions",
+    "!functions/**",
+    "functions/serving",
+    "functions/serving/**",
+    "__pycache__",
+    "*.pyc",
+)
+LOG_LEVELS: Final[dict[str, lambda_.ApplicationLogLevel]] = {
+    "DEBUG": lambda_.ApplicationLogLevel.DEBUG,
+    "INFO": lambda_.ApplicationLogLevel.INFO,
+    "WARNING": lambda_.ApplicationLogLevel.WARN,
+    "ERROR": lambda_.ApplicationLogLevel.ERROR,
+}
+
+
+def functions_code(repo_root: Path = REPO_ROOT) -> lambda_.Code:
+    """The ``functions`` package, staged by copying (never Docker)."""
+    return lambda_.Code.from_asset(str(repo_root), exclude=list(ASSET_EXCLUDES))
+
+
+class PythonFunction(Construct):
+    """Attributes: ``function``, ``role``, ``log_group``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: str,
+        description: str,
+        code: lambda_.Code,
+        powertools_layer_arn: str,
+        memory_mb: int,
+        timeout: Duration,
+        environment: dict[str, str],
+        log_retention: logs.RetentionDays,
+        log_level: str,
+        log_removal_policy: RemovalPolicy,
+        reserved_concurrency: int | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not 128 <= memory_mb <= 10_240:
+            raise ValueError(f"{construct_id}: memory_mb must be within 128..10240, got {memory_mb}")
+        if log_level not in LOG_LEVELS:
+            raise ValueError(f"{construct_id}: log_level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+        self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention, removal_policy=log_removal_policy)
+        # A role of its own instead of AWSLambdaBasicExecutionRole, whose logs:* reaches every log group.
+        self.role = iam.Role(
+            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
+        )
+        self.log_group.grant_write(self.role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=handler,
+            code=code,
+            layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn)],
+            memory_size=memory_mb,
+            timeout=timeout,
+            role=self.role,
+            reserved_concurrent_executions=reserved_concurrency,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=LOG_LEVELS[log_level],
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            environment={**environment, "POWERTOOLS_LOG_LEVEL": log_level},
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray PutTraceSegments/PutTelemetryRecords (added by tracing=ACTIVE) have no resource-level "
+            "permissions; every other statement names exact ARNs or the function's own prefixes.",
+        )

@@ -1,0 +1,124 @@
+"""Router: the Python Lambda behind the API, on Graviton, served through its ``live`` alias.
+
+Only the ``functions`` package travels in the asset (no Docker bundling): boto3 comes with the Lambda
+runtime and Powertools from the AWS-managed public layer, so nothing else is needed at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from functions.common.jobs import METRICS_NAMESPACE
+from infra.constructs.python_function import PythonFunction, functions_code
+
+HANDLER: Final[str] = "functions.router.handler.lambda_handler"
+ALIAS_NAME: Final[str] = "live"
+SERVICE_NAME: Final[str] = "inference-router"
+
+
+class Router(Construct):
+    """The router function, its ``live`` alias (with provisioned concurrency when asked) and its role.
+
+    Props (keyword-only):
+        powertools_layer_arn: the AWS-managed Powertools v3 layer for python3.14/arm64 in the stack's region.
+        endpoint_name_prefix: ENDPOINT_NAME_PREFIX; SageMaker endpoint name = prefix + route endpoint name.
+        invoke_budget_ms / response_reserve_ms: INVOKE_BUDGET_MS / RESPONSE_RESERVE_MS (functions/router/settings.py).
+        memory_mb (128-10240), timeout (below the API Gateway timeout; checked by the stage config).
+        reserved_concurrency: None leaves the function in the account's unreserved pool.
+        provisioned_concurrency: on the alias; 0 = none.
+        log_retention, log_level, log_removal_policy: the function's log group and level.
+        sync_endpoint_arns / async_endpoint_arns: the only endpoints it may invoke (sync / async).
+        async_environment: the async path's settings (AsyncStorage.function_environment); None = sync only.
+        code: defaults to the repo's ``functions`` package.
+
+    Attributes: ``function``, ``alias``, ``role``, ``log_group``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        powertools_layer_arn: str,
+        endpoint_name_prefix: str,
+        invoke_budget_ms: int,
+        response_reserve_ms: int,
+        memory_mb: int,
+        timeout: Duration,
+        reserved_concurrency: int | None,
+        provisioned_concurrency: int,
+        log_retention: logs.RetentionDays,
+        log_level: str,
+        log_removal_policy: RemovalPolicy,
+        sync_endpoint_arns: Sequence[str],
+        async_endpoint_arns: Sequence[str] = (),
+        async_environment: dict[str, str] | None = None,
+        code: lambda_.Code | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        where = f"Router {construct_id}"
+        if invoke_budget_ms + response_reserve_ms > timeout.to_milliseconds():
+            raise ValueError(
+                f"{where}: invoke_budget_ms {invoke_budget_ms} + response_reserve_ms {response_reserve_ms} "
+                f"must fit in the timeout of {timeout.to_milliseconds()} ms"
+            )
+        if provisioned_concurrency < 0:
+            raise ValueError(
+                f"{where}: provisioned_concurrency must be 0 (none) or more, got {provisioned_concurrency}"
+            )
+        if reserved_concurrency is not None and provisioned_concurrency > reserved_concurrency:
+            raise ValueError(
+                f"{where}: provisioned_concurrency {provisioned_concurrency} exceeds reserved_concurrency "
+                f"{reserved_concurrency}"
+            )
+        if not sync_endpoint_arns and not async_endpoint_arns:
+            raise ValueError(f"{where}: the router needs at least one endpoint to invoke")
+
+        environment = {
+            "ENDPOINT_NAME_PREFIX": endpoint_name_prefix,
+            "INVOKE_BUDGET_MS": str(invoke_budget_ms),
+            "RESPONSE_RESERVE_MS": str(response_reserve_ms),
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            **(async_environment or {}),
+        }
+        built = PythonFunction(
+            self,
+            "Router",
+            handler=HANDLER,
+            description="Open Inference Protocol router: validates requests and routes them to SageMaker",
+            code=code if code is not None else functions_code(),
+            powertools_layer_arn=powertools_layer_arn,
+            memory_mb=memory_mb,
+            timeout=timeout,
+            environment=environment,
+            log_retention=log_retention,
+            log_level=log_level,
+            log_removal_policy=log_removal_policy,
+            reserved_concurrency=reserved_concurrency,
+        )
+        self.function, self.role, self.log_group = built.function, built.role, built.log_group
+        if sync_endpoint_arns:
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=list(sync_endpoint_arns))
+            )
+        if async_endpoint_arns:
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["sagemaker:InvokeEndpointAsync"], resources=list(async_endpoint_arns))
+            )
+        # A new version is published whenever code or configuration changes; the alias moves to it, and its
+        # provisioned concurrency is warmed before CloudFormation reports the update complete.
+        self.alias = lambda_.Alias(
+            self,
+            "LiveAlias",
+            alias_name=ALIAS_NAME,
+            version=self.function.current_version,
+            provisioned_concurrent_executions=provisioned_concurrency or None,
+        )

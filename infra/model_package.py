@@ -1,0 +1,98 @@
+"""Pack a model from the repo into the ``model.tar.gz`` SageMaker unpacks into ``/opt/ml/model``.
+
+The serving container (functions/serving/server.py) loads ``model.onnx`` and checks it against
+``signature.json``, which is the model's own entry from the model config. The archive is byte-for-byte
+reproducible (fixed mtimes, owners and order), so the CDK asset hash, and with it the ``CfnModel``, only
+changes when the model or its signature does.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any, Final
+
+from functions.common.config import ModelConfig, ModelsConfig, parse_model_config
+
+REPO_ROOT: Final[Path] = Path(__file__).resolve().parent.parent
+MODEL_FILE: Final[str] = "model.onnx"
+SIGNATURE_FILE: Final[str] = "signature.json"
+DEFAULT_OUTPUT_DIR: Final[Path] = Path(tempfile.gettempdir()) / "inference-router-model-packages"
+
+
+class ModelPackageError(ValueError):
+    """The model cannot be packaged; the message names the model and the file."""
+
+
+def raw_model_entry(models: ModelsConfig, model: ModelConfig) -> dict[str, Any]:
+    """The model's entry exactly as written in the model config file (it becomes ``signature.json``)."""
+    source = Path(models.source)
+    try:
+        document = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ModelPackageError(f"{models.source}: cannot re-read model {model.name!r}: {error}") from error
+    for entry in document.get("models", []):
+        if isinstance(entry, dict) and entry.get("name") == model.name:
+            if parse_model_config(entry, str(source)) != model:
+                raise ModelPackageError(f"{source}: model {model.name!r} changed while the app was synthesizing")
+            return entry
+    raise ModelPackageError(f"{source}: model {model.name!r} not found")
+
+
+def _add(archive: tarfile.TarFile, name: str, payload: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(payload)
+    info.mtime = 0
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    archive.addfile(info, io.BytesIO(payload))
+
+
+def package_model(
+    models: ModelsConfig,
+    model: ModelConfig,
+    *,
+    repo_root: Path = REPO_ROOT,
+    output_dir: Path = DEFAULT_OUTPUT_DIR,
+) -> Path:
+    """Write ``<output_dir>/<model>-<digest>.tar.gz`` holding the artifact and its signature; return its path."""
+    if model.artifact is None:
+        raise ModelPackageError(f"{models.source}: model {model.name!r} has no artifact to package")
+    artifact = (repo_root / model.artifact).resolve()
+    if artifact.suffix != ".onnx":
+        raise ModelPackageError(
+            f"{models.source}: model {model.name!r}: artifact {model.artifact} is not an .onnx file"
+        )
+    try:
+        weights = artifact.read_bytes()
+    except OSError as error:
+        raise ModelPackageError(
+            f"{models.source}: model {model.name!r}: artifact {model.artifact} cannot be read: {error.strerror}"
+        ) from error
+    signature = json.dumps(raw_model_entry(models, model), indent=2, sort_keys=True).encode("utf-8")
+
+    tar_bytes = io.BytesIO()
+    with tarfile.open(fileobj=tar_bytes, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        _add(archive, MODEL_FILE, weights)
+        _add(archive, SIGNATURE_FILE, signature)
+    compressed = io.BytesIO()
+    with gzip.GzipFile(fileobj=compressed, mode="wb", mtime=0, filename="") as stream:
+        stream.write(tar_bytes.getvalue())
+    payload = compressed.getvalue()
+
+    digest = hashlib.sha256(payload).hexdigest()[:16]
+    output_dir.mkdir(parents=True, exist_ok=True)
+    target = output_dir / f"{model.name}-{digest}.tar.gz"
+    if not target.exists():
+        # Write then rename, so parallel synths (pytest-xdist) never read half a file.
+        partial = output_dir / f".{target.name}.{os.getpid()}.partial"
+        partial.write_bytes(payload)
+        partial.replace(target)
+    return target

@@ -1,0 +1,231 @@
+"""Every alarm on-call receives: metric, statistic, threshold, comparison, missing data, action and runbook."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+
+from infra.config import ALARM_NAMES
+from infra.constructs.alarms import runbook_slug
+from tests.infra.conftest import Synthesized, ref_id
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Expected(NamedTuple):
+    namespace: str
+    metric: str
+    statistic: str
+    comparison: str
+    missing: str
+    topic: str
+    threshold: float
+    dimensions: frozenset[str]
+
+
+ALIAS_DIMENSIONS = frozenset({"FunctionName", "Resource"})
+VARIANT_DIMENSIONS = frozenset({"EndpointName", "VariantName"})
+ENDPOINT_DIMENSIONS = frozenset({"EndpointName"})
+# The prod stage has router and serverless provisioned concurrency, so every alarm exists there.
+EXPECTED: dict[str, Expected] = {
+    "router_pc_low_utilization": Expected(
+        "AWS/Lambda",
+        "ProvisionedConcurrencyUtilization",
+        "Maximum",
+        "LessThanThreshold",
+        "breaching",
+        "ticket",
+        0.3,
+        ALIAS_DIMENSIONS,
+    ),
+    "serverless_pc_low_utilization": Expected(
+        "AWS/SageMaker",
+        "ServerlessProvisionedConcurrencyUtilization",
+        "Maximum",
+        "LessThanThreshold",
+        "breaching",
+        "ticket",
+        0.3,
+        VARIANT_DIMENSIONS,
+    ),
+    "router_pc_spillover": Expected(
+        "AWS/Lambda",
+        "ProvisionedConcurrencySpilloverInvocations",
+        "Sum",
+        "GreaterThanThreshold",
+        "notBreaching",
+        "page",
+        0,
+        ALIAS_DIMENSIONS,
+    ),
+    "serverless_pc_spillover": Expected(
+        "AWS/SageMaker",
+        "ServerlessProvisionedConcurrencySpilloverInvocations",
+        "Sum",
+        "GreaterThanThreshold",
+        "notBreaching",
+        "page",
+        0,
+        VARIANT_DIMENSIONS,
+    ),
+    "router_errors": Expected(
+        "AWS/Lambda", "Errors", "Sum", "GreaterThanThreshold", "notBreaching", "page", 0, ALIAS_DIMENSIONS
+    ),
+    "router_throttles": Expected(
+        "AWS/Lambda", "Throttles", "Sum", "GreaterThanThreshold", "notBreaching", "page", 0, ALIAS_DIMENSIONS
+    ),
+    "api_5xx_rate": Expected(
+        "AWS/ApiGateway",
+        "5XXError",
+        "Average",
+        "GreaterThanThreshold",
+        "notBreaching",
+        "page",
+        0.05,
+        frozenset({"ApiName", "Stage"}),
+    ),
+    "serverless_5xx_errors": Expected(
+        "AWS/SageMaker",
+        "Invocation5XXErrors",
+        "Sum",
+        "GreaterThanThreshold",
+        "notBreaching",
+        "page",
+        0,
+        VARIANT_DIMENSIONS,
+    ),
+    "dlq_not_empty": Expected(
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        "Maximum",
+        "GreaterThanThreshold",
+        "notBreaching",
+        "page",
+        0,
+        frozenset({"QueueName"}),
+    ),
+    "async_backlog_without_capacity": Expected(
+        "AWS/SageMaker",
+        "HasBacklogWithoutCapacity",
+        "Minimum",
+        "GreaterThanThreshold",
+        "notBreaching",
+        "page",
+        0,
+        ENDPOINT_DIMENSIONS,
+    ),
+    "async_oldest_open_job_age": Expected(
+        "InferenceRouter",
+        "OldestOpenJobAgeSeconds",
+        "Maximum",
+        "GreaterThanThreshold",
+        "breaching",
+        "page",
+        7200,
+        frozenset({"service"}),
+    ),
+    "async_oldest_request_age": Expected(
+        "AWS/SageMaker",
+        "ApproximateAgeOfOldestRequest",
+        "Maximum",
+        "GreaterThanThreshold",
+        "notBreaching",
+        "page",
+        1800,
+        ENDPOINT_DIMENSIONS,
+    ),
+}
+
+
+def test_the_expectations_cover_every_alarm() -> None:
+    assert set(EXPECTED) == set(ALARM_NAMES)
+
+
+def alarms_for(synth: Synthesized, alarm_name: str) -> list[dict[str, Any]]:
+    marker = f"Runbook: docs/runbooks/{runbook_slug(alarm_name)}.md"
+    return [
+        resource["Properties"]
+        for resource in synth.resources("AWS::CloudWatch::Alarm").values()
+        if marker in json.dumps(resource["Properties"].get("AlarmDescription", ""))
+    ]
+
+
+def topic_ids(synth: Synthesized) -> dict[str, str]:
+    return {
+        resource["Properties"]["DisplayName"].removeprefix("Inference router "): logical_id
+        for logical_id, resource in synth.resources("AWS::SNS::Topic").items()
+        if resource["Properties"].get("DisplayName", "").startswith("Inference router ")
+    }
+
+
+@pytest.mark.parametrize("alarm_name", ALARM_NAMES)
+def test_alarm_reads_the_right_metric_and_tells_the_right_topic(prod: Synthesized, alarm_name: str) -> None:
+    expected = EXPECTED[alarm_name]
+    alarms = alarms_for(prod, alarm_name)
+    assert len(alarms) == 1, f"{alarm_name}: {len(alarms)} alarms"
+    alarm = alarms[0]
+    assert alarm["Namespace"] == expected.namespace
+    assert alarm["MetricName"] == expected.metric
+    assert alarm["Statistic"] == expected.statistic
+    assert alarm["ComparisonOperator"] == expected.comparison
+    assert alarm["TreatMissingData"] == expected.missing
+    assert alarm["Threshold"] == expected.threshold
+    assert {dimension["Name"] for dimension in alarm["Dimensions"]} == expected.dimensions
+    topic = topic_ids(prod)[expected.topic]
+    assert [ref_id(action) for action in alarm["AlarmActions"]] == [topic]
+    assert [ref_id(action) for action in alarm["OKActions"]] == [topic]
+
+
+def test_low_utilization_tickets_look_at_a_long_window(prod: Synthesized) -> None:
+    for alarm_name in ("router_pc_low_utilization", "serverless_pc_low_utilization"):
+        alarm = alarms_for(prod, alarm_name)[0]
+        assert alarm["Period"] * alarm["EvaluationPeriods"] >= 24 * 3600
+        # Every period must be under 30% for the ticket: a busy hour means the capacity is earning its cost.
+        assert alarm["DatapointsToAlarm"] == alarm["EvaluationPeriods"]
+
+
+def test_router_alarms_watch_the_live_alias(prod: Synthesized) -> None:
+    alias = next(iter(prod.resources("AWS::Lambda::Alias")))
+    for alarm_name in ("router_errors", "router_pc_low_utilization"):
+        dimensions = {d["Name"]: d["Value"] for d in alarms_for(prod, alarm_name)[0]["Dimensions"]}
+        assert alias in str(dimensions["Resource"]) or ":live" in str(dimensions["Resource"])
+
+
+def test_pc_alarms_exist_only_where_provisioned_concurrency_does(dev: Synthesized) -> None:
+    for alarm_name in ALARM_NAMES:
+        count = len(alarms_for(dev, alarm_name))
+        expected = 0 if "_pc_" in alarm_name else 1
+        assert count == expected, f"{alarm_name}: {count} in dev"
+
+
+def test_every_alarm_has_an_action_and_a_description(dev: Synthesized, prod: Synthesized) -> None:
+    for synth in (dev, prod):
+        for resource in synth.resources("AWS::CloudWatch::Alarm").values():
+            props = resource["Properties"]
+            assert props.get("AlarmActions"), props
+            assert len(json.dumps(props.get("AlarmDescription", ""))) > 60, props
+
+
+def test_alarm_topics_use_a_key_cloudwatch_may_use(prod: Synthesized) -> None:
+    topics = prod.json["Resources"]
+    keys = set()
+    for logical_id in topic_ids(prod).values():
+        keys.add(ref_id(topics[logical_id]["Properties"]["KmsMasterKeyId"]))
+    assert len(keys) == 1
+    policy = topics[keys.pop()]["Properties"]["KeyPolicy"]["Statement"]
+    cloudwatch = [s for s in policy if s.get("Principal", {}).get("Service") == "cloudwatch.amazonaws.com"]
+    assert cloudwatch
+    assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(cloudwatch[0]["Action"])
+
+
+@pytest.mark.parametrize("alarm_name", ALARM_NAMES)
+def test_every_alarm_has_a_runbook_with_the_four_sections(alarm_name: str) -> None:
+    runbook = ROOT / "docs" / "runbooks" / f"{runbook_slug(alarm_name)}.md"
+    text = runbook.read_text(encoding="utf-8")
+    headings = [line.lstrip("# ").strip().lower() for line in text.splitlines() if re.match(r"^#{2,3} ", line)]
+    for section in ("what it means", "how to confirm", "what to do", "how to roll back"):
+        assert section in headings, f"{runbook.name} lacks a '{section}' section"

@@ -1,0 +1,184 @@
+"""Async storage (queue, dead-letter queue, bucket, topics, tables) and the SageMaker endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.common.jobs import JOB_STATUS_INDEX, JOB_TABLE_PARTITION_KEY, JOB_TTL_ATTRIBUTE
+from tests.infra.conftest import Synthesized, ref_id
+
+
+def by_id(synth: Synthesized, logical_id: str) -> dict[str, Any]:
+    resource: dict[str, Any] = synth.json["Resources"][logical_id]["Properties"]
+    return resource
+
+
+def queues(synth: Synthesized) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    found = synth.resources("AWS::SQS::Queue")
+    [(_queue_id, queue)] = [(i, r["Properties"]) for i, r in found.items() if "RedrivePolicy" in r["Properties"]]
+    dlq_id = ref_id(queue["RedrivePolicy"]["deadLetterTargetArn"])
+    return queue, dlq_id, found[dlq_id]["Properties"]
+
+
+def test_result_queue_redrives_to_an_encrypted_dead_letter_queue(dev: Synthesized) -> None:
+    queue, _, dlq = queues(dev)
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    for props in (queue, dlq):
+        assert "KmsMasterKeyId" in props
+
+
+def test_queues_refuse_plain_http(dev: Synthesized) -> None:
+    policies = dev.resources("AWS::SQS::QueuePolicy").values()
+    for policy in policies:
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        )
+    assert len(list(policies)) == 2
+
+
+def test_both_async_topics_feed_the_result_queue(dev: Synthesized) -> None:
+    queue_id = next(i for i, r in dev.resources("AWS::SQS::Queue").items() if "RedrivePolicy" in r["Properties"])
+    subscriptions = [r["Properties"] for r in dev.resources("AWS::SNS::Subscription").values()]
+    assert len(subscriptions) == 2
+    for subscription in subscriptions:
+        assert subscription["Protocol"] == "sqs"
+        assert ref_id(subscription["Endpoint"]) == queue_id
+        assert subscription["RawMessageDelivery"] is True
+        assert "RedrivePolicy" in subscription  # SNS delivery failures land in the dead-letter queue too
+
+
+def test_async_bucket_is_encrypted_private_logged_and_expiring(dev: Synthesized) -> None:
+    buckets = [r["Properties"] for r in dev.resources("AWS::S3::Bucket").values()]
+    [data] = [b for b in buckets if "LoggingConfiguration" in b]
+    encryption = data["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert encryption["SSEAlgorithm"] == "aws:kms"
+    assert data["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert data["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 7
+    for policy in dev.resources("AWS::S3::BucketPolicy").values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(s["Effect"] == "Deny" and "aws:SecureTransport" in str(s.get("Condition")) for s in statements)
+
+
+def test_job_table_has_pitr_ttl_and_the_sweeper_index(dev: Synthesized) -> None:
+    tables = [r["Properties"] for r in dev.resources("AWS::DynamoDB::Table").values()]
+    [jobs] = [t for t in tables if t["KeySchema"][0]["AttributeName"] == JOB_TABLE_PARTITION_KEY]
+    assert jobs["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert jobs["TimeToLiveSpecification"] == {"AttributeName": JOB_TTL_ATTRIBUTE, "Enabled": True}
+    assert jobs["SSESpecification"]["SSEType"] == "KMS"
+    assert [index["IndexName"] for index in jobs["GlobalSecondaryIndexes"]] == [JOB_STATUS_INDEX]
+
+
+def endpoint_configs(synth: Synthesized) -> dict[str, dict[str, Any]]:
+    return {i: r["Properties"] for i, r in synth.resources("AWS::SageMaker::EndpointConfig").items()}
+
+
+def test_serverless_endpoint_config_follows_the_stage(dev: Synthesized, prod: Synthesized) -> None:
+    for synth, memory, max_concurrency, provisioned in ((dev, 1024, 5, None), (prod, 2048, 20, 2)):
+        [config] = [c for c in endpoint_configs(synth).values() if "ServerlessConfig" in c["ProductionVariants"][0]]
+        serverless = config["ProductionVariants"][0]["ServerlessConfig"]
+        assert serverless["MemorySizeInMB"] == memory
+        assert serverless["MaxConcurrency"] == max_concurrency
+        assert serverless.get("ProvisionedConcurrency") == provisioned
+
+
+def test_no_endpoint_config_or_model_has_a_hard_coded_name(prod: Synthesized) -> None:
+    # Every ServerlessConfig change replaces the endpoint config; a fixed name would make that replacement fail.
+    for config in endpoint_configs(prod).values():
+        assert "EndpointConfigName" not in config
+    for model in prod.resources("AWS::SageMaker::Model").values():
+        assert "ModelName" not in model["Properties"]
+
+
+def test_endpoints_are_named_as_the_router_composes_them(prod: Synthesized) -> None:
+    names = sorted(r["Properties"]["EndpointName"] for r in prod.resources("AWS::SageMaker::Endpoint").values())
+    assert names == ["prod-iris", "prod-iris-async"]
+
+
+def test_async_endpoint_runs_on_a_gpu_and_notifies_both_topics(dev: Synthesized) -> None:
+    [config] = [c for c in endpoint_configs(dev).values() if "AsyncInferenceConfig" in c]
+    variant = config["ProductionVariants"][0]
+    assert variant["InstanceType"] == "ml.g5.xlarge"
+    output = config["AsyncInferenceConfig"]["OutputConfig"]
+    assert "S3OutputPath" in output
+    assert "S3FailurePath" in output
+    assert "KmsKeyId" in output
+    notification = output["NotificationConfig"]
+    topics = {i for i, r in dev.resources("AWS::SNS::Topic").items() if "DisplayName" not in r["Properties"]}
+    assert {ref_id(notification["SuccessTopic"]), ref_id(notification["ErrorTopic"])} == topics
+    assert config["AsyncInferenceConfig"]["ClientConfig"]["MaxConcurrentInvocationsPerInstance"] == 4
+    # g5 carries NVMe instance storage, for which SageMaker rejects a volume KMS key.
+    assert "KmsKeyId" not in config
+
+
+def test_async_endpoint_scales_from_zero_on_backlog(dev: Synthesized) -> None:
+    targets = [r["Properties"] for r in dev.resources("AWS::ApplicationAutoScaling::ScalableTarget").values()]
+    [target] = [t for t in targets if t["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"]
+    assert target["MinCapacity"] == 0
+    assert target["ResourceId"] == "endpoint/dev-iris-async/variant/AllTraffic"
+    policies = [r["Properties"] for r in dev.resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()]
+    kinds = {p["PolicyType"] for p in policies}
+    assert kinds == {"TargetTrackingScaling", "StepScaling"}
+    tracking = next(p for p in policies if p["PolicyType"] == "TargetTrackingScaling")
+    metric = tracking["TargetTrackingScalingPolicyConfiguration"]["CustomizedMetricSpecification"]
+    assert metric["MetricName"] == "ApproximateBacklogSizePerInstance"
+    wake = [
+        r["Properties"]
+        for r in dev.resources("AWS::CloudWatch::Alarm").values()
+        if r["Properties"]["MetricName"] == "HasBacklogWithoutCapacity"
+        and "Scaling trigger" in str(r["Properties"]["AlarmDescription"])
+    ]
+    assert len(wake) == 1
+    assert wake[0]["Threshold"] == 1
+
+
+def test_prod_serverless_pc_autoscales_on_utilization(prod: Synthesized) -> None:
+    targets = [r["Properties"] for r in prod.resources("AWS::ApplicationAutoScaling::ScalableTarget").values()]
+    [target] = [t for t in targets if t["ScalableDimension"] == "sagemaker:variant:DesiredProvisionedConcurrency"]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 10)
+    policies = [r["Properties"] for r in prod.resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()]
+    predefined = [
+        p["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"]
+        for p in policies
+        if "PredefinedMetricSpecification" in p.get("TargetTrackingScalingPolicyConfiguration", {})
+    ]
+    assert predefined == ["SageMakerVariantProvisionedConcurrencyUtilization"]
+
+
+def execution_role_statements(synth: Synthesized) -> list[dict[str, Any]]:
+    [role_id] = [
+        i
+        for i, r in synth.resources("AWS::IAM::Role").items()
+        if "sagemaker.amazonaws.com" in str(r["Properties"]["AssumeRolePolicyDocument"])
+    ]
+    statements: list[dict[str, Any]] = []
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        if role_id in [ref_id(role) for role in policy["Properties"]["Roles"]]:
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def test_sagemaker_role_may_publish_to_its_topics_and_use_the_key(dev: Synthesized) -> None:
+    statements = execution_role_statements(dev)
+    publish = [s for s in statements if s["Action"] == "sns:Publish"]
+    assert len(publish) == 1
+    assert len(publish[0]["Resource"]) == 2
+    kms = [s for s in statements if "kms:GenerateDataKey" in s["Action"]]
+    assert kms
+    assert "Decrypt" in str(kms[0]["Action"])
+
+
+def test_model_points_at_the_packaged_artifact(dev: Synthesized) -> None:
+    [model] = [r["Properties"] for r in dev.resources("AWS::SageMaker::Model").values()]
+    container = model["PrimaryContainer"]
+    assert "ModelDataUrl" in container
+    assert str(container["Image"]).endswith('inference-router-serving:0.1.0"]]}') or "inference-router-serving" in str(
+        container["Image"]
+    )

@@ -1,0 +1,202 @@
+"""The router function, its alias and role, and the REST API in front of it, as synthesized."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk.assertions import Match
+
+from functions.common.api import ROUTES
+from functions.common.async_settings import ASYNC_ENVIRONMENT_VARIABLES, AsyncSettings
+from functions.router.settings import ENVIRONMENT_VARIABLES, RouterSettings
+from tests.infra.conftest import Synthesized, ref_id
+
+POWERTOOLS_VARIABLES = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"}
+
+
+def only(found: dict[str, Any]) -> dict[str, Any]:
+    assert len(found) == 1, f"expected one resource, found {sorted(found)}"
+    resource: dict[str, Any] = next(iter(found.values()))
+    return resource
+
+
+def router_function(synth: Synthesized) -> dict[str, Any]:
+    return only(synth.resources("AWS::Lambda::Function", {"Handler": "functions.router.handler.lambda_handler"}))
+
+
+def test_router_runs_on_graviton_with_the_newest_python_and_powertools_layer(dev: Synthesized) -> None:
+    props = router_function(dev)["Properties"]
+    assert props["Architectures"] == ["arm64"]
+    assert props["Runtime"] == "python3.14"
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props["Layers"] == [
+        "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-arm64:38"
+    ]
+    assert props["LoggingConfig"]["LogFormat"] == "JSON"
+
+
+def test_router_timeout_sits_between_the_invoke_budget_and_the_gateway_timeout(prod: Synthesized) -> None:
+    props = router_function(prod)["Properties"]
+    budget_ms = int(props["Environment"]["Variables"]["INVOKE_BUDGET_MS"])
+    integration = only(
+        prod.resources("AWS::ApiGateway::Method", {"HttpMethod": "POST", "ResourceId": Match.any_value()})
+    )["Properties"]["Integration"]
+    assert budget_ms < props["Timeout"] * 1000 < integration["TimeoutInMillis"] <= 29_000
+
+
+def test_router_settings_accept_exactly_the_environment_the_stack_gives(dev: Synthesized, prod: Synthesized) -> None:
+    for synth in (dev, prod):
+        environment = router_function(synth)["Properties"]["Environment"]["Variables"]
+        known = {*ENVIRONMENT_VARIABLES, *ASYNC_ENVIRONMENT_VARIABLES}
+        assert set(environment) - POWERTOOLS_VARIABLES <= known, sorted(set(environment) - known)
+        settings = RouterSettings.from_env(environment)
+        assert settings.endpoint_name_prefix == f"{synth.stage}-"
+        async_settings = AsyncSettings.from_env(environment)
+        assert async_settings is not None
+        assert (async_settings.invocation_timeout_s, async_settings.request_ttl_s) == (900, 3600)
+        assert async_settings.idempotency_table is not None
+
+
+def test_router_settings_values_match_the_stage_config(prod: Synthesized) -> None:
+    environment = router_function(prod)["Properties"]["Environment"]["Variables"]
+    settings = RouterSettings.from_env(environment)
+    assert (settings.invoke_budget_ms, settings.response_reserve_ms) == (20_000, 300)
+    assert settings.models_config_path is None  # the packaged functions/models.json, same file infra read
+
+
+def test_live_alias_carries_provisioned_concurrency_only_where_configured(dev: Synthesized, prod: Synthesized) -> None:
+    prod_alias = only(prod.resources("AWS::Lambda::Alias"))["Properties"]
+    assert prod_alias["Name"] == "live"
+    assert prod_alias["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": 2}
+    assert ref_id(prod_alias["FunctionVersion"]) in prod.resources("AWS::Lambda::Version")
+    dev_alias = only(dev.resources("AWS::Lambda::Alias"))["Properties"]
+    assert "ProvisionedConcurrencyConfig" not in dev_alias
+    assert router_function(prod)["Properties"]["ReservedConcurrentExecutions"] == 200
+    assert "ReservedConcurrentExecutions" not in router_function(dev)["Properties"]
+
+
+def router_statements(synth: Synthesized) -> list[dict[str, Any]]:
+    role_id = ref_id(router_function(synth)["Properties"]["Role"])
+    statements: list[dict[str, Any]] = []
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        if role_id in [ref_id(role) for role in policy["Properties"]["Roles"]]:
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    role = synth.json["Resources"][role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role, "the router's role must not carry a managed policy"
+    for inline in role.get("Policies", []):
+        statements.extend(inline["PolicyDocument"]["Statement"])
+    return statements
+
+
+def actions_of(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def test_router_role_has_no_wildcard_action_and_invokes_only_its_endpoints(dev: Synthesized) -> None:
+    statements = router_statements(dev)
+    actions = [action for statement in statements for action in actions_of(statement)]
+    assert not [action for action in actions if "*" in action], actions
+    allowed = {
+        "sagemaker:InvokeEndpoint",
+        "sagemaker:InvokeEndpointAsync",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:GetObject",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+    assert set(actions) <= allowed, sorted(set(actions) - allowed)
+    invoke = {
+        action: statement["Resource"]
+        for statement in statements
+        for action in actions_of(statement)
+        if action.startswith("sagemaker:")
+    }
+    assert set(invoke) == {"sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointAsync"}
+    assert "endpoint/dev-iris" in str(invoke["sagemaker:InvokeEndpoint"])
+    assert "endpoint/dev-iris-async" in str(invoke["sagemaker:InvokeEndpointAsync"])
+    assert "*" not in str(invoke)
+    objects = [s["Resource"] for s in statements if actions_of(s)[0].startswith("s3:")]
+    # Object access only under the async prefixes: inputs written, outputs read.
+    assert sorted(json.dumps(r) for r in objects) == sorted(
+        json.dumps(r) for r in objects if "/input/*" in json.dumps(r) or "/output/*" in json.dumps(r)
+    )
+
+
+def api_methods(synth: Synthesized) -> list[dict[str, Any]]:
+    return [resource["Properties"] for resource in synth.resources("AWS::ApiGateway::Method").values()]
+
+
+def test_every_api_method_is_authorized(dev: Synthesized, prod: Synthesized) -> None:
+    # One method per route plus ANY /{proxy+}, which lets the router answer unknown paths with an OIP 404.
+    assert len(api_methods(prod)) == len(ROUTES) + 1
+    for method in api_methods(prod):
+        assert method["AuthorizationType"] == "AWS_IAM", method
+    for method in api_methods(dev):
+        assert method["ApiKeyRequired"] is True, method
+    plan = only(dev.resources("AWS::ApiGateway::UsagePlan"))["Properties"]
+    assert plan["Quota"] == {"Limit": 10_000, "Period": "DAY"}
+    assert plan["Throttle"] == {"BurstLimit": 20, "RateLimit": 10}
+    assert dev.resources("AWS::ApiGateway::UsagePlanKey")
+    assert not prod.resources("AWS::ApiGateway::UsagePlan")
+
+
+def test_every_method_integrates_with_the_live_alias_as_a_proxy(prod: Synthesized) -> None:
+    alias_id = next(iter(prod.resources("AWS::Lambda::Alias")))
+    for method in api_methods(prod):
+        integration = method["Integration"]
+        assert integration["Type"] == "AWS_PROXY"
+        assert alias_id in str(integration["Uri"])
+
+
+def test_infer_body_is_validated_against_the_oip_schema(prod: Synthesized) -> None:
+    infer = only(dict(prod.resources("AWS::ApiGateway::Method", {"HttpMethod": "POST"}).items()))["Properties"]
+    model_id = ref_id(infer["RequestModels"]["application/json"])
+    schema = prod.json["Resources"][model_id]["Properties"]["Schema"]
+    assert schema["required"] == ["inputs"]
+    assert schema["properties"]["inputs"]["items"]["required"] == ["name", "shape", "datatype", "data"]
+    validator = prod.json["Resources"][ref_id(infer["RequestValidatorId"])]["Properties"]
+    assert validator["ValidateRequestBody"] is True
+
+
+def test_stage_throttles_logs_json_and_traces(prod: Synthesized) -> None:
+    stage = only(prod.resources("AWS::ApiGateway::Stage"))["Properties"]
+    assert stage["StageName"] == "prod"
+    assert stage["TracingEnabled"] is True
+    settings = stage["MethodSettings"][0]
+    assert settings["LoggingLevel"] == "ERROR"
+    assert settings["ThrottlingRateLimit"] == 500
+    assert settings["ThrottlingBurstLimit"] == 1000
+    assert settings["DataTraceEnabled"] is False
+    access_log = stage["AccessLogSetting"]
+    assert access_log["Format"].startswith("{")
+    assert '"status"' in access_log["Format"]
+
+
+def test_waf_guards_prod_only(dev: Synthesized, prod: Synthesized) -> None:
+    acl = only(prod.resources("AWS::WAFv2::WebACL"))["Properties"]
+    assert acl["Scope"] == "REGIONAL"
+    rate = next(rule for rule in acl["Rules"] if "RateBasedStatement" in rule["Statement"])
+    assert rate["Statement"]["RateBasedStatement"] == {"AggregateKeyType": "IP", "Limit": 3000}
+    assert prod.resources("AWS::WAFv2::WebACLAssociation")
+    assert not dev.resources("AWS::WAFv2::WebACL")
+
+
+def test_gateway_errors_use_the_router_error_shape(prod: Synthesized) -> None:
+    responses = {
+        resource["Properties"]["ResponseType"]: resource["Properties"]
+        for resource in prod.resources("AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert {"BAD_REQUEST_BODY", "THROTTLED", "QUOTA_EXCEEDED", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
+    assert responses["THROTTLED"]["ResponseParameters"] == {"gatewayresponse.header.Retry-After": "'1'"}
+    assert '"error"' in responses["DEFAULT_5XX"]["ResponseTemplates"]["application/json"]

@@ -1,0 +1,206 @@
+"""The stage config: every rule AWS would enforce minutes into a deploy is rejected at synth, by field."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions.common.config import ConfigError, load_models_config, parse_models_config
+from infra.config import DEFAULT_STAGES_PATH, StageConfigError, load_stage_config, parse_stage_config
+
+MODELS = load_models_config()
+DOCUMENT: dict[str, Any] = json.loads(DEFAULT_STAGES_PATH.read_text())
+
+
+def parse(document: dict[str, Any], stage: str = "prod") -> Any:
+    return parse_stage_config(document, stage, MODELS, "stages.json")
+
+
+def with_change(path: str, value: Any) -> dict[str, Any]:
+    """A copy of the stage file with ``value`` at dotted ``path`` (missing objects created)."""
+    document = copy.deepcopy(DOCUMENT)
+    *parents, last = path.split(".")
+    node = document
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    return document
+
+
+def test_both_stages_load() -> None:
+    dev, prod = load_stage_config("dev"), load_stage_config("prod")
+    assert dev.serverless_endpoints["iris"].memory_mb == 1024
+    assert prod.serverless_endpoints["iris"].provisioned_concurrency == 2
+    assert prod.api.waf.enabled
+    assert not dev.api.waf.enabled
+    assert dev.endpoint_name("iris") == "dev-iris"
+    assert set(prod.async_endpoints) == {"iris-async"}
+    assert prod.async_endpoints["iris-async"].instance_type == "ml.g5.xlarge"
+
+
+INVALID: list[tuple[str, Any, str]] = [
+    (
+        "stages.prod.serverless_endpoints.iris.memory_mb",
+        3000,
+        "stages.prod.serverless_endpoints.iris.memory_mb: 3000 is not one of 1024, 2048, 3072, 4096, 5120, 6144",
+    ),
+    ("stages.prod.serverless_endpoints.iris.memory_mb", 7168, "memory_mb: 7168 is not one of"),
+    (
+        "stages.prod.serverless_endpoints.iris.max_concurrency",
+        0,
+        "serverless_endpoints.iris.max_concurrency: 0 is outside 1..200",
+    ),
+    ("stages.prod.serverless_endpoints.iris.max_concurrency", 201, "max_concurrency: 201 is outside 1..200"),
+    (
+        "stages.prod.serverless_endpoints.iris.provisioned_concurrency",
+        25,
+        "provisioned_concurrency: 25 is above max_concurrency 20",
+    ),
+    (
+        "defaults.serverless_concurrency_budget",
+        10,
+        "serverless_concurrency_budget: the serverless endpoints' max_concurrency adds up to 20, over the region budget of 10",
+    ),
+    (
+        "stages.prod.router.invoke_budget_ms",
+        25_000,
+        "deadline order broken: invoke budget 25000 ms must be below the Lambda timeout 25000 ms",
+    ),
+    (
+        "stages.prod.router.timeout_s",
+        29,
+        "deadline order broken: Lambda timeout 29000 ms must be below the API Gateway integration timeout 29000 ms",
+    ),
+    ("stages.prod.api.integration_timeout_ms", 30_000, "api.integration_timeout_ms: 30000 is outside 50..29000"),
+    (
+        "stages.prod.router.response_reserve_ms",
+        5_500,
+        "invoke budget 20000 ms + response reserve 5500 ms exceeds the Lambda timeout 25000 ms",
+    ),
+    (
+        "stages.prod.alarms",
+        {"router_errors": {"topic": "pager"}},
+        "alarms.router_errors.topic: unknown alarm topic 'pager' (known topics: page, ticket)",
+    ),
+    ("stages.prod.alarms", {"cpu_high": {"topic": "page"}}, "alarms.cpu_high: unknown alarm"),
+    (
+        "stages.prod.alarms",
+        {"router_errors": {"period_s": 90}},
+        "router_errors.period_s: 90 must be 10, 30 or a multiple of 60",
+    ),
+    (
+        "stages.prod.alarms",
+        {"router_pc_low_utilization": {"evaluation_periods": 48}},
+        "exceeds CloudWatch's 86400 s (one day) evaluation window",
+    ),
+    (
+        "stages.prod.alarms",
+        {"api_5xx_rate": {"threshold": 5}},
+        "api_5xx_rate.threshold: 5.0 must be a fraction below 1",
+    ),
+    (
+        "stages.prod.alarm_subscriptions",
+        {"pages": ["a@example.com"]},
+        "alarm_subscriptions.pages: unknown alarm topic 'pages'",
+    ),
+    (
+        "stages.prod.alarm_subscriptions",
+        {"page": ["not-an-email"]},
+        "alarm_subscriptions.page[0]: 'not-an-email' is not an email address",
+    ),
+    ("stages.prod.serverless_endpoints.resnet", {"memory_mb": 2048}, "serverless_endpoints.resnet: no model in"),
+    ("stages.prod.async_endpoints.iris", {"instance_type": "ml.g5.xlarge"}, "async_endpoints.iris: no model in"),
+    (
+        "stages.prod.async_endpoints.iris-async",
+        {"instance_type": "g5.xlarge"},
+        "instance_type: 'g5.xlarge' is not a SageMaker instance type",
+    ),
+    (
+        "stages.prod.router.provisioned_concurrency",
+        300,
+        "router.provisioned_concurrency: 300 is above reserved_concurrency 200",
+    ),
+    ("stages.prod.router.memory_mb", 64, "router.memory_mb: 64 is outside 128..10240"),
+    ("stages.prod.router.log_retention_days", 10, "router.log_retention_days: 10 is not one of"),
+    ("stages.prod.api.auth", "cognito", "api.auth: 'cognito' is not one of iam, api_key"),
+    ("stages.prod.region", "eu-north-1", "powertools_layers: has no Powertools layer ARN for region 'eu-north-1'"),
+    (
+        "powertools_layers.us-east-1",
+        "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:7",
+        "must be the python314-arm64 layer in us-east-1",
+    ),
+    (
+        "stages.prod.models",
+        {"iris": {"image": "docker.io/library/python:3.14"}},
+        "models.iris.image: 'docker.io/library/python:3.14' is not an ECR image URI",
+    ),
+    ("stages.prod.endpoint_name_prefix", "prod_", "is not a valid SageMaker endpoint name"),
+    (
+        "stages.prod.serverless_endpoints.iris.pc_autoscaling",
+        {"min_capacity": 1, "max_capacity": 30, "target_utilization": 0.7},
+        "pc_autoscaling.max_capacity: 30 is above max_concurrency 20",
+    ),
+    (
+        "stages.prod.serverless_endpoints.iris.pc_autoscaling",
+        {"min_capacity": 1, "max_capacity": 10, "target_utilization": 1.5},
+        "target_utilization: 1.5 is outside (0, 1]",
+    ),
+    ("stages.prod.account", "12345", "account: '12345' is not a 12-digit AWS account id"),
+    ("stages.prod.routers", {}, "stages.prod.(stage).routers: unknown field"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"), INVALID, ids=[f"{case[0]}={case[1]!r}"[-70:] for case in INVALID]
+)
+def test_invalid_stage_config_is_rejected_with_its_field(path: str, value: Any, message: str) -> None:
+    with pytest.raises(StageConfigError) as raised:
+        parse(with_change(path, value))
+    assert message in str(raised.value)
+    assert str(raised.value).startswith("stages.json: ")
+
+
+def test_unknown_stage_names_the_known_ones() -> None:
+    with pytest.raises(StageConfigError, match=r"unknown stage 'staging' \(known: dev, prod\)"):
+        parse(DOCUMENT, "staging")
+
+
+def test_body_limit_above_the_route_limit_is_rejected() -> None:
+    raw = json.loads(Path(MODELS.source).read_text())
+    raw["models"][0]["limits"]["max_body_bytes"] = 5 * 1024 * 1024
+    with pytest.raises(ConfigError, match=r"max_body_bytes.*4194304"):
+        parse_models_config(raw, "models.json")
+
+
+def test_a_missing_stage_file_and_bad_json_are_named(tmp_path: Path) -> None:
+    with pytest.raises(StageConfigError, match="cannot be read"):
+        load_stage_config("dev", path=tmp_path / "absent.json")
+    broken = tmp_path / "stages.json"
+    broken.write_text('{"stages": ')
+    with pytest.raises(StageConfigError, match=r"stages.json: line 1 column 12: invalid JSON"):
+        load_stage_config("dev", path=broken)
+
+
+def test_synth_stops_with_the_config_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.app"],
+        capture_output=True,
+        text=True,
+        env={
+            "CDK_CONTEXT_JSON": json.dumps({"stage": "staging"}),
+            "PATH": "/usr/bin:/bin",
+            "CDK_OUTDIR": str(tmp_path),
+        },
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "config error:" in result.stderr
+    assert "unknown stage 'staging'" in result.stderr
