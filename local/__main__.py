@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
 import signal
 import threading
 
 from local.stack import start_local_stack
+from ops.targets import LOCAL_STATE_FILE
 
 
 def main() -> None:
@@ -26,12 +29,24 @@ def main() -> None:
         '\'{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}\''
     )
     print(f"  curl -s {base}/v2/models/iris")
+    print(
+        f"  curl -si {base}/v2/models/iris/infer -H 'Prefer: respond-async' -d "
+        '\'{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}\''
+        "   # 202, then GET the Location"
+    )
+    if stack.aws is not None:
+        print(f"local AWS (moto):        {stack.aws.url}  (make redrive ARGS=--dry-run, python -m ops --help)")
+    LOCAL_STATE_FILE.parent.mkdir(exist_ok=True)
+    LOCAL_STATE_FILE.write_text(json.dumps({"pid": os.getpid(), "environment": stack.environment()}, indent=2))
     print("Ctrl-C stops.", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        stopped.wait()
-    stack.stop()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            stopped.wait()
+    finally:
+        LOCAL_STATE_FILE.unlink(missing_ok=True)
+        stack.stop()
 
 
 if __name__ == "__main__":

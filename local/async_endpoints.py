@@ -44,8 +44,9 @@ def async_endpoint_specs(
         service = InvocationService(OnnxModel(model, REPO_ROOT / model.artifact, intra_op_threads=intra_op_threads))
         specs[name] = AsyncEndpointSpec(
             service,
-            output_path=resources.output_path,
-            failure_path=resources.failure_path,
+            # Per endpoint, as the templates configure it (infra/constructs/async_storage.py).
+            output_path=f"{resources.output_path}{name}/",
+            failure_path=f"{resources.failure_path}{name}/",
             success_topic_arn=resources.success_topic_arn,
             error_topic_arn=resources.error_topic_arn,
             max_concurrent_invocations=max_concurrent_invocations,

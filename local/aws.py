@@ -27,6 +27,7 @@ from typing import Any, Final
 
 import boto3
 
+from functions.common.jobs import FAILURE_PREFIX, INPUT_PREFIX, OUTPUT_PREFIX
 from local.sagemaker_runtime import REGION
 
 # The same fake credentials local/stack.py exports; repeated here so this module has no import cycle with it.
@@ -37,9 +38,6 @@ FAKE_CREDENTIALS: Final[dict[str, str]] = {
 }
 # SQS caps MessageRetentionPeriod at 14 days; a dead-letter queue keeps failures as long as it can.
 DLQ_RETENTION_S: Final[int] = 14 * 24 * 3600
-ASYNC_INPUT_PREFIX: Final[str] = "async-inputs/"
-ASYNC_OUTPUT_PREFIX: Final[str] = "async-outputs/"
-ASYNC_FAILURE_PREFIX: Final[str] = "async-failures/"
 
 
 @functools.cache
@@ -210,9 +208,9 @@ def create_async_resources(endpoint_url: str, names: LocalAsyncResources | None 
 
     return AsyncResources(
         bucket=names.bucket,
-        input_prefix=ASYNC_INPUT_PREFIX,
-        output_path=f"s3://{names.bucket}/{ASYNC_OUTPUT_PREFIX}",
-        failure_path=f"s3://{names.bucket}/{ASYNC_FAILURE_PREFIX}",
+        input_prefix=INPUT_PREFIX,
+        output_path=f"s3://{names.bucket}/{OUTPUT_PREFIX}",
+        failure_path=f"s3://{names.bucket}/{FAILURE_PREFIX}",
         success_topic_arn=success_topic_arn,
         error_topic_arn=error_topic_arn,
         result_queue_url=queue_url,
@@ -237,7 +235,6 @@ def local_environment(resources: AsyncResources, endpoint_url: str) -> dict[str,
         "AWS_ENDPOINT_URL_SNS": endpoint_url,
         "AWS_ENDPOINT_URL_DYNAMODB": endpoint_url,
         "ASYNC_BUCKET": resources.bucket,
-        "ASYNC_INPUT_PREFIX": resources.input_prefix,
         "JOB_TABLE": resources.job_table,
         "IDEMPOTENCY_TABLE": resources.idempotency_table,
         "RESULT_QUEUE_URL": resources.result_queue_url,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -13,6 +14,16 @@ from functions.common.config import ModelsConfig, load_models_config
 from functions.serving.onnx_model import OnnxModel
 from functions.serving.service import InvocationService
 from local.api_gateway import LocalApiGateway
+from local.async_endpoints import async_endpoint_specs
+from local.aws import (
+    AsyncResources,
+    LocalAsyncResources,
+    LocalAws,
+    aws_client,
+    create_async_resources,
+    local_environment,
+)
+from local.result_poller import ResultPoller, SweeperLoop
 from local.sagemaker_runtime import REGION, LocalSageMakerRuntime
 
 REPO_ROOT: Final[Path] = Path(__file__).resolve().parent.parent
@@ -41,17 +52,72 @@ def serverless_endpoints(config: ModelsConfig, intra_op_threads: int = 1) -> dic
     return endpoints
 
 
+def fresh_import(module_name: str) -> Any:
+    """Import a function's module as a new Lambda environment would: settings and clients read anew.
+
+    A module imported earlier in this process (another stack, a test) holds the environment of then.
+    """
+    from functions.adapters import aws_clients
+
+    aws_clients.reset_clients()
+    if module_name in sys.modules:
+        return importlib.reload(sys.modules[module_name])
+    return importlib.import_module(module_name)
+
+
 @dataclass
 class LocalStack:
     runtime: LocalSageMakerRuntime
     api: LocalApiGateway
     handler_module: Any
+    aws: LocalAws | None = None
+    resources: AsyncResources | None = None
+    result_poller: ResultPoller | None = None
+    sweeper: SweeperLoop | None = None
     owns_runtime: bool = True
+    saved_environment: dict[str, str] | None = None
+
+    def environment(self) -> dict[str, str]:
+        """What an operator command needs to reach this stack (``python -m ops``)."""
+        names = [
+            *LOCAL_AWS_ENVIRONMENT,
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+            "AWS_ENDPOINT_URL_S3",
+            "AWS_ENDPOINT_URL_SQS",
+            "AWS_ENDPOINT_URL_SNS",
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            "ASYNC_BUCKET",
+            "JOB_TABLE",
+            "IDEMPOTENCY_TABLE",
+            "RESULT_QUEUE_URL",
+            "DEAD_LETTER_QUEUE_URL",
+        ]
+        return {name: os.environ[name] for name in names if name in os.environ}
 
     def stop(self) -> None:
+        if self.sweeper is not None:
+            self.sweeper.stop()
+        if self.result_poller is not None:
+            self.result_poller.stop()
         self.api.stop()
         if self.owns_runtime:
             self.runtime.stop()
+        if self.aws is not None:
+            self.aws.stop()
+        if self.saved_environment is not None:
+            # The process outlives the stack (tests): leave the environment as it was found.
+            os.environ.clear()
+            os.environ.update(self.saved_environment)
+
+
+@dataclass(frozen=True)
+class AsyncOptions:
+    """How the local async path is sized; short timings make retries and redrives visible in seconds."""
+
+    visibility_timeout_s: int = 5
+    max_receive_count: int = 3
+    sweep_interval_s: float = 30.0
+    max_concurrent_invocations: int = 4
 
 
 def start_local_stack(
@@ -60,17 +126,58 @@ def start_local_stack(
     runtime_port: int = 0,
     config_path: str | None = None,
     runtime: LocalSageMakerRuntime | None = None,
+    async_options: AsyncOptions | None = AsyncOptions(),
 ) -> LocalStack:
-    """Start the runtime (unless one is given) and the API in background threads; the router module is
-    imported after the environment points boto3 at the runtime, as the Lambda runtime would configure it."""
+    """Start the AWS emulator and the async resources (unless ``async_options`` is None), the SageMaker
+    runtime (unless one is given), the API, the result poller and the sweeper, in background threads.
+
+    The functions are imported after the environment points boto3 at the emulators, as the Lambda runtime
+    would configure them.
+    """
+    saved_environment = dict(os.environ)
+    os.environ.update(LOCAL_AWS_ENVIRONMENT)
+    config = load_models_config(config_path)
+    aws: LocalAws | None = None
+    resources: AsyncResources | None = None
+    if async_options is not None:
+        aws = LocalAws().start()
+        resources = create_async_resources(
+            aws.url,
+            LocalAsyncResources.unique(
+                "local",
+                max_receive_count=async_options.max_receive_count,
+                visibility_timeout_s=async_options.visibility_timeout_s,
+            ),
+        )
+        os.environ.update(local_environment(resources, aws.url))
     owns_runtime = runtime is None
     if runtime is None:
-        config = load_models_config(config_path)
-        runtime = LocalSageMakerRuntime(serverless_endpoints(config), port=runtime_port).start()
-    os.environ.update(LOCAL_AWS_ENVIRONMENT)
+        async_endpoints = (
+            async_endpoint_specs(config, resources, max_concurrent_invocations=async_options.max_concurrent_invocations)
+            if resources is not None and async_options is not None
+            else None
+        )
+        runtime = LocalSageMakerRuntime(
+            serverless_endpoints(config),
+            port=runtime_port,
+            async_endpoints=async_endpoints,
+            aws_endpoint_url=aws.url if aws is not None else None,
+        ).start()
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime.url
     if config_path is not None:
         os.environ["MODELS_CONFIG_PATH"] = config_path
-    handler_module = importlib.import_module("functions.router.handler")
+    handler_module = fresh_import("functions.router.handler")
     api = LocalApiGateway(handler_module.lambda_handler, port=api_port).start()
-    return LocalStack(runtime, api, handler_module, owns_runtime)
+    poller: ResultPoller | None = None
+    sweeper: SweeperLoop | None = None
+    if aws is not None and resources is not None and async_options is not None:
+        results = fresh_import("functions.results.handler")
+        poller = ResultPoller(
+            results.lambda_handler,
+            aws_client("sqs", aws.url),
+            resources.result_queue_url,
+            resources.result_queue_arn,
+        ).start()
+        sweeper_module = fresh_import("functions.sweeper.handler")
+        sweeper = SweeperLoop(sweeper_module.lambda_handler, async_options.sweep_interval_s).start()
+    return LocalStack(runtime, api, handler_module, aws, resources, poller, sweeper, owns_runtime, saved_environment)

@@ -13,10 +13,14 @@ from typing import Any
 
 import pytest
 
+# jsii prints a page-long end-of-life warning on Node 20 in every process that imports aws_cdk.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from functions.common.async_settings import ASYNC_ENVIRONMENT_VARIABLES
 from functions.common.config import load_models_config
 from local.api_gateway import LocalLambdaContext
 from local.sagemaker_runtime import LocalSageMakerRuntime
-from local.stack import LOCAL_AWS_ENVIRONMENT, serverless_endpoints
+from local.stack import LOCAL_AWS_ENVIRONMENT, fresh_import, serverless_endpoints
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 
@@ -58,8 +62,10 @@ def runtime(local_runtime: LocalSageMakerRuntime) -> Iterator[LocalSageMakerRunt
 
 @pytest.fixture(scope="session")
 def router_module(local_runtime: LocalSageMakerRuntime) -> ModuleType:
-    import functions.router.handler as handler_module
-
+    # A sync-only router (no async settings) pointed at this session's runtime, whatever ran before.
+    for name in ASYNC_ENVIRONMENT_VARIABLES:
+        os.environ.pop(name, None)
+    handler_module: ModuleType = fresh_import("functions.router.handler")
     return handler_module
 
 

@@ -126,6 +126,28 @@ class SageMakerBackend:
             ) from error
         return payload
 
+    def invoke_async(self, endpoint: str, input_location: str, job_id: str, *, timeout_ms: int,
+                     invocation_timeout_s: int, request_ttl_s: int) -> tuple[str, str | None]:  # fmt: skip
+        """Queue an inference on an async endpoint; returns its output and failure S3 locations."""
+        client = self.client(timeout_ms)
+        try:
+            response = client.invoke_endpoint_async(
+                EndpointName=endpoint, InputLocation=input_location, InferenceId=job_id,
+                ContentType="application/json", Accept="application/json",
+                InvocationTimeoutSeconds=invocation_timeout_s, RequestTTLSeconds=request_ttl_s,
+            )  # fmt: skip
+        except ClientError as error:
+            raise map_client_error(endpoint, error) from error
+        except ReadTimeoutError as error:
+            raise EndpointUnavailableError(
+                f"async endpoint {endpoint!r} did not acknowledge the job in time", reason="submit-timeout"
+            ) from error
+        except (BotoConnectionError, HTTPClientError) as error:
+            raise EndpointUnavailableError(
+                f"async endpoint {endpoint!r} could not be reached: {type(error).__name__}", reason="connection-error"
+            ) from error
+        return str(response["OutputLocation"]), response.get("FailureLocation")
+
 
 def map_client_error(endpoint: str, error: ClientError) -> Exception:
     """Turn a SageMaker runtime error into the domain error that carries its meaning (design.md)."""

@@ -24,6 +24,7 @@ HEALTH_READY = ApiRoute("GET", "/v2/health/ready")
 MODEL_METADATA = ApiRoute("GET", "/v2/models/{model}")
 MODEL_READY = ApiRoute("GET", "/v2/models/{model}/ready")
 MODEL_INFER = ApiRoute("POST", "/v2/models/{model}/infer")
+JOB_STATUS = ApiRoute("GET", "/v2/jobs/{job_id}")
 
 ROUTES: Final[tuple[ApiRoute, ...]] = (
     SERVER_METADATA,
@@ -32,4 +33,5 @@ ROUTES: Final[tuple[ApiRoute, ...]] = (
     MODEL_METADATA,
     MODEL_READY,
     MODEL_INFER,
+    JOB_STATUS,
 )

@@ -20,6 +20,10 @@ class ModelNotFoundError(InferenceError):
     """No model of that name is configured (HTTP 404)."""
 
 
+class JobNotFoundError(InferenceError):
+    """No async job with that id (HTTP 404)."""
+
+
 class RouteNotFoundError(InferenceError):
     """No API resource at that path and method (HTTP 404)."""
 
@@ -51,3 +55,11 @@ class EndpointRejectedError(InferenceError):
 
 class EndpointTimeoutError(InferenceError):
     """The endpoint did not answer within the deadline (HTTP 504)."""
+
+
+class ConflictError(InferenceError):
+    """The same Idempotency-Key is being submitted right now (HTTP 409)."""
+
+
+class IdempotencyKeyReusedError(InferenceError):
+    """An Idempotency-Key came back with a different body (HTTP 422)."""

@@ -7,6 +7,9 @@ start. Handlers only parse the event, call the domain and shape the response.
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
+import time
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -15,18 +18,24 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from functions.adapters.sagemaker import SageMakerBackend
 from functions.common import api
-from functions.common.config import ModelConfig, load_models_config
-from functions.common.errors import InferenceError, RouteNotFoundError
+from functions.common.async_settings import AsyncSettings
+from functions.common.config import LAMBDA_MAX_BODY_BYTES, ModelConfig, load_models_config
+from functions.common.errors import InferenceError, JobNotFoundError, RouteNotFoundError
 from functions.router.responses import error_response, json_response
 from functions.router.settings import RouterSettings
 from functions.routing.deadline import DeadlineBudget
 from functions.routing.inference import InferenceRouter
+from functions.routing.validation import validate_infer_request
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from functions.adapters.idempotency import IdempotentSubmitter
+    from functions.routing.async_jobs import AsyncJobService
+
 logger = Logger(service="inference-router")
 settings = RouterSettings.from_env()
+async_settings = AsyncSettings.from_env()
 config = load_models_config(settings.models_config_path)
 serverless_backend = SageMakerBackend()
 serverless_backend.warm(settings.invoke_budget_ms)
@@ -35,8 +44,29 @@ router = InferenceRouter(
     serverless=serverless_backend,
     budget=DeadlineBudget(settings.invoke_budget_ms, settings.response_reserve_ms),
     endpoint_name_prefix=settings.endpoint_name_prefix,
+    async_available=async_settings is not None,
 )
 app = APIGatewayRestResolver()
+# RFC 7240: a client asks for a 202 with "Prefer: respond-async"; we say we honoured it in the answer.
+RESPOND_ASYNC = "respond-async"
+
+
+@functools.cache
+def async_service() -> AsyncJobService:
+    """Built on the first async request, so a sync-only environment never imports the S3/DynamoDB adapters."""
+    from functions.adapters.async_service import build_async_service
+
+    assert async_settings is not None  # InferenceRouter only takes the async path when it is configured
+    return build_async_service(async_settings, serverless_backend, settings.endpoint_name_prefix)
+
+
+@functools.cache
+def idempotent_submitter() -> IdempotentSubmitter | None:
+    if async_settings is None or async_settings.idempotency_table is None:
+        return None
+    from functions.adapters.idempotency import IdempotentSubmitter
+
+    return IdempotentSubmitter(async_settings.idempotency_table)
 
 
 def request_body() -> bytes:
@@ -83,11 +113,52 @@ def model_ready(model: str) -> Response[str]:
     return json_response({"name": router.model(model).name, "ready": True})
 
 
+def prefers_async() -> bool:
+    prefer = app.current_event.headers.get("Prefer") or app.current_event.headers.get("prefer") or ""
+    return any(token.split("=")[0].strip().lower() == RESPOND_ASYNC for token in prefer.split(","))
+
+
 @app.post(api.MODEL_INFER.resolver_path)
 def infer(model: str) -> Response[str]:
     remaining_ms = app.lambda_context.get_remaining_time_in_millis()
-    answer = router.infer(model, request_body(), remaining_ms=remaining_ms)
+    body = request_body()
+    model_config = router.model(model)
+    wants_async = prefers_async()
+    if router.takes_async_path(model_config, len(body), prefer_async=wants_async):
+        return submit_job(model_config, body, remaining_ms, wants_async)
+    answer = router.infer(model, body, remaining_ms=remaining_ms)
     return Response(status_code=200, content_type="application/json", body=answer.decode("utf-8"))
+
+
+def submit_job(model: ModelConfig, body: bytes, remaining_ms: int, wants_async: bool) -> Response[str]:
+    """Validate exactly as the sync path does, then store, record and submit; 202 with the job's URL."""
+    request = validate_infer_request(model, body, max_body_bytes=LAMBDA_MAX_BODY_BYTES)
+    service = async_service()
+
+    def submit() -> dict[str, Any]:
+        job = service.submit(
+            request, now=int(time.time()), remaining_ms=remaining_ms, reserve_ms=settings.response_reserve_ms
+        )
+        return {"id": job.job_id, "status": job.public_status}
+
+    key = app.current_event.headers.get("Idempotency-Key") or app.current_event.headers.get("idempotency-key")
+    submitter = idempotent_submitter()
+    if key and submitter is not None:
+        document = submitter.submit(key, hashlib.sha256(body).hexdigest(), submit, app.lambda_context)
+    else:
+        document = submit()
+    headers = {"Location": f"/v2/jobs/{document['id']}"}
+    if wants_async:
+        headers["Preference-Applied"] = RESPOND_ASYNC
+    logger.info("async job submitted", extra={"job_id": document["id"], "model": model.name})
+    return json_response(document, status_code=202, headers=headers)
+
+
+@app.get(api.JOB_STATUS.resolver_path)
+def job_status(job_id: str) -> Response[str]:
+    if async_settings is None:
+        raise JobNotFoundError(f"job {job_id!r} does not exist: the async path is not configured here")
+    return json_response(async_service().view(job_id).document())
 
 
 @app.exception_handler(InferenceError)  # type: ignore[untyped-decorator]  # Powertools leaves it untyped

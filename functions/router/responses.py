@@ -7,11 +7,14 @@ import json
 from aws_lambda_powertools.event_handler.api_gateway import Response
 
 from functions.common.errors import (
+    ConflictError,
     EndpointRejectedError,
     EndpointTimeoutError,
     EndpointUnavailableError,
+    IdempotencyKeyReusedError,
     InferenceError,
     InvalidRequestError,
+    JobNotFoundError,
     ModelFailedError,
     ModelNotFoundError,
     PayloadTooLargeError,
@@ -23,6 +26,9 @@ STATUS_BY_ERROR: dict[type[InferenceError], int] = {
     InvalidRequestError: 400,
     ModelNotFoundError: 404,
     RouteNotFoundError: 404,
+    JobNotFoundError: 404,
+    ConflictError: 409,
+    IdempotencyKeyReusedError: 422,
     PayloadTooLargeError: 413,
     EndpointRejectedError: 502,
     EndpointUnavailableError: 503,
@@ -41,12 +47,14 @@ def status_for(error: InferenceError) -> int:
 
 def error_response(error: InferenceError) -> Response[str]:
     headers: dict[str, str] = {}
-    if isinstance(error, EndpointUnavailableError):
-        headers["Retry-After"] = str(error.retry_after_seconds)
+    if isinstance(error, EndpointUnavailableError | ConflictError):
+        headers["Retry-After"] = str(getattr(error, "retry_after_seconds", 1))
     return Response(
         status_code=status_for(error), content_type=JSON, body=json.dumps({"error": error.message}), headers=headers
     )
 
 
-def json_response(document: object, status_code: int = 200) -> Response[str]:
-    return Response(status_code=status_code, content_type=JSON, body=json.dumps(document, separators=(",", ":")))
+def json_response(document: object, status_code: int = 200, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status_code, content_type=JSON, body=json.dumps(document, separators=(",", ":")), headers=headers
+    )

@@ -6,8 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from functions.common.config import ModelConfig, ModelsConfig
-from functions.common.errors import EndpointRejectedError, ModelNotFoundError
+from functions.common.config import LAMBDA_MAX_BODY_BYTES, ModelConfig, ModelsConfig
+from functions.common.errors import (
+    EndpointRejectedError,
+    EndpointUnavailableError,
+    ModelNotFoundError,
+    PayloadTooLargeError,
+)
 from functions.routing.deadline import DeadlineBudget
 from functions.routing.validation import InferRequest, validate_infer_request
 
@@ -29,12 +34,33 @@ class InferenceRouter:
     serverless: ModelBackend
     budget: DeadlineBudget
     endpoint_name_prefix: str = ""
+    async_available: bool = False  # the environment configures the async path (bucket and job table)
 
     def model(self, name: str) -> ModelConfig:
         model = self.config.model(name)
         if model is None:
             raise ModelNotFoundError(f"model {name!r} is not served here")
         return model
+
+    def takes_async_path(self, model: ModelConfig, body_bytes: int, *, prefer_async: bool) -> bool:
+        """Async when the model is async-only, when the caller prefers it (RFC 7240: a preference, ignored
+        for a model without an async route), or when the body is too large for the sync path."""
+        route = model.route
+        if route.sync is None:
+            if not self.async_available:
+                raise EndpointUnavailableError(
+                    f"model {model.name!r} is served only asynchronously and the async path is not configured here",
+                    reason="async-not-configured",
+                )
+            return True
+        if not route.allows_async or not self.async_available:
+            return False
+        if body_bytes > LAMBDA_MAX_BODY_BYTES:
+            raise PayloadTooLargeError(
+                f"request body is {body_bytes} bytes; even the async path of {model.name!r} "
+                f"takes at most {LAMBDA_MAX_BODY_BYTES}"
+            )
+        return prefer_async or body_bytes > model.limits.max_body_bytes
 
     def infer(self, model_name: str, body: bytes, *, remaining_ms: int) -> bytes:
         request = validate_infer_request(self.model(model_name), body)

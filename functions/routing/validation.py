@@ -36,11 +36,10 @@ class InferRequest:
     requested_outputs: tuple[str, ...]
 
 
-def check_body_size(model: ModelConfig, body: bytes) -> None:
-    if len(body) > model.limits.max_body_bytes:
-        raise PayloadTooLargeError(
-            f"request body is {len(body)} bytes; model {model.name!r} accepts at most {model.limits.max_body_bytes}"
-        )
+def check_body_size(model: ModelConfig, body: bytes, limit: int | None = None) -> None:
+    limit = model.limits.max_body_bytes if limit is None else limit
+    if len(body) > limit:
+        raise PayloadTooLargeError(f"request body is {len(body)} bytes; model {model.name!r} accepts at most {limit}")
 
 
 def parse_json_body(body: bytes) -> Any:
@@ -54,8 +53,9 @@ def parse_json_body(body: bytes) -> Any:
         raise InvalidRequestError(f"request body is not valid JSON: {error}") from error
 
 
-def validate_infer_request(model: ModelConfig, body: bytes) -> InferRequest:
-    check_body_size(model, body)
+def validate_infer_request(model: ModelConfig, body: bytes, max_body_bytes: int | None = None) -> InferRequest:
+    """Check everything; ``max_body_bytes`` overrides the model's sync limit (the async path takes more)."""
+    check_body_size(model, body, max_body_bytes)
     document = parse_json_body(body)
     if not isinstance(document, dict):
         raise InvalidRequestError(f"request body must be a JSON object, got {_json_type(document)}")

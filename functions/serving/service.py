@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from functions.common.config import LAMBDA_MAX_BODY_BYTES
 from functions.common.errors import InferenceError, InvalidRequestError, ModelNotFoundError, PayloadTooLargeError
 from functions.routing.validation import validate_infer_request
 from functions.serving.batching import BatchingSettings, DynamicBatcher
@@ -98,7 +99,8 @@ class InvocationService:
             batcher.admit()
         try:
             try:
-                request = validate_infer_request(model.config, body)
+                # The router already held the body to the route's limit; async bodies exceed the sync limit.
+                request = validate_infer_request(model.config, body, max_body_bytes=LAMBDA_MAX_BODY_BYTES)
                 prepared = model.prepare(request)
             except Exception:
                 if batcher is not None:

@@ -42,7 +42,7 @@ class AsyncWorld:
 
     def put_input(self, request: Any) -> str:
         self.inputs += 1
-        key = f"async-inputs/{ASYNC_ENDPOINT}/{self.inputs}.json"
+        key = f"input/{ASYNC_ENDPOINT}/{self.inputs}.json"
         self.s3.put_object(Bucket=self.resources.bucket, Key=key, Body=json.dumps(request).encode())
         return f"s3://{self.resources.bucket}/{key}"
 
@@ -128,7 +128,7 @@ def test_async_output_equals_the_sync_answer(world: AsyncWorld) -> None:
     sync = world.sagemaker.invoke_endpoint(EndpointName="iris", Body=json.dumps(VALID), ContentType="application/json")
     assert world.read(output) == sync["Body"].read()
     assert json.loads(world.read(output))["outputs"][0]["data"] == [0]
-    assert world.keys("async-failures/") == []
+    assert world.keys("failure/") == []
 
 
 def test_success_notification_reaches_the_queue_in_sagemaker_format(world: AsyncWorld) -> None:
@@ -150,7 +150,7 @@ def test_success_notification_reaches_the_queue_in_sagemaker_format(world: Async
         "contentType": "application/json",
         "accept": "application/json",
         "endpointName": ASYNC_ENDPOINT,
-        "inputLocation": f"s3://{world.resources.bucket}/async-inputs/{ASYNC_ENDPOINT}/{world.inputs}.json",
+        "inputLocation": f"s3://{world.resources.bucket}/input/{ASYNC_ENDPOINT}/{world.inputs}.json",
     }
     assert event["responseParameters"] == {
         "contentType": "application/json",
@@ -166,7 +166,7 @@ def test_success_notification_reaches_the_queue_in_sagemaker_format(world: Async
 def test_model_error_writes_failure_object_and_error_notification_with_its_message(world: AsyncWorld) -> None:
     response = world.submit(WRONG_DATATYPE, "job-bad-datatype")
     world.idle()
-    assert world.key_of(response["OutputLocation"]) not in world.keys("async-outputs/")
+    assert world.key_of(response["OutputLocation"]) not in world.keys("output/")
     failure = json.loads(world.read(response["FailureLocation"]))
     assert failure == {"error": "input 'input': datatype INT8 does not match the model's FP32"}
     (envelope,) = world.notifications()
@@ -208,13 +208,13 @@ def test_dropped_notification_still_writes_the_output(world: AsyncWorld) -> None
 )
 def test_refused_submit_raises_the_error_and_writes_nothing(world: AsyncWorld, error: str, status: int) -> None:
     world.runtime.set_fault(ASYNC_ENDPOINT, FaultSpec(error=error))
-    outputs_before = world.keys("async-outputs/") + world.keys("async-failures/")
+    outputs_before = world.keys("output/") + world.keys("failure/")
     with pytest.raises(ClientError) as raised:
         world.submit(VALID, f"job-refused-{error}")
     assert raised.value.response["Error"]["Code"] == error
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
     world.idle()
-    assert world.keys("async-outputs/") + world.keys("async-failures/") == outputs_before
+    assert world.keys("output/") + world.keys("failure/") == outputs_before
     assert world.notifications() == []
     assert (world.runtime.async_stats.accepted, world.runtime.async_stats.refused) == (0, 1)
 
@@ -232,7 +232,7 @@ def test_unknown_endpoint_is_the_same_validation_error_as_sync(world: AsyncWorld
 
 
 def test_input_that_cannot_be_read_fails_the_job(world: AsyncWorld) -> None:
-    missing = f"s3://{world.resources.bucket}/async-inputs/never-written.json"
+    missing = f"s3://{world.resources.bucket}/input/never-written.json"
     response = world.sagemaker.invoke_endpoint_async(
         EndpointName=ASYNC_ENDPOINT, InputLocation=missing, InferenceId="job-missing-input"
     )
@@ -250,7 +250,7 @@ def test_model_slower_than_invocation_timeout_fails_at_the_timeout(world: AsyncW
     world.idle()
     (envelope,) = world.notifications()
     assert "did not respond within 1 seconds" in json.loads(envelope["Message"])["failureReason"]
-    assert world.key_of(response["OutputLocation"]) not in world.keys("async-outputs/")
+    assert world.key_of(response["OutputLocation"]) not in world.keys("output/")
 
 
 @pytest.mark.parametrize(
@@ -309,7 +309,10 @@ def test_config_async_routes_become_async_endpoints_wired_to_the_resources(world
     specs = async_endpoint_specs(config, world.resources, max_concurrent_invocations=2)
     assert list(specs) == ["iris-gpu"]
     spec = specs["iris-gpu"]
-    assert (spec.output_path, spec.failure_path) == (world.resources.output_path, world.resources.failure_path)
+    assert (spec.output_path, spec.failure_path) == (
+        f"{world.resources.output_path}iris-gpu/",
+        f"{world.resources.failure_path}iris-gpu/",
+    )
     assert (spec.success_topic_arn, spec.error_topic_arn) == (
         world.resources.success_topic_arn,
         world.resources.error_topic_arn,

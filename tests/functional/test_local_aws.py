@@ -143,9 +143,9 @@ def test_presigned_url_returns_the_object_over_http(
     s3 = boto3.session.Session(
         region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local"
     ).client("s3", endpoint_url=aws.url, config=Config(signature_version=signature_version))
-    s3.put_object(Bucket=resources.bucket, Key="async-outputs/presigned.out", Body=b'{"outputs":[]}')
+    s3.put_object(Bucket=resources.bucket, Key="output/presigned.out", Body=b'{"outputs":[]}')
     url = s3.generate_presigned_url(
-        "get_object", Params={"Bucket": resources.bucket, "Key": "async-outputs/presigned.out"}, ExpiresIn=60
+        "get_object", Params={"Bucket": resources.bucket, "Key": "output/presigned.out"}, ExpiresIn=60
     )
     assert url.startswith(aws.url)
     with urllib.request.urlopen(url, timeout=5) as answer:
@@ -156,7 +156,7 @@ def test_local_environment_points_plain_boto3_clients_at_the_emulator(
     aws: LocalAws, resources: AsyncResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     environment = local_environment(resources, aws.url)
-    assert environment["ASYNC_INPUT_PREFIX"] == "async-inputs/"
+    assert environment["ASYNC_BUCKET"] == resources.bucket
     assert environment["RESULT_QUEUE_URL"] == resources.result_queue_url
     assert environment["DEAD_LETTER_QUEUE_URL"] == resources.dead_letter_queue_url
     for name, value in {**LOCAL_AWS_ENVIRONMENT, **environment}.items():

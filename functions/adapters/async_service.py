@@ -1,0 +1,26 @@
+"""Builds the async job service from settings; imported only when a request takes the async path."""
+
+from __future__ import annotations
+
+from functions.adapters.jobs import DynamoDBJobStore
+from functions.adapters.s3 import S3ObjectStore
+from functions.adapters.sagemaker import SageMakerBackend
+from functions.common.async_settings import AsyncSettings
+from functions.routing.async_jobs import AsyncJobService, AsyncPolicy
+
+
+def build_async_service(
+    settings: AsyncSettings, backend: SageMakerBackend | None = None, endpoint_name_prefix: str = ""
+) -> AsyncJobService:
+    policy = AsyncPolicy(
+        invocation_timeout_s=settings.invocation_timeout_s,
+        request_ttl_s=settings.request_ttl_s,
+        inline_result_max_bytes=settings.inline_result_max_bytes,
+    )
+    return AsyncJobService(
+        objects=S3ObjectStore(settings.bucket),
+        endpoint=backend or SageMakerBackend(),
+        jobs=DynamoDBJobStore(settings.job_table, policy.record_ttl_s),
+        policy=policy,
+        endpoint_name_prefix=endpoint_name_prefix,
+    )

@@ -1,0 +1,204 @@
+"""The result Lambda's event source mapping, locally: poll the SQS result queue, call the handler in-process
+with a real-shaped SQS event, delete what it settled, leave what it reported as failed.
+
+As on AWS: a record the handler reports in ``batchItemFailures`` is not deleted and comes back after the
+visibility timeout; an invocation that crashes deletes nothing; after ``maxReceiveCount`` receives SQS (moto)
+moves the message to the dead-letter queue. Crashes can be injected per message, to prove exactly that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from local.api_gateway import LocalLambdaContext
+from local.sagemaker_runtime import REGION
+
+logger = logging.getLogger(__name__)
+
+# The ESM's batch size and a short long-poll, so a stop is noticed quickly.
+BATCH_SIZE: Final[int] = 10
+WAIT_TIME_S: Final[int] = 1
+SqsHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass
+class CrashFault:
+    """Which messages make the result function crash: a seeded share of them, or named jobs.
+
+    A message chosen once is chosen on every receive (a poison message), until the fault is cleared.
+    """
+
+    rate: float = 0.0
+    job_ids: frozenset[str] = frozenset()
+    seed: int = 0
+
+    def crashes_on(self, message_id: str, body: str) -> bool:
+        if any(job_id in body for job_id in self.job_ids):
+            return True
+        if self.rate <= 0:
+            return False
+        digest = int.from_bytes(hashlib.sha256(f"{self.seed}:{message_id}".encode()).digest()[:8], "big")
+        return random.Random(digest).random() < self.rate
+
+
+@dataclass
+class PollerStats:
+    invocations: int = 0
+    records: int = 0
+    deleted: int = 0
+    reported_failures: int = 0
+    crashes: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class ResultPoller:
+    """Polls ``queue_url`` on a thread and feeds ``handler`` SQS events, like Lambda's SQS event source."""
+
+    def __init__(self, handler: SqsHandler, sqs: Any, queue_url: str, queue_arn: str) -> None:
+        self.handler = handler
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self.crash = CrashFault()
+        self.stats = PollerStats()
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="result-poller", daemon=True)
+
+    def start(self) -> ResultPoller:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=WAIT_TIME_S + 5)
+
+    def set_crash_fault(self, fault: CrashFault) -> None:
+        with self._lock:
+            self.crash = fault
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                self.poll_once()
+            except Exception as error:  # the poller outlives any one bad receive, as the ESM does
+                logger.exception("result poller: receive failed")
+                self.stats.errors.append(repr(error))
+                time.sleep(0.2)
+
+    def poll_once(self) -> int:
+        """Receive one batch and process it; returns how many messages were received."""
+        response = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=BATCH_SIZE,
+            WaitTimeSeconds=WAIT_TIME_S,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages: list[dict[str, Any]] = response.get("Messages", [])
+        if not messages:
+            return 0
+        with self._lock:
+            crash = self.crash
+        poisoned = [m for m in messages if crash.crashes_on(m["MessageId"], m["Body"])]
+        healthy = [m for m in messages if m not in poisoned]
+        # A crash takes down the invocation that held the message; the others are processed by another.
+        for message in poisoned:
+            self.stats.crashes += 1
+            logger.info("result poller: injected crash on message %s", message["MessageId"])
+        if healthy:
+            self._invoke(healthy)
+        return len(messages)
+
+    def _invoke(self, messages: list[dict[str, Any]]) -> None:
+        event = {"Records": [self._record(message) for message in messages]}
+        self.stats.invocations += 1
+        self.stats.records += len(messages)
+        try:
+            answer = self.handler(event, LocalLambdaContext(function_name="results", timeout_ms=30_000))
+        except Exception as error:
+            # Lambda counts an unhandled error as the whole batch failing: nothing is deleted.
+            logger.exception("result handler failed; the batch returns after the visibility timeout")
+            self.stats.errors.append(repr(error))
+            return
+        failed = {item["itemIdentifier"] for item in (answer or {}).get("batchItemFailures", [])}
+        self.stats.reported_failures += len(failed)
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), BATCH_SIZE):
+            chunk = done[start : start + BATCH_SIZE]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+            )
+            self.stats.deleted += len(chunk)
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        """An SQS record exactly as Lambda's event source mapping shapes it."""
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {
+                name: {
+                    "stringValue": value.get("StringValue"),
+                    "binaryValue": value.get("BinaryValue"),
+                    "stringListValues": [],
+                    "binaryListValues": [],
+                    "dataType": value["DataType"],
+                }
+                for name, value in message.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
+            "awsRegion": REGION,
+        }
+
+
+class SweeperLoop:
+    """Calls the sweeper handler every ``interval_s``, as its EventBridge schedule does on AWS."""
+
+    def __init__(self, handler: SqsHandler, interval_s: float) -> None:
+        self.handler = handler
+        self.interval_s = interval_s
+        self.runs = 0
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sweeper", daemon=True)
+
+    def start(self) -> SweeperLoop:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.interval_s):
+            try:
+                self.handler(_scheduled_event(), LocalLambdaContext(function_name="sweeper", timeout_ms=60_000))
+                self.runs += 1
+            except Exception:
+                logger.exception("sweeper run failed; the next one retries")
+
+
+def _scheduled_event() -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": f"local-{time.time_ns()}",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": REGION,
+        "resources": [],
+        "detail": {},
+    }

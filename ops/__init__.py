@@ -1,0 +1,1 @@
+"""Operator commands for the async path: ``python -m ops redrive`` and ``python -m ops resubmit``."""

@@ -1,0 +1,93 @@
+"""``python -m ops``: operator commands for the async path, against ``make local`` or a deployed stack.
+
+python -m ops redrive --dry-run              # how many dead letters would move (local stack)
+python -m ops redrive --stack InferenceRouter-prod --limit 100
+python -m ops resubmit <job id> --stack InferenceRouter-prod
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ops.targets import Target, TargetError, apply_environment, local_target, stack_target
+
+
+def _target(args: argparse.Namespace) -> Target:
+    return stack_target(args.stack) if args.stack else local_target()
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    from ops.redrive import progress_printer, redrive
+
+    target = _target(args)
+    apply_environment(target)
+    sqs = target.client("sqs")
+    result = redrive(
+        sqs,
+        target.dead_letter_queue_url,
+        target.result_queue_url,
+        dry_run=args.dry_run,
+        limit=args.limit,
+        progress=progress_printer(),
+    )
+    if result.dry_run:
+        print(f"{target.description}: {result.remaining_estimate} message(s) in the dead-letter queue would move")
+    else:
+        print(
+            f"\n{target.description}: moved {result.moved} message(s) to the result queue; "
+            f"{result.failed} failed to send; about {result.remaining_estimate} left in the dead-letter queue"
+        )
+    return 1 if result.failed else 0
+
+
+def _resubmit(args: argparse.Namespace) -> int:
+    target = _target(args)
+    apply_environment(target)
+    from functions.adapters.async_service import build_async_service
+    from functions.common.async_settings import AsyncSettings
+    from functions.common.config import load_models_config
+    from ops.resubmit import ResubmitError, resubmit
+
+    settings = AsyncSettings.from_env()
+    assert settings is not None  # the target's environment sets ASYNC_BUCKET and JOB_TABLE
+    service = build_async_service(settings, endpoint_name_prefix=target.endpoint_name_prefix)
+    try:
+        job = resubmit(service, load_models_config(), args.job_id, force=args.force)
+    except ResubmitError as error:
+        print(f"resubmit: {error}", file=sys.stderr)
+        return 1
+    print(f"{target.description}: job {args.job_id} re-submitted as {job.job_id} (GET /v2/jobs/{job.job_id})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ops", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument(
+        "--stack", help="a deployed stack (e.g. InferenceRouter-prod); default: the running `make local`"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    redrive = commands.add_parser("redrive", parents=[where], help="move dead letters back to the result queue")
+    redrive.add_argument("--dry-run", action="store_true", help="count what would move; move nothing")
+    redrive.add_argument("--limit", type=int, default=None, help="move at most this many")
+    redrive.set_defaults(run=_redrive)
+    again = commands.add_parser("resubmit", parents=[where], help="submit a failed job's input again as a new job")
+    again.add_argument("job_id")
+    again.add_argument("--force", action="store_true", help="also re-submit a job that did not fail")
+    again.set_defaults(run=_resubmit)
+    args = parser.parse_args(argv)
+    if getattr(args, "limit", None) is not None and args.limit < 1:
+        parser.error("--limit must be at least 1")
+    try:
+        code: int = args.run(args)
+    except TargetError as error:
+        print(f"{args.command}: {error}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Re-submit a failed async job: same model, same input, a new job id (the old job keeps its failure)."""
+
+from __future__ import annotations
+
+import time
+
+from functions.common.config import LAMBDA_MAX_BODY_BYTES, ModelsConfig
+from functions.common.jobs import FAILED, Job
+from functions.routing.async_jobs import AsyncJobService
+from functions.routing.validation import validate_infer_request
+
+
+class ResubmitError(RuntimeError):
+    """The job cannot be re-submitted; the message says why."""
+
+
+def resubmit(service: AsyncJobService, config: ModelsConfig, job_id: str, *, force: bool = False) -> Job:
+    """Submit the input of ``job_id`` again as a new job. Only a failed job, unless ``force``."""
+    job = service.jobs.get(job_id)
+    if job is None:
+        raise ResubmitError(f"job {job_id!r} does not exist")
+    if job.status != FAILED and not force:
+        raise ResubmitError(f"job {job_id!r} is {job.public_status}, not failed (use --force to submit it again)")
+    model = config.model(job.model)
+    if model is None:
+        raise ResubmitError(f"job {job_id!r} ran model {job.model!r}, which is no longer configured")
+    try:
+        body = service.objects.read(job.input_location)
+    except Exception as error:
+        raise ResubmitError(f"the input of job {job_id!r} ({job.input_location}) cannot be read: {error}") from error
+    # The input passed validation once; check it again against today's model config.
+    request = validate_infer_request(model, body, max_body_bytes=LAMBDA_MAX_BODY_BYTES)
+    return service.submit(request, now=int(time.time()), remaining_ms=30_000, reserve_ms=0)

@@ -1,0 +1,169 @@
+"""The result and sweeper functions in-process with the sample events in events/, against moto's server."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+from functions.adapters.jobs import DynamoDBJobStore
+from functions.common.jobs import QUEUED, Job
+from local.api_gateway import LocalLambdaContext
+from local.aws import (
+    AsyncResources,
+    LocalAsyncResources,
+    LocalAws,
+    aws_client,
+    create_async_resources,
+    local_environment,
+)
+from local.sample_events import PIPELINE_SAMPLES, SAMPLE_JOB_ID
+from local.stack import LOCAL_AWS_ENVIRONMENT, fresh_import
+from tests.conftest import EVENTS_DIR
+
+SAMPLE_BUCKET = "inferencerouter-dev-asyncstoragebucket"
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[tuple[LocalAws, AsyncResources]]:
+    saved = dict(os.environ)
+    aws = LocalAws().start()
+    resources = create_async_resources(aws.url, LocalAsyncResources.unique("handlers"))
+    os.environ.update({**LOCAL_AWS_ENVIRONMENT, **local_environment(resources, aws.url)})
+    yield aws, resources
+    aws.stop()
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def results(world: tuple[LocalAws, AsyncResources]) -> ModuleType:
+    module: ModuleType = fresh_import("functions.results.handler")
+    return module
+
+
+@pytest.fixture(scope="module")
+def sweeper(world: tuple[LocalAws, AsyncResources]) -> ModuleType:
+    module: ModuleType = fresh_import("functions.sweeper.handler")
+    return module
+
+
+def sample(name: str, bucket: str) -> dict[str, Any]:
+    """A committed sample event, its S3 locations moved into this test's bucket."""
+    text = (EVENTS_DIR / f"{name}.json").read_text()
+    event: dict[str, Any] = json.loads(text.replace(SAMPLE_BUCKET, bucket))
+    return event
+
+
+def notification(event: dict[str, Any]) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(event["Records"][0]["body"])
+    return document
+
+
+def queued_job(world: tuple[LocalAws, AsyncResources], job_id: str = SAMPLE_JOB_ID) -> DynamoDBJobStore:
+    aws, resources = world
+    store = DynamoDBJobStore(resources.job_table, 3600, aws_client("dynamodb", aws.url))
+    store.delete(job_id)
+    store.create(Job(job_id, "iris", "dev-iris-async", QUEUED, 1_000, 2_000, f"s3://{resources.bucket}/input/x.json"))
+    return store
+
+
+def put(world: tuple[LocalAws, AsyncResources], uri: str, body: bytes) -> None:
+    aws, resources = world
+    aws_client("s3", aws.url).put_object(Bucket=resources.bucket, Key=uri.split("/", 3)[3], Body=body)
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINE_SAMPLES))
+def test_committed_pipeline_events_are_current(name: str) -> None:
+    committed = json.loads((EVENTS_DIR / f"{name}.json").read_text())
+    assert committed == PIPELINE_SAMPLES[name], "events/ is stale: run `python -m local.sample_events`"
+
+
+def test_success_notification_settles_the_job_and_a_duplicate_is_harmless(
+    world: tuple[LocalAws, AsyncResources], results: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = queued_job(world)
+    event = sample("results/sqs_inference_succeeded", world[1].bucket)
+    output = notification(event)["responseParameters"]["outputLocation"]
+    put(world, output, b'{"model_name": "iris", "outputs": []}')
+    assert results.lambda_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    job = store.get(SAMPLE_JOB_ID)
+    assert job is not None
+    assert (job.status, job.output_location) == ("succeeded", output)
+    assert results.lambda_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    assert '"DuplicateNotifications":[1.0]' in capsys.readouterr().out.replace(" ", "")
+
+
+def test_failure_notification_fails_the_job_with_the_failure_objects_reason(
+    world: tuple[LocalAws, AsyncResources], results: ModuleType
+) -> None:
+    store = queued_job(world)
+    event = sample("results/sqs_inference_failed", world[1].bucket)
+    put(world, notification(event)["responseParameters"]["failureLocation"], b"model said: feature 3 is negative")
+    assert results.lambda_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    job = store.get(SAMPLE_JOB_ID)
+    assert job is not None
+    assert (job.status, job.error) == ("failed", "model said: feature 3 is negative")
+
+
+def test_failure_without_a_failure_object_keeps_the_notifications_reason(
+    world: tuple[LocalAws, AsyncResources], results: ModuleType
+) -> None:
+    store = queued_job(world, "a" * 32)
+    event = sample("results/sqs_inference_failed", world[1].bucket)
+    body = notification(event)
+    body["inferenceId"] = "a" * 32
+    body["responseParameters"]["failureLocation"] += ".absent"
+    event["Records"][0]["body"] = json.dumps(body)
+    assert results.lambda_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    job = store.get("a" * 32)
+    assert job is not None
+    assert job.error == body["failureReason"]
+
+
+def test_a_notification_for_an_unknown_job_is_reported_failed_for_the_dead_letter_queue(
+    world: tuple[LocalAws, AsyncResources], results: ModuleType
+) -> None:
+    event = sample("results/sqs_inference_succeeded", world[1].bucket)
+    body = notification(event)
+    body["inferenceId"] = "f" * 32
+    event["Records"][0]["body"] = json.dumps(body)
+    # Every record failed: Powertools raises, Lambda reports the invocation failed, SQS keeps the message.
+    with pytest.raises(BatchProcessingError, match="which the job table does not hold"):
+        results.lambda_handler(event, LocalLambdaContext())
+
+
+def test_a_message_that_is_not_a_notification_is_reported_failed(results: ModuleType) -> None:
+    event = sample("results/sqs_not_a_notification", "unused")
+    with pytest.raises(BatchProcessingError, match="not a SageMaker InferenceResult notification"):
+        results.lambda_handler(event, LocalLambdaContext())
+
+
+def test_one_bad_record_does_not_fail_its_batch(world: tuple[LocalAws, AsyncResources], results: ModuleType) -> None:
+    queued_job(world)
+    good = sample("results/sqs_inference_succeeded", world[1].bucket)
+    bad = sample("results/sqs_not_a_notification", "unused")
+    bad["Records"][0]["messageId"] = "bad-one"
+    event = {"Records": [bad["Records"][0], good["Records"][0]]}
+    assert results.lambda_handler(event, LocalLambdaContext()) == {"batchItemFailures": [{"itemIdentifier": "bad-one"}]}
+
+
+def test_sweeper_settles_overdue_jobs_and_reports_the_oldest_open_age(
+    world: tuple[LocalAws, AsyncResources], sweeper: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = queued_job(world, "b" * 32)  # deadline 2000: long overdue, no output object anywhere
+    counts = sweeper.lambda_handler(sample("sweeper/scheduled", "unused"), LocalLambdaContext())
+    assert counts["timeout"] >= 1
+    job = store.get("b" * 32)
+    assert job is not None
+    assert job.status == "failed"
+    assert job.error is not None
+    assert job.error.startswith("timeout")
+    emitted = capsys.readouterr().out
+    assert "OldestOpenJobAgeSeconds" in emitted
+    assert "JobsSweptTimeout" in emitted
