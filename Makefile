@@ -9,7 +9,7 @@ STAGE ?= dev
 # jsii prints a page-long end-of-life banner on Node 20 in every process that loads aws-cdk-lib.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup local test lint typecheck unit infra synth redrive bench model clean
+.PHONY: setup local test lint typecheck unit infra synth redrive bench layers package-model model clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -57,10 +57,20 @@ redrive: setup
 
 bench: setup
 	$(BIN)/python -m bench.router_overhead
+	$(BIN)/python -m bench.batching
+
+## The onnxruntime layer for the in-Lambda tier (arm64, Python 3.14), from PyPI wheels: no Docker.
+layers: setup
+	$(BIN)/python -m layers.onnxruntime.build
+
+## Pack a model into the model.tar.gz SageMaker unpacks: `make package-model MODEL=iris` (build/models/).
+package-model: setup
+	$(BIN)/python -m infra.model_package $(MODEL)
 
 ## Rebuild the iris ONNX model from scikit-learn's bundled data (the committed file is its output).
 model: setup
 	$(BIN)/python layers/models/iris/build_iris.py
+	$(BIN)/python layers/models/mlp/build_mlp.py
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache cdk.out *.egg-info

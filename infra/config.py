@@ -73,6 +73,8 @@ ALARM_NAMES: Final[tuple[str, ...]] = (
 # CloudWatch: a period is 10, 30 or a multiple of 60 s, and evaluation periods x period may not exceed a day.
 ALARM_MAX_WINDOW_S: Final[int] = 86_400
 
+# The serving image built from this repo's Dockerfiles by CDK at deploy time (never at synth).
+IMAGE_ASSET: Final[str] = "asset"
 STAGE_NAME_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 REGION_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 ACCOUNT_PATTERN: Final[re.Pattern[str]] = re.compile(r"^\d{12}$")
@@ -129,7 +131,8 @@ class AsyncEndpointConfig:
 
 @dataclass(frozen=True, slots=True)
 class ModelDeployConfig:
-    image: str  # ECR URI, may hold {account} and {region}
+    image: str  # IMAGE_ASSET (build docker/serving at deploy) or an ECR URI, may hold {account} and {region}
+    async_image: str  # the same for the async GPU endpoint (IMAGE_ASSET builds docker/serving-gpu)
     model_data_url: str | None  # s3:// URL of a model.tar.gz; None = package the model's artifact from the repo
 
 
@@ -482,16 +485,25 @@ def _async_endpoint(reader: _Reader, raw_value: Any, path: str) -> AsyncEndpoint
     )
 
 
+def _image(reader: _Reader, value: Any, path: str) -> str:
+    if value == IMAGE_ASSET:
+        return IMAGE_ASSET
+    return reader.string(
+        value,
+        path,
+        ECR_IMAGE_PATTERN,
+        f"{IMAGE_ASSET!r} or an ECR image URI (<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>; "
+        "{account}/{region} allowed)",
+    )
+
+
 def _model_deploy(reader: _Reader, raw_value: Any, path: str) -> ModelDeployConfig:
-    raw = reader.obj(raw_value, path, frozenset({"image", "model_data_url"}))
+    raw = reader.obj(raw_value, path, frozenset({"image", "async_image", "model_data_url"}))
     data_url = raw.get("model_data_url")
+    image = _image(reader, reader.field(raw, "image", path), f"{path}.image")
     return ModelDeployConfig(
-        image=reader.string(
-            reader.field(raw, "image", path),
-            f"{path}.image",
-            ECR_IMAGE_PATTERN,
-            "an ECR image URI (<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>; {account}/{region} allowed)",
-        ),
+        image=image,
+        async_image=_image(reader, raw.get("async_image", image), f"{path}.async_image"),
         model_data_url=None
         if data_url is None
         else reader.string(data_url, f"{path}.model_data_url", S3_URL_PATTERN, "an s3://bucket/key URL"),

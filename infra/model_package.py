@@ -96,3 +96,33 @@ def package_model(
         partial.write_bytes(payload)
         partial.replace(target)
     return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m infra.model_package iris [--output-dir DIR]``: write the model.tar.gz SageMaker unpacks."""
+    import argparse
+
+    from functions.common.config import ConfigError, load_models_config
+
+    parser = argparse.ArgumentParser(prog="python -m infra.model_package", description=main.__doc__)
+    parser.add_argument("model", help="a model name from the model config")
+    parser.add_argument("--config", default=None, help="model config file (default functions/models.json)")
+    parser.add_argument("--output-dir", type=Path, default=Path("build/models"), help="default: build/models")
+    args = parser.parse_args(argv)
+    try:
+        models = load_models_config(args.config)
+    except ConfigError as error:
+        parser.exit(2, f"model_package: {error}\n")
+    model = models.model(args.model)
+    if model is None:
+        parser.exit(2, f"model_package: no model {args.model!r} in {models.source}\n")
+    try:
+        archive = package_model(models, model, output_dir=args.output_dir)
+    except ModelPackageError as error:
+        parser.exit(2, f"model_package: {error}\n")
+    print(f"{archive} ({archive.stat().st_size} bytes): {MODEL_FILE} + {SIGNATURE_FILE} for model {model.name!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

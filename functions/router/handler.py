@@ -10,12 +10,14 @@ import base64
 import functools
 import hashlib
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 
+from functions.adapters.in_lambda import InLambdaBackend
 from functions.adapters.sagemaker import SageMakerBackend
 from functions.common import api
 from functions.common.async_settings import AsyncSettings
@@ -34,17 +36,24 @@ if TYPE_CHECKING:
     from functions.routing.async_jobs import AsyncJobService
 
 logger = Logger(service="inference-router")
+REPO_ROOT = Path(__file__).resolve().parents[2]
 settings = RouterSettings.from_env()
 async_settings = AsyncSettings.from_env()
 config = load_models_config(settings.models_config_path)
 serverless_backend = SageMakerBackend()
 serverless_backend.warm(settings.invoke_budget_ms)
+in_lambda = (
+    InLambdaBackend(Path(settings.model_root) if settings.model_root else REPO_ROOT)
+    if any(model.route.sync == "lambda" for model in config.models)
+    else None
+)
 router = InferenceRouter(
     config=config,
     serverless=serverless_backend,
     budget=DeadlineBudget(settings.invoke_budget_ms, settings.response_reserve_ms),
     endpoint_name_prefix=settings.endpoint_name_prefix,
     async_available=async_settings is not None,
+    in_lambda=in_lambda,
 )
 app = APIGatewayRestResolver()
 # RFC 7240: a client asks for a 202 with "Prefer: respond-async"; we say we honoured it in the answer.

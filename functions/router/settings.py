@@ -17,6 +17,7 @@ ENVIRONMENT_VARIABLES: Final[tuple[str, ...]] = (
     "ENDPOINT_NAME_PREFIX",
     "INVOKE_BUDGET_MS",
     "RESPONSE_RESERVE_MS",
+    "MODEL_ROOT",
 )
 
 
@@ -34,6 +35,9 @@ class RouterSettings:
     endpoint_name_prefix: str = ""
     invoke_budget_ms: int = DEFAULT_INVOKE_BUDGET_MS
     response_reserve_ms: int = DEFAULT_RESPONSE_RESERVE_MS
+    # Where ``lambda``-routed models' artifacts are found (their config path below it): /opt in Lambda, where
+    # the model layer mounts; the repo root when unset (local mode, tests).
+    model_root: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RouterSettings:
@@ -45,6 +49,7 @@ class RouterSettings:
             endpoint_name_prefix=prefix,
             invoke_budget_ms=_positive_int(environ, "INVOKE_BUDGET_MS", DEFAULT_INVOKE_BUDGET_MS),
             response_reserve_ms=_positive_int(environ, "RESPONSE_RESERVE_MS", DEFAULT_RESPONSE_RESERVE_MS),
+            model_root=environ.get("MODEL_ROOT") or None,
         )
 
 

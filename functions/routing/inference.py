@@ -21,6 +21,10 @@ class ModelBackend(Protocol):
     def invoke(self, endpoint: str, body: bytes, *, timeout_ms: int, content_type: str = ...) -> bytes: ...
 
 
+class InProcessBackend(Protocol):
+    def predict(self, request: InferRequest) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class InferenceRouter:
     """Answers infer requests for the configured models.
@@ -35,6 +39,7 @@ class InferenceRouter:
     budget: DeadlineBudget
     endpoint_name_prefix: str = ""
     async_available: bool = False  # the environment configures the async path (bucket and job table)
+    in_lambda: InProcessBackend | None = None  # runs ``lambda``-routed models inside the router
 
     def model(self, name: str) -> ModelConfig:
         model = self.config.model(name)
@@ -72,4 +77,6 @@ class InferenceRouter:
             endpoint = self.endpoint_name_prefix + route.serverless_endpoint
             timeout_ms = self.budget.invoke_timeout_ms(remaining_ms)
             return self.serverless.invoke(endpoint, request.body, timeout_ms=timeout_ms)
+        if route.sync == "lambda" and self.in_lambda is not None:
+            return self.in_lambda.predict(request)
         raise EndpointRejectedError(f"model {request.model.name!r} has no synchronous route configured")

@@ -15,6 +15,7 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
@@ -58,7 +59,9 @@ class ModelEndpoint(Construct):
     Props (keyword-only):
         model: the model's entry in the model config; its route decides which endpoints exist.
         endpoint_name_prefix: prepended to the route's endpoint names (the router's ENDPOINT_NAME_PREFIX).
-        image_uri: ECR image of the serving container; ``{account}`` / ``{region}`` are filled in at deploy.
+        image_uri / image_asset: the serving container, as an ECR URI (``{account}`` / ``{region}`` are filled
+            in at deploy) or an image asset CDK builds at deploy time.
+        async_image_uri / async_image_asset: the async endpoint's (GPU) container; default: the same image.
         model_data_asset / model_data_url: the model.tar.gz, as an asset or an s3:// URL (one, or neither when
             the image carries the model).
         serverless: sizing of the serverless endpoint; required iff the route has a serverless endpoint.
@@ -76,7 +79,10 @@ class ModelEndpoint(Construct):
         *,
         model: ModelConfig,
         endpoint_name_prefix: str,
-        image_uri: str,
+        image_uri: str = "",
+        image_asset: ecr_assets.DockerImageAsset | None = None,
+        async_image_uri: str = "",
+        async_image_asset: ecr_assets.DockerImageAsset | None = None,
         model_data_asset: s3_assets.Asset | None = None,
         model_data_url: str | None = None,
         serverless: ServerlessEndpointConfig | None = None,
@@ -88,13 +94,13 @@ class ModelEndpoint(Construct):
             construct_id=construct_id,
             model=model,
             image_uri=image_uri,
+            image_asset=image_asset,
             model_data_asset=model_data_asset,
             model_data_url=model_data_url,
             serverless=serverless,
             async_inference=async_inference,
             async_storage=async_storage,
         )
-        stack = Stack.of(self)
 
         self.role = iam.Role(
             self,
@@ -102,8 +108,6 @@ class ModelEndpoint(Construct):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"SageMaker execution role for model {model.name}",
         )
-        image = image_uri.replace("{account}", stack.account).replace("{region}", stack.region)
-        self._grant_image_pull(image_uri)
         endpoint_names = [
             f"{endpoint_name_prefix}{name}"
             for name in (model.route.serverless_endpoint, model.route.async_endpoint)
@@ -121,16 +125,13 @@ class ModelEndpoint(Construct):
             model_data = model_data_url
             self._grant_object_read(parsed["bucket"], parsed["key"])
 
-        self.model = sagemaker.CfnModel(
-            self,
-            "Model",
-            execution_role_arn=self.role.role_arn,
-            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=image, model_data_url=model_data, mode="SingleModel"
-            ),
-        )
-        # SageMaker checks the role can pull the image and read the model while creating the endpoint.
-        self.model.node.add_dependency(self.role)
+        self._model_data = model_data
+        self._pulled: set[str] = set()
+        # The serverless endpoint runs the CPU image; the async endpoint its own (GPU) image when it differs.
+        self.model = self._cfn_model("Model", image_uri, image_asset)
+        self.async_model = self.model
+        if model.route.async_endpoint is not None and (async_image_uri, async_image_asset) != (image_uri, image_asset):
+            self.async_model = self._cfn_model("AsyncModel", async_image_uri or image_uri, async_image_asset)
 
         self.serverless_endpoint: sagemaker.CfnEndpoint | None = None
         self.serverless_endpoint_name: str | None = None
@@ -150,6 +151,7 @@ class ModelEndpoint(Construct):
         construct_id: str,
         model: ModelConfig,
         image_uri: str,
+        image_asset: ecr_assets.DockerImageAsset | None,
         model_data_asset: s3_assets.Asset | None,
         model_data_url: str | None,
         serverless: ServerlessEndpointConfig | None,
@@ -157,8 +159,8 @@ class ModelEndpoint(Construct):
         async_storage: AsyncStorage | None,
     ) -> None:
         where = f"ModelEndpoint {construct_id} (model {model.name!r})"
-        if not ECR_IMAGE_PATTERN.match(image_uri):
-            raise ValueError(f"{where}: image_uri {image_uri!r} is not an ECR image URI")
+        if image_asset is None and not ECR_IMAGE_PATTERN.match(image_uri):
+            raise ValueError(f"{where}: image_uri {image_uri!r} is not an ECR image URI (or pass image_asset)")
         if model_data_asset is not None and model_data_url is not None:
             raise ValueError(f"{where}: give model_data_asset or model_data_url, not both")
         if model_data_url is not None and not S3_URL_PATTERN.match(model_data_url):
@@ -189,6 +191,38 @@ class ModelEndpoint(Construct):
                 )
         if async_inference is not None and async_inference.max_instances < 1:
             raise ValueError(f"{where}: async max_instances must be at least 1")
+
+    def _cfn_model(
+        self, construct_id: str, image_uri: str, asset: ecr_assets.DockerImageAsset | None
+    ) -> sagemaker.CfnModel:
+        stack = Stack.of(self)
+        if asset is not None:
+            image = asset.image_uri
+            if asset.node.path not in self._pulled:
+                asset.repository.grant_pull(self.role)
+                self._pulled.add(asset.node.path)
+                acknowledge(
+                    self.role,
+                    "AwsSolutions-IAM5[Resource::*]",
+                    "ecr:GetAuthorizationToken has no resource-level permissions (it returns a registry token); "
+                    "the image pull itself is scoped to the asset repository.",
+                )
+        else:
+            image = image_uri.replace("{account}", stack.account).replace("{region}", stack.region)
+            if image_uri not in self._pulled:
+                self._grant_image_pull(image_uri)
+                self._pulled.add(image_uri)
+        model = sagemaker.CfnModel(
+            self,
+            construct_id,
+            execution_role_arn=self.role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=image, model_data_url=self._model_data, mode="SingleModel"
+            ),
+        )
+        # SageMaker checks the role can pull the image and read the model while creating the endpoint.
+        model.node.add_dependency(self.role)
+        return model
 
     def _grant_image_pull(self, image_uri: str) -> None:
         stack = Stack.of(self)
@@ -307,7 +341,7 @@ class ModelEndpoint(Construct):
             production_variants=[
                 sagemaker.CfnEndpointConfig.ProductionVariantProperty(
                     variant_name=VARIANT_NAME,
-                    model_name=self.model.attr_model_name,
+                    model_name=self.async_model.attr_model_name,
                     instance_type=sizing.instance_type,
                     # SageMaker will not create an async endpoint at 0 instances; autoscaling takes it to 0 once idle.
                     initial_instance_count=1,

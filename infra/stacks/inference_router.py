@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
@@ -18,11 +19,12 @@ from constructs import Construct
 
 from functions.common.api import ROUTES
 from functions.common.config import ModelsConfig
-from infra.config import StageConfig
+from infra.config import IMAGE_ASSET, StageConfig
 from infra.constructs.alarms import RouterAlarms, ServerlessEndpointTarget
 from infra.constructs.api import InferenceApi
 from infra.constructs.async_pipeline import AsyncPipeline
 from infra.constructs.async_storage import AsyncStorage
+from infra.constructs.in_lambda_models import DEFAULT_ONNXRUNTIME_LAYER, InLambdaModels
 from infra.constructs.model_endpoint import ModelEndpoint
 from infra.constructs.python_function import functions_code
 from infra.constructs.router import Router
@@ -53,6 +55,11 @@ RETENTION_BY_DAYS: Final[dict[int, logs.RetentionDays]] = {
     3288: logs.RetentionDays.NINE_YEARS,
     3653: logs.RetentionDays.TEN_YEARS,
 }
+REPO_ROOT: Final[Path] = Path(__file__).resolve().parents[2]
+SERVING_DOCKERFILES: Final[dict[str, str]] = {
+    "cpu": "docker/serving/Dockerfile",
+    "gpu": "docker/serving-gpu/Dockerfile",
+}
 REMOVAL_POLICIES: Final[dict[str, RemovalPolicy]] = {"retain": RemovalPolicy.RETAIN, "destroy": RemovalPolicy.DESTROY}
 
 
@@ -69,6 +76,7 @@ class InferenceRouterStack(Stack):
         router_code: the router's code; defaults to the ``functions`` package from the repo (tests pass a
             small inline asset to keep synth fast).
         model_package_dir: where model.tar.gz archives are written before CDK stages them as assets.
+        onnxruntime_layer_zip: the layer ``make layers`` builds; needed only when a model's route is ``lambda``.
     """
 
     def __init__(
@@ -80,9 +88,11 @@ class InferenceRouterStack(Stack):
         stage: StageConfig,
         router_code: lambda_.Code | None = None,
         model_package_dir: Path = DEFAULT_OUTPUT_DIR,
+        onnxruntime_layer_zip: Path = DEFAULT_ONNXRUNTIME_LAYER,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self._images: dict[str, ecr_assets.DockerImageAsset] = {}
         removal = REMOVAL_POLICIES[stage.removal_policy]
         for key, value in stage.tags.items():
             Tags.of(self).add(key, value)
@@ -116,7 +126,10 @@ class InferenceRouterStack(Stack):
                     f"{_pascal(model.name)}Endpoint",
                     model=model,
                     endpoint_name_prefix=stage.endpoint_name_prefix,
-                    image_uri=deploy.image,
+                    image_uri="" if deploy.image == IMAGE_ASSET else deploy.image,
+                    image_asset=self._serving_image("cpu") if deploy.image == IMAGE_ASSET else None,
+                    async_image_uri="" if deploy.async_image == IMAGE_ASSET else deploy.async_image,
+                    async_image_asset=self._serving_image("gpu") if deploy.async_image == IMAGE_ASSET else None,
                     model_data_asset=asset,
                     model_data_url=deploy.model_data_url,
                     serverless=stage.serverless_endpoints[serverless_name] if serverless_name else None,
@@ -162,6 +175,14 @@ class InferenceRouterStack(Stack):
             code=code,
         )
         storage.grant_router(router.role)
+        in_lambda_models = [model for model in models.models if model.route.sync == "lambda"]
+        if in_lambda_models:
+            in_lambda = InLambdaModels(
+                self, "InLambdaModels", models=in_lambda_models, onnxruntime_layer_zip=onnxruntime_layer_zip
+            )
+            router.function.add_layers(*in_lambda.layers)
+            for variable, value in in_lambda.environment.items():
+                router.function.add_environment(variable, value)
         pipeline = AsyncPipeline(
             self,
             "AsyncPipeline",
@@ -212,12 +233,36 @@ class InferenceRouterStack(Stack):
             removal_policy=removal,
         )
 
+        self._outputs(router=router, api=api, storage=storage, endpoints=endpoints, alarms=alarms, stage=stage)
+
+        self.router = router
+        self.api = api
+        self.storage = storage
+        self.endpoints = endpoints
+        self.alarms = alarms
+        self.pipeline = pipeline
+
+    def _outputs(
+        self,
+        *,
+        router: Router,
+        api: InferenceApi,
+        storage: AsyncStorage,
+        endpoints: list[ModelEndpoint],
+        alarms: RouterAlarms,
+        stage: StageConfig,
+    ) -> None:
         CfnOutput(self, "ApiUrl", value=api.rest_api.url, description="Base URL of the inference API (OIP /v2)")
         CfnOutput(self, "RouterAlias", value=router.alias.function_arn, description="The router's live alias")
         for endpoint in endpoints:
-            for name in (endpoint.serverless_endpoint_name, endpoint.async_endpoint_name):
-                if name:
-                    CfnOutput(self, f"Endpoint{_pascal(name)}", value=name, description="SageMaker endpoint name")
+            for endpoint_name in (endpoint.serverless_endpoint_name, endpoint.async_endpoint_name):
+                if endpoint_name:
+                    CfnOutput(
+                        self,
+                        f"Endpoint{_pascal(endpoint_name)}",
+                        value=endpoint_name,
+                        description="SageMaker endpoint name",
+                    )
         CfnOutput(self, "AsyncBucket", value=storage.bucket.bucket_name)
         CfnOutput(self, "ResultQueueUrl", value=storage.queue.queue_url)
         CfnOutput(self, "DeadLetterQueueUrl", value=storage.dead_letter_queue.queue_url)
@@ -235,12 +280,21 @@ class InferenceRouterStack(Stack):
                 description="aws apigateway get-api-key --include-value --api-key <id> prints the key",
             )
 
-        self.router = router
-        self.api = api
-        self.storage = storage
-        self.endpoints = endpoints
-        self.alarms = alarms
-        self.pipeline = pipeline
+    def _serving_image(self, variant: str) -> ecr_assets.DockerImageAsset:
+        """The repo's serving image, one asset per variant for the whole stack (the model comes from S3).
+
+        CDK records the asset at synth and builds it only when ``cdk deploy`` publishes assets, so synth never
+        needs Docker. SageMaker runs x86_64 images.
+        """
+        if variant not in self._images:
+            self._images[variant] = ecr_assets.DockerImageAsset(
+                self,
+                f"ServingImage{variant.capitalize()}",
+                directory=str(REPO_ROOT),
+                file=SERVING_DOCKERFILES[variant],
+                platform=ecr_assets.Platform.LINUX_AMD64,
+            )
+        return self._images[variant]
 
 
 def _endpoint_arn(scope: Construct, endpoint_name: str) -> str:

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import tarfile
+import zipfile
+from pathlib import Path
 from typing import Any
 
+import pytest
+from aws_cdk.assertions import Template
+
+from functions.common.config import load_models_config
 from functions.common.jobs import JOB_STATUS_INDEX, JOB_TABLE_PARTITION_KEY, JOB_TTL_ATTRIBUTE
+from infra.app import new_app
+from infra.config import load_stage_config
+from infra.stacks.inference_router import InferenceRouterStack
 from tests.infra.conftest import Synthesized, ref_id
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def by_id(synth: Synthesized, logical_id: str) -> dict[str, Any]:
@@ -175,10 +188,81 @@ def test_sagemaker_role_may_publish_to_its_topics_and_use_the_key(dev: Synthesiz
     assert "Decrypt" in str(kms[0]["Action"])
 
 
-def test_model_points_at_the_packaged_artifact(dev: Synthesized) -> None:
-    [model] = [r["Properties"] for r in dev.resources("AWS::SageMaker::Model").values()]
-    container = model["PrimaryContainer"]
-    assert "ModelDataUrl" in container
-    assert str(container["Image"]).endswith('inference-router-serving:0.1.0"]]}') or "inference-router-serving" in str(
-        container["Image"]
+def test_models_point_at_the_built_images_and_the_uploaded_artifact(dev: Synthesized) -> None:
+    models = [r["Properties"]["PrimaryContainer"] for r in dev.resources("AWS::SageMaker::Model").values()]
+    assert len(models) == 2  # the serverless (CPU) image and the async (GPU) image
+    data_urls = {json.dumps(container["ModelDataUrl"]) for container in models}
+    assert len(data_urls) == 1  # one model.tar.gz asset, shared
+    assert data_urls.pop().endswith('.gz"}')
+    manifest = json.loads(next(dev.template_path.parent.glob("*.assets.json")).read_text())
+    dockerfiles = sorted(image["source"]["dockerFile"] for image in manifest["dockerImages"].values())
+    assert dockerfiles == ["docker/serving-gpu/Dockerfile", "docker/serving/Dockerfile"]
+    images = {json.dumps(container["Image"]) for container in models}
+    assert len(images) == 2
+    assert all("container-assets" in image for image in images)
+
+
+def test_model_tarball_holds_the_model_and_its_signature(dev: Synthesized) -> None:
+    manifest = json.loads(next(dev.template_path.parent.glob("*.assets.json")).read_text())
+    [archive] = [f["source"]["path"] for f in manifest["files"].values() if f["source"]["path"].endswith(".tar.gz")]
+    with tarfile.open(dev.template_path.parent / archive) as bundle:
+        assert sorted(bundle.getnames()) == ["model.onnx", "signature.json"]
+        signature = json.loads(bundle.extractfile("signature.json").read())  # type: ignore[union-attr]
+    assert signature["name"] == "iris"
+    assert signature["inputs"][0]["shape"] == [-1, 4]
+
+
+def test_a_lambda_routed_model_gets_the_onnxruntime_and_model_layers(tmp_path: Path) -> None:
+    document = json.loads((ROOT / "functions" / "models.json").read_text())
+    local = json.loads(json.dumps(document["models"][0]))
+    local["name"] = "iris-local"
+    local["route"] = {"sync": "lambda"}
+    document["models"].append(local)
+    (tmp_path / "models.json").write_text(json.dumps(document))
+    models = load_models_config(tmp_path / "models.json")
+    layer_zip = tmp_path / "onnxruntime-layer.zip"
+    with zipfile.ZipFile(layer_zip, "w") as archive:
+        archive.writestr("python/onnxruntime/__init__.py", "")
+    app = new_app(outdir=str(tmp_path / "out"))
+    stack = InferenceRouterStack(
+        app,
+        "WithLocalModel",
+        models=models,
+        stage=load_stage_config("dev", models=models),
+        onnxruntime_layer_zip=layer_zip,
     )
+    template = Template.from_stack(stack)
+    layers = template.find_resources("AWS::Lambda::LayerVersion")
+    assert len(layers) == 2
+    for layer in layers.values():
+        assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+        assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
+    router = next(
+        r["Properties"]
+        for r in template.find_resources("AWS::Lambda::Function").values()
+        if r["Properties"]["Handler"] == "functions.router.handler.lambda_handler"
+    )
+    assert router["Environment"]["Variables"]["MODEL_ROOT"] == "/opt"
+    assert {ref_id(layer) for layer in router["Layers"] if isinstance(layer, dict)} == set(layers)
+
+
+def test_a_lambda_routed_model_without_the_built_layer_stops_synth(tmp_path: Path) -> None:
+    document = json.loads((ROOT / "functions" / "models.json").read_text())
+    local = json.loads(json.dumps(document["models"][0]))
+    local["name"], local["route"] = "iris-local", {"sync": "lambda"}
+    document["models"].append(local)
+    (tmp_path / "models.json").write_text(json.dumps(document))
+    models = load_models_config(tmp_path / "models.json")
+    app = new_app(outdir=str(tmp_path / "out"))
+    with pytest.raises(FileNotFoundError, match="build it with `make layers`"):
+        InferenceRouterStack(
+            app,
+            "NoLayer",
+            models=models,
+            stage=load_stage_config("dev", models=models),
+            onnxruntime_layer_zip=tmp_path / "absent.zip",
+        )
+
+
+def test_no_layer_is_attached_when_no_model_runs_in_the_router(dev: Synthesized) -> None:
+    assert not dev.resources("AWS::Lambda::LayerVersion")

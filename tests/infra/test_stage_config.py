@@ -40,6 +40,15 @@ def test_both_stages_load() -> None:
     assert dev.endpoint_name("iris") == "dev-iris"
     assert set(prod.async_endpoints) == {"iris-async"}
     assert prod.async_endpoints["iris-async"].instance_type == "ml.g5.xlarge"
+    assert (prod.models["iris"].image, prod.models["iris"].async_image) == ("asset", "asset")
+
+
+def test_an_ecr_image_is_used_for_both_endpoints_unless_async_image_says_otherwise() -> None:
+    ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com/serving:1.2"
+    stage = parse(with_change("stages.prod.models", {"iris": {"image": ecr}}))
+    assert (stage.models["iris"].image, stage.models["iris"].async_image) == (ecr, ecr)
+    stage = parse(with_change("stages.prod.models", {"iris": {"image": ecr, "async_image": "asset"}}))
+    assert stage.models["iris"].async_image == "asset"
 
 
 INVALID: list[tuple[str, Any, str]] = [
@@ -136,7 +145,7 @@ INVALID: list[tuple[str, Any, str]] = [
     (
         "stages.prod.models",
         {"iris": {"image": "docker.io/library/python:3.14"}},
-        "models.iris.image: 'docker.io/library/python:3.14' is not an ECR image URI",
+        "models.iris.image: 'docker.io/library/python:3.14' is not 'asset' or an ECR image URI",
     ),
     ("stages.prod.endpoint_name_prefix", "prod_", "is not a valid SageMaker endpoint name"),
     (
