@@ -29,8 +29,8 @@ setup: $(STAMP) $(NODE_STAMP)
 local: setup
 	$(BIN)/python -m local --port $(PORT)
 
-## ruff, mypy and the whole pytest suite.
-test: setup lint typecheck
+## ruff, mypy and the whole pytest suite (with the arm64 onnxruntime layer built, so its tests run).
+test: setup lint typecheck layers
 	$(BIN)/python -m pytest -q
 
 lint: setup
