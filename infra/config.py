@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from functions.common.config import (
     ConfigError,
     ModelsConfig,
     load_models_config,
+    read_json_file,
 )
 
 DEFAULT_STAGES_PATH: Final[Path] = Path(__file__).resolve().parent / "stages.json"
@@ -868,14 +868,5 @@ def load_stage_config(
 ) -> StageConfig:
     """Read ``infra/stages.json`` (or ``path``) and return one checked stage, validated against ``models``."""
     stages_path = Path(path) if path is not None else DEFAULT_STAGES_PATH
-    try:
-        text = stages_path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise StageConfigError(f"{stages_path}: cannot be read: {error.strerror}") from error
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise StageConfigError(
-            f"{stages_path}: line {error.lineno} column {error.colno}: invalid JSON: {error.msg}"
-        ) from error
+    raw = read_json_file(stages_path, StageConfigError)
     return parse_stage_config(raw, stage, models if models is not None else load_models_config(), str(stages_path))

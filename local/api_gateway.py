@@ -189,6 +189,8 @@ class LocalApiGateway:
         gateway = self
 
         class ApiHandler(BaseHTTPRequestHandler):
+            # Without TCP_NODELAY, a keep-alive client's delayed ACK holds each small answer ~40 ms.
+            disable_nagle_algorithm = True
             protocol_version = "HTTP/1.1"
 
             def _handle(self) -> None:

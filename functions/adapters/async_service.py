@@ -5,7 +5,7 @@ from __future__ import annotations
 from functions.adapters.jobs import DynamoDBJobStore
 from functions.adapters.s3 import S3ObjectStore
 from functions.adapters.sagemaker import SageMakerBackend
-from functions.common.async_settings import AsyncSettings
+from functions.common.async_settings import AsyncSettings, AsyncSettingsError
 from functions.routing.async_jobs import AsyncJobService, AsyncPolicy
 
 
@@ -24,3 +24,11 @@ def build_async_service(
         policy=policy,
         endpoint_name_prefix=endpoint_name_prefix,
     )
+
+
+def async_service_from_env(function: str) -> AsyncJobService:
+    """The service for a function that exists only for the async path (results, sweeper): settings required."""
+    settings = AsyncSettings.from_env()
+    if settings is None:
+        raise AsyncSettingsError(f"the {function} needs ASYNC_BUCKET and JOB_TABLE")
+    return build_async_service(settings)

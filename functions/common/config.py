@@ -276,20 +276,22 @@ def parse_models_config(raw: Any, source: str = "<config>") -> ModelsConfig:
     return _Reader(source).config(raw)
 
 
+def read_json_file(path: Path, error: type[ConfigError] = ConfigError) -> Any:
+    """A config file's JSON; ``error`` names the file, and the line and column of a syntax error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as failure:
+        raise error(f"{path}: cannot be read: {failure.strerror}") from failure
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as failure:
+        raise error(f"{path}: line {failure.lineno} column {failure.colno}: invalid JSON: {failure.msg}") from failure
+
+
 def load_models_config(path: str | Path | None = None) -> ModelsConfig:
     """Read and check the config file (default: ``functions/models.json``)."""
     config_path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
-    try:
-        text = config_path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"{config_path}: cannot be read: {error.strerror}") from error
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ConfigError(
-            f"{config_path}: line {error.lineno} column {error.colno}: invalid JSON: {error.msg}"
-        ) from error
-    return parse_models_config(raw, str(config_path))
+    return parse_models_config(read_json_file(config_path), str(config_path))
 
 
 def parse_model_config(raw: Any, source: str = "<signature>") -> ModelConfig:

@@ -13,8 +13,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from functions.adapters.async_service import build_async_service
-from functions.common.async_settings import AsyncSettings, AsyncSettingsError
+from functions.adapters.async_service import async_service_from_env
 from functions.common.jobs import METRICS_NAMESPACE, RESULTS_SERVICE, parse_notification
 
 if TYPE_CHECKING:
@@ -24,10 +23,7 @@ if TYPE_CHECKING:
 
 logger = Logger(service=RESULTS_SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=RESULTS_SERVICE)
-settings = AsyncSettings.from_env()
-if settings is None:
-    raise AsyncSettingsError("the result handler needs ASYNC_BUCKET and JOB_TABLE")
-service = build_async_service(settings)
+service = async_service_from_env("result handler")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.adapters.async_service import build_async_service
-from functions.common.async_settings import AsyncSettings, AsyncSettingsError
+from functions.adapters.async_service import async_service_from_env
 from functions.common.jobs import METRICS_NAMESPACE, OLDEST_OPEN_JOB_AGE_METRIC, SWEEPER_SERVICE
 
 if TYPE_CHECKING:
@@ -21,10 +20,7 @@ if TYPE_CHECKING:
 
 logger = Logger(service=SWEEPER_SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SWEEPER_SERVICE)
-settings = AsyncSettings.from_env()
-if settings is None:
-    raise AsyncSettingsError("the sweeper needs ASYNC_BUCKET and JOB_TABLE")
-service = build_async_service(settings)
+service = async_service_from_env("sweeper")
 # Jobs settled per run; the schedule comes round again for the rest.
 SWEEP_LIMIT = 500
 
