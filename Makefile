@@ -58,6 +58,7 @@ redrive: setup
 bench: setup
 	$(BIN)/python -m bench.router_overhead
 	$(BIN)/python -m bench.batching
+	BENCH_MODELS=mlp BENCH_MLP_WIDTH=2048 $(BIN)/python -m bench.batching
 	$(BIN)/python -m bench.in_lambda
 
 ## The onnxruntime layer for the in-Lambda tier (arm64, Python 3.14), from PyPI wheels: no Docker.
