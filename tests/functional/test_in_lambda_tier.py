@@ -42,7 +42,9 @@ def router_with_local_model(
 
 
 def infer(module: ModuleType, model: str, body: dict[str, Any]) -> tuple[int, Any]:
-    event = build_rest_event("POST", f"/v2/models/{model}/infer", {"Content-Type": "application/json"}, json.dumps(body).encode())
+    event = build_rest_event(
+        "POST", f"/v2/models/{model}/infer", {"Content-Type": "application/json"}, json.dumps(body).encode()
+    )
     result = module.lambda_handler(event, LocalLambdaContext())
     return result["statusCode"], json.loads(result["body"])
 
@@ -88,5 +90,7 @@ def test_routes_without_an_in_lambda_model_never_import_onnxruntime() -> None:
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
     }
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env=environment, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env=environment, check=True
+    )
     assert result.stdout.split() == ["0", "0", "1"]
