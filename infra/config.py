@@ -44,6 +44,8 @@ SERVERLESS_MAX_CONCURRENCY: Final[int] = 200
 # Async inference: one invocation may run for at most an hour.
 ASYNC_MAX_INVOCATION_TIMEOUT_S: Final[int] = 3600
 DEFAULT_ASYNC_INSTANCE_TYPE: Final[str] = "ml.g5.xlarge"
+# Serverless endpoints run on CPU: a Deep Learning Container for one is resolved as for a CPU instance.
+SERVERLESS_CPU_INSTANCE_TYPE: Final[str] = "ml.m5.xlarge"
 # API Gateway REST integrations time out at 29 s unless the account has a raised quota; we do not assume one.
 API_GATEWAY_MAX_TIMEOUT_MS: Final[int] = 29_000
 LAMBDA_MEMORY_RANGE: Final[tuple[int, int]] = (128, 10_240)
@@ -485,9 +487,11 @@ def _async_endpoint(reader: _Reader, raw_value: Any, path: str) -> AsyncEndpoint
     )
 
 
-def _image(reader: _Reader, value: Any, path: str) -> str:
+def _image(reader: _Reader, value: Any, path: str, *, region: str, instance_type: str) -> str:
     if value == IMAGE_ASSET:
         return IMAGE_ASSET
+    if isinstance(value, dict):
+        return _dlc_image(reader, value, path, region=region, instance_type=instance_type)
     return reader.string(
         value,
         path,
@@ -497,13 +501,43 @@ def _image(reader: _Reader, value: Any, path: str) -> str:
     )
 
 
-def _model_deploy(reader: _Reader, raw_value: Any, path: str) -> ModelDeployConfig:
+def _dlc_image(reader: _Reader, value: dict[str, Any], path: str, *, region: str, instance_type: str) -> str:
+    """``{"dlc": {"framework", "version", "py_version"?}}``: an AWS Deep Learning Container, resolved offline."""
+    spec = reader.obj(reader.field(reader.obj(value, path, frozenset({"dlc"})), "dlc", path), f"{path}.dlc",
+                      frozenset({"framework", "version", "py_version"}))  # fmt: skip
+    from infra.image_uris import DlcResolutionError, resolve_dlc_image
+
+    try:
+        uri = resolve_dlc_image(
+            reader.string(reader.field(spec, "framework", f"{path}.dlc"), f"{path}.dlc.framework"),
+            reader.string(reader.field(spec, "version", f"{path}.dlc"), f"{path}.dlc.version"),
+            region=region,
+            instance_type=instance_type,
+            py_version=spec.get("py_version"),
+        )
+    except DlcResolutionError as error:
+        raise reader.fail(f"{path}.dlc", str(error)) from error
+    return reader.string(uri, f"{path}.dlc", ECR_IMAGE_PATTERN, "an ECR image URI")
+
+
+def _async_instance_type(models: ModelsConfig, async_endpoints: dict[str, AsyncEndpointConfig], name: str) -> str:
+    model = models.model(name)
+    endpoint = model.route.async_endpoint if model is not None else None
+    return async_endpoints[endpoint].instance_type if endpoint in async_endpoints else DEFAULT_ASYNC_INSTANCE_TYPE
+
+
+def _model_deploy(
+    reader: _Reader, raw_value: Any, path: str, *, region: str, serverless_type: str, async_type: str
+) -> ModelDeployConfig:
     raw = reader.obj(raw_value, path, frozenset({"image", "async_image", "model_data_url"}))
     data_url = raw.get("model_data_url")
-    image = _image(reader, reader.field(raw, "image", path), f"{path}.image")
+    raw_image = reader.field(raw, "image", path)
+    image = _image(reader, raw_image, f"{path}.image", region=region, instance_type=serverless_type)
     return ModelDeployConfig(
         image=image,
-        async_image=_image(reader, raw.get("async_image", image), f"{path}.async_image"),
+        async_image=_image(
+            reader, raw.get("async_image", raw_image), f"{path}.async_image", region=region, instance_type=async_type
+        ),
         model_data_url=None
         if data_url is None
         else reader.string(data_url, f"{path}.model_data_url", S3_URL_PATTERN, "an s3://bucket/key URL"),
@@ -774,7 +808,14 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
         if model.route.serverless_endpoint is not None or model.route.async_endpoint is not None
     }
     model_deploys = {
-        name: _model_deploy(reader, merged, f"models.{name}")
+        name: _model_deploy(
+            reader,
+            merged,
+            f"models.{name}",
+            region=region,
+            serverless_type=SERVERLESS_CPU_INSTANCE_TYPE,
+            async_type=_async_instance_type(models, async_endpoints, name),
+        )
         for name, merged in _endpoint_map(
             reader,
             raw,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -213,3 +214,17 @@ def test_synth_stops_with_the_config_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "config error:" in result.stderr
     assert "unknown stage 'staging'" in result.stderr
+
+
+def test_a_deep_learning_container_image_is_resolved_offline_or_names_the_extra() -> None:
+    document = with_change(
+        "stages.prod.models",
+        {"iris": {"image": {"dlc": {"framework": "pytorch", "version": "2.6", "py_version": "py312"}}}},
+    )
+    if importlib.util.find_spec("sagemaker") is None:
+        with pytest.raises(StageConfigError, match=r"models\.iris\.image\.dlc: .*pip install -e '\.\[dlc\]'"):
+            parse(document)
+        return
+    stage = parse(document)
+    assert stage.models["iris"].image.endswith("/pytorch-inference:2.6-cpu-py312")
+    assert stage.models["iris"].async_image.endswith("/pytorch-inference:2.6-gpu-py312")
