@@ -33,6 +33,8 @@ from functions.common.jobs import (
 )
 from infra.guardrails import acknowledge, resource_token
 
+# Reading and writing items of a table under a customer-managed key, and S3 objects under it, uses these.
+TABLE_AND_OBJECT_KEY_USE = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
 # SQS keeps a message at most 14 days: the longest window on-call gets to inspect and redrive a dead letter.
 DEAD_LETTER_RETENTION = Duration.days(14)
 
@@ -271,7 +273,7 @@ class AsyncStorage(Construct):
             )
         )
         role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[self.key.key_arn])
+            iam.PolicyStatement(actions=TABLE_AND_OBJECT_KEY_USE, resources=[self.key.key_arn])
         )
 
     def grant_settler(self, role: iam.IRole, *, query_open_jobs: bool) -> None:
@@ -288,4 +290,6 @@ class AsyncStorage(Construct):
             actions.append("dynamodb:Query")
             resources.append(f"{self.job_table.table_arn}/index/{JOB_STATUS_INDEX}")
         role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources))
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["kms:Decrypt"], resources=[self.key.key_arn]))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=TABLE_AND_OBJECT_KEY_USE, resources=[self.key.key_arn])
+        )
