@@ -181,7 +181,7 @@ class LocalSageMakerRuntime:
     Example:
         >>> runtime = LocalSageMakerRuntime({"iris": service}).start()
         >>> os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime.url
-        >>> spec = AsyncEndpointSpec(service, "s3://bucket/async-outputs/", "s3://bucket/async-failures/")
+        >>> spec = AsyncEndpointSpec(service, "s3://bucket/output/", "s3://bucket/failure/")
         >>> runtime = LocalSageMakerRuntime({}, async_endpoints={"iris-async": spec}, aws_endpoint_url=aws.url)
     """
 
@@ -488,6 +488,8 @@ class LocalSageMakerRuntime:
         runtime = self
 
         class RuntimeHandler(BaseHTTPRequestHandler):
+            # Without TCP_NODELAY, botocore's keep-alive connection waits ~40 ms (delayed ACK) on every answer.
+            disable_nagle_algorithm = True
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
