@@ -21,8 +21,10 @@ over HTTP (``PUT /_local/faults/{endpoint}`` with a :class:`FaultSpec` JSON body
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
+import math
 import queue
 import random
 import re
@@ -38,6 +40,8 @@ from functions.serving.server import read_body, write_answer
 from functions.serving.service import Answer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from functions.serving.service import InvocationService
 
 ACCOUNT_ID: Final[str] = "123456789012"
@@ -69,15 +73,89 @@ class FaultSpecError(ValueError):
     """A fault spec names an unknown error or an impossible rate."""
 
 
+# z of the 99th percentile of a standard normal: a lognormal's p99 is median * exp(2.326 * sigma).
+Z_P99: Final[float] = 2.3263478740408408
+LATENCY_FIELDS: Final[dict[str, frozenset[str]]] = {
+    "fixed": frozenset({"ms"}),
+    "uniform": frozenset({"min_ms", "max_ms"}),
+    "lognormal": frozenset({"median_ms", "p99_ms", "max_ms"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySpec:
+    """How long the endpoint takes before it answers, drawn per call: ``fixed`` (``ms``), ``uniform``
+    (``min_ms``..``max_ms``) or ``lognormal`` (``median_ms`` and ``p99_ms``, optionally capped at ``max_ms``),
+    the long-tailed shape real model latencies take."""
+
+    distribution: str = "fixed"
+    ms: float = 0.0
+    min_ms: float = 0.0
+    max_ms: float | None = None
+    median_ms: float = 0.0
+    p99_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.distribution not in LATENCY_FIELDS:
+            raise FaultSpecError(f"latency distribution {self.distribution!r} is not one of {sorted(LATENCY_FIELDS)}")
+        if min(self.ms, self.min_ms, self.median_ms, self.p99_ms, self.max_ms or 0.0) < 0:
+            raise FaultSpecError("latencies must not be negative")
+        if self.distribution == "uniform" and (self.max_ms is None or self.max_ms < self.min_ms):
+            raise FaultSpecError("a uniform latency needs max_ms >= min_ms")
+        if self.distribution == "lognormal" and not 0 < self.median_ms <= self.p99_ms:
+            raise FaultSpecError("a lognormal latency needs 0 < median_ms <= p99_ms")
+
+    @classmethod
+    def from_json(cls, document: Any) -> LatencySpec:
+        if not isinstance(document, dict) or not isinstance(document.get("distribution", "fixed"), str):
+            raise FaultSpecError(
+                'latency is an object like {"distribution": "lognormal", "median_ms": 20, "p99_ms": 400}'
+            )
+        distribution = document.get("distribution", "fixed")
+        allowed = LATENCY_FIELDS.get(distribution, frozenset())
+        unknown = set(document) - allowed - {"distribution"}
+        if distribution in LATENCY_FIELDS and unknown:
+            raise FaultSpecError(f"unknown field {sorted(unknown)[0]!r} for a {distribution} latency")
+        return cls(**document)
+
+    def draw_ms(self, rng: random.Random) -> float:
+        if self.distribution == "fixed":
+            return self.ms
+        if self.distribution == "uniform":
+            return rng.uniform(self.min_ms, self.max_ms if self.max_ms is not None else self.min_ms)
+        sigma = math.log(self.p99_ms / self.median_ms) / Z_P99
+        drawn = rng.lognormvariate(math.log(self.median_ms), sigma)
+        return min(drawn, self.max_ms) if self.max_ms is not None else drawn
+
+
+FAULT_FIELDS: Final[frozenset[str]] = frozenset(
+    {"error", "error_rate", "errors", "latency_ms", "latency", "model_status", "drop_notification_rate",
+     "cold_start_s", "scale_to_zero_after_s", "max_concurrency", "seed"}
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class FaultSpec:
-    """What an endpoint does wrong: fail ``error_rate`` of calls with ``error``; delay every call by ``latency_ms``.
+    """What an endpoint does wrong. Setting a spec replaces the endpoint's previous one.
 
-    ``model_status`` is the container status a ``ModelError`` reports as ``OriginalStatusCode``.
+    - ``error`` fails ``error_rate`` of calls with that code; ``errors`` maps codes to rates, e.g.
+      ``{"ThrottlingException": 0.05, "ModelError": 0.02}`` (one draw per call picks at most one; the rates
+      may add up to at most 1). ``model_status`` is the container status a ``ModelError`` reports as
+      ``OriginalStatusCode``.
+    - ``latency_ms`` delays every call by a fixed time; ``latency`` draws the delay from a
+      :class:`LatencySpec` instead (not both).
+    - ``cold_start_s``: for that long after the spec is set, every sync call answers ``ModelNotReadyException``
+      as a serverless endpoint still provisioning does; with ``scale_to_zero_after_s`` the endpoint also
+      goes cold again once no sync call has reached it for that long, and the next call opens a new window.
+    - ``max_concurrency``: a sync call arriving while that many are already in flight on the endpoint is
+      refused with ``ThrottlingException``, as serverless ``MaxConcurrency`` does.
+    - ``seed`` makes this spec's draws (``errors``, ``latency``) replay; without it they are seeded from the
+      runtime's generator (:meth:`LocalSageMakerRuntime.seed`) when the spec is set.
 
     On async endpoints a ``ModelError`` is accepted at submit and fails the job in the worker (failure object
-    + error notification); every other error refuses the submit itself; ``latency_ms`` slows the model in
-    the worker (past ``InvocationTimeoutSeconds`` the job fails); ``drop_notification_rate`` loses notifications.
+    + error notification); every other error refuses the submit itself; the latency slows the model in
+    the worker (past ``InvocationTimeoutSeconds`` the job fails); ``drop_notification_rate`` loses
+    notifications. Cold starts and ``max_concurrency`` apply to sync calls only: an async endpoint queues.
     """
 
     error: str | None = None
@@ -87,26 +165,102 @@ class FaultSpec:
     # Async only: the output (or failure) object is written but this share of SNS notifications is never
     # published, as when a notification is lost; the sweeper must settle such jobs.
     drop_notification_rate: float = 0.0
+    errors: dict[str, float] = field(default_factory=dict)
+    latency: LatencySpec | None = None
+    cold_start_s: float = 0.0
+    scale_to_zero_after_s: float | None = None
+    max_concurrency: int | None = None
+    seed: int | None = None
 
     def __post_init__(self) -> None:
-        if self.error is not None and self.error not in ERROR_STATUS and self.error != DROP_CONNECTION:
-            known = ", ".join([*ERROR_STATUS, DROP_CONNECTION])
-            raise FaultSpecError(f"unknown error {self.error!r} (known: {known})")
+        known = ", ".join([*ERROR_STATUS, DROP_CONNECTION])
+        for code in [*([self.error] if self.error is not None else []), *self.errors]:
+            if code not in ERROR_STATUS and code != DROP_CONNECTION:
+                raise FaultSpecError(f"unknown error {code!r} (known: {known})")
         if not 0.0 <= self.error_rate <= 1.0:
             raise FaultSpecError(f"error_rate {self.error_rate} must lie in [0, 1]")
+        for code, rate in self.errors.items():
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
+                raise FaultSpecError(f"errors[{code!r}] rate {rate!r} must lie in [0, 1]")
+        if sum(self.errors.values()) > 1.0 + 1e-9:
+            raise FaultSpecError(f"the rates in errors add up to {sum(self.errors.values()):g}, more than 1")
+        if self.error is not None and self.error in self.errors:
+            raise FaultSpecError(f"{self.error!r} is both error and a key of errors: name it once")
         if not 0.0 <= self.drop_notification_rate <= 1.0:
             raise FaultSpecError(f"drop_notification_rate {self.drop_notification_rate} must lie in [0, 1]")
         if self.latency_ms < 0:
             raise FaultSpecError(f"latency_ms {self.latency_ms} must not be negative")
+        if self.latency_ms and self.latency is not None:
+            raise FaultSpecError("give latency_ms or latency, not both")
+        if self.cold_start_s < 0:
+            raise FaultSpecError(f"cold_start_s {self.cold_start_s} must not be negative")
+        if self.scale_to_zero_after_s is not None and (self.scale_to_zero_after_s <= 0 or not self.cold_start_s):
+            raise FaultSpecError("scale_to_zero_after_s must be positive and needs cold_start_s")
+        if self.max_concurrency is not None and (isinstance(self.max_concurrency, bool) or self.max_concurrency < 1):
+            raise FaultSpecError(f"max_concurrency {self.max_concurrency} must be at least 1")
 
     @classmethod
     def from_json(cls, document: Any) -> FaultSpec:
         if not isinstance(document, dict):
             raise FaultSpecError("a fault spec is a JSON object")
-        unknown = set(document) - {"error", "error_rate", "latency_ms", "model_status", "drop_notification_rate"}
+        unknown = set(document) - FAULT_FIELDS
         if unknown:
             raise FaultSpecError(f"unknown fault field {sorted(unknown)[0]!r}")
-        return cls(**document)
+        fields = dict(document)
+        if "errors" in fields and not isinstance(fields["errors"], dict):
+            raise FaultSpecError('errors is an object of error code to rate, e.g. {"ThrottlingException": 0.05}')
+        if fields.get("latency") is not None:
+            fields["latency"] = LatencySpec.from_json(fields["latency"])
+        return cls(**fields)
+
+    @property
+    def uses_random_draws(self) -> bool:
+        return bool(self.errors) or (self.latency is not None and self.latency.distribution != "fixed")
+
+
+class ActiveFault:
+    """A spec as it runs on one endpoint: its own generator and its cold-start window."""
+
+    def __init__(self, spec: FaultSpec, rng: random.Random, now: float) -> None:
+        self.spec = spec
+        self.rng = rng
+        self.lock = threading.Lock()
+        self.set_at = now
+        self.cold_until = now + spec.cold_start_s
+
+    def is_cold(self, now: float, idle_since: float | None) -> bool:
+        """Whether a sync call arriving ``now`` finds the endpoint cold; ``idle_since`` is when the last call
+        left it (None while calls are in flight or before the first)."""
+        spec = self.spec
+        with self.lock:
+            if (
+                spec.scale_to_zero_after_s is not None
+                and idle_since is not None
+                # Idle time before the spec was set does not count: setting it is a fresh deployment.
+                and now - max(idle_since, self.set_at) >= spec.scale_to_zero_after_s
+                and now >= self.cold_until
+            ):
+                self.cold_until = now + spec.cold_start_s  # scaled to zero: this call starts it again
+            return now < self.cold_until
+
+    def draw_error(self) -> str | None:
+        """At most one error code from ``errors``: one draw per call, walked against the cumulative rates."""
+        if not self.spec.errors:
+            return None
+        with self.lock:
+            draw = self.rng.random()
+        cumulative = 0.0
+        for code, rate in self.spec.errors.items():
+            cumulative += rate
+            if draw < cumulative:
+                return code
+        return None
+
+    def draw_latency_ms(self) -> float:
+        if self.spec.latency is None:
+            return self.spec.latency_ms
+        with self.lock:
+            return self.spec.latency.draw_ms(self.rng)
 
 
 def error_answer(code: str, message: str | None, **fields: Any) -> tuple[Answer, dict[str, str]]:
@@ -193,12 +347,19 @@ class LocalSageMakerRuntime:
         *,
         async_endpoints: dict[str, AsyncEndpointSpec] | None = None,
         aws_endpoint_url: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.endpoints = endpoints
         self.async_endpoints = dict(async_endpoints or {})
-        self._faults: dict[str, FaultSpec] = {}
+        self._faults: dict[str, ActiveFault] = {}
         self._random = random.Random()
         self._random_lock = threading.Lock()
+        self._clock = clock
+        # Sync calls in flight per endpoint, and when the last one left (for max_concurrency and scale to zero);
+        # tracked whether or not a fault is set, so a throttle set mid-load sees the load already there.
+        self._in_flight: collections.Counter[str] = collections.Counter()
+        self._idle_since: dict[str, float] = {}
+        self._flight_lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), self._make_handler())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -217,6 +378,8 @@ class LocalSageMakerRuntime:
         self._idle = threading.Condition()
         self._stopping = threading.Event()
         self.async_stats = AsyncStats()
+        # Sync invocations that reached each endpoint (retries included): what resilience tests count.
+        self.sync_invocations: collections.Counter[str] = collections.Counter()
 
     @property
     def url(self) -> str:
@@ -261,10 +424,27 @@ class LocalSageMakerRuntime:
         self.async_stats = AsyncStats()
 
     def set_fault(self, endpoint: str, fault: FaultSpec) -> None:
-        self._faults[endpoint] = fault
+        """Make ``endpoint`` misbehave from now on (replacing its previous fault); a cold-start window opens now."""
+        if fault.seed is not None:
+            rng = random.Random(fault.seed)
+        elif fault.uses_random_draws:
+            with self._random_lock:
+                rng = random.Random(self._random.getrandbits(64))
+        else:
+            # No draw from the runtime's generator: older specs replay exactly as they did before.
+            rng = random.Random(0)
+        self._faults[endpoint] = ActiveFault(fault, rng, self._clock())
+
+    def fault(self, endpoint: str) -> FaultSpec | None:
+        active = self._faults.get(endpoint)
+        return active.spec if active is not None else None
 
     def clear_faults(self) -> None:
         self._faults.clear()
+
+    def in_flight(self, endpoint: str) -> int:
+        with self._flight_lock:
+            return self._in_flight[endpoint]
 
     def seed(self, value: int) -> None:
         with self._random_lock:
@@ -281,29 +461,59 @@ class LocalSageMakerRuntime:
         service = self.endpoints.get(endpoint)
         if service is None:
             return error_answer("ValidationError", f"Endpoint {endpoint} of account {ACCOUNT_ID} not found.")
-        fault = self._faults.get(endpoint)
-        if fault is not None:
-            if fault.latency_ms:
-                time.sleep(fault.latency_ms / 1000)
-            if fault.error is not None and self._chance(fault.error_rate):
-                return self._injected_error(endpoint, fault)
-        answer = service.invoke(body)
-        if answer.status >= 400:
-            return self._model_error(endpoint, answer.status, answer.body.decode("utf-8", "replace"))
-        return answer, {"x-Amzn-Invoked-Production-Variant": "AllTraffic"}
+        with self._random_lock:
+            self.sync_invocations[endpoint] += 1
+        with self._flight_lock:
+            self._in_flight[endpoint] += 1
+            in_flight = self._in_flight[endpoint]
+            idle_since = self._idle_since.pop(endpoint, None) if in_flight == 1 else None
+        try:
+            active = self._faults.get(endpoint)
+            code = self._sync_fault(active, in_flight, idle_since) if active is not None else None
+            if active is not None and code is not None:
+                return self._injected_error(endpoint, code, active.spec.model_status)
+            answer = service.invoke(body)
+            if answer.status >= 400:
+                return self._model_error(endpoint, answer.status, answer.body.decode("utf-8", "replace"))
+            return answer, {"x-Amzn-Invoked-Production-Variant": "AllTraffic"}
+        finally:
+            with self._flight_lock:
+                self._in_flight[endpoint] -= 1
+                if self._in_flight[endpoint] == 0:
+                    self._idle_since[endpoint] = self._clock()
 
-    def _injected_error(self, endpoint: str, fault: FaultSpec) -> tuple[Answer, dict[str, str]] | None:
-        if fault.error == DROP_CONNECTION:
+    def _sync_fault(self, active: ActiveFault, in_flight: int, idle_since: float | None) -> str | None:
+        """The error code one sync call is answered with (after the injected latency), or None: answer normally."""
+        fault = active.spec
+        # Refusals come first and fast, as SageMaker's front end answers them before any container runs.
+        if active.is_cold(self._clock(), idle_since):
+            return "ModelNotReadyException"
+        if fault.max_concurrency is not None and in_flight > fault.max_concurrency:
+            return "ThrottlingException"
+        latency_ms = active.draw_latency_ms()
+        if latency_ms:
+            time.sleep(latency_ms / 1000)
+        return self._draw_error(active)
+
+    def _draw_error(self, active: ActiveFault) -> str | None:
+        # The single-error draw comes from the runtime's generator, as it always has, so seeded runs of
+        # older specs replay the same failures.
+        fault = active.spec
+        if fault.error is not None and self._chance(fault.error_rate):
+            return fault.error
+        return active.draw_error()
+
+    def _injected_error(self, endpoint: str, code: str, model_status: int) -> tuple[Answer, dict[str, str]] | None:
+        if code == DROP_CONNECTION:
             return None
-        if fault.error == "ModelError":
-            return self._model_error(endpoint, fault.model_status, json.dumps({"error": "injected model failure"}))
-        if fault.error == "ThrottlingException":
+        if code == "ModelError":
+            return self._model_error(endpoint, model_status, json.dumps({"error": "injected model failure"}))
+        if code == "ThrottlingException":
             return error_answer("ThrottlingException", None)  # SageMaker sends a null message here
         messages = {
             "ModelNotReadyException": f"Model for endpoint {endpoint} is not ready yet. Please retry after some time.",
             "ValidationError": f"Endpoint {endpoint} rejected the request.",
         }
-        code = fault.error or "InternalFailure"
         return error_answer(code, messages.get(code, f"{code} (injected)"))
 
     def _model_error(self, endpoint: str, status: int, message: str) -> tuple[Answer, dict[str, str]]:
@@ -342,13 +552,15 @@ class LocalSageMakerRuntime:
         except ValueError as error:
             return error_answer("ValidationError", str(error))
 
-        fault = self._faults.get(endpoint) or FaultSpec()
+        active = self._faults.get(endpoint) or ActiveFault(FaultSpec(), random.Random(0), self._clock())
+        fault = active.spec
         model_error_status: int | None = None
-        if fault.error is not None and self._chance(fault.error_rate):
-            if fault.error != "ModelError":
+        code = self._draw_error(active)
+        if code is not None:
+            if code != "ModelError":
                 # Every error but a model's refuses the submit itself: nothing is queued or written.
                 self._count("refused")
-                return self._injected_error(endpoint, fault)
+                return self._injected_error(endpoint, code, fault.model_status)
             model_error_status = fault.model_status
         # SageMaker names the objects with its own id, not the InferenceId: callers must use the returned locations.
         object_id = str(uuid.uuid4())
@@ -364,7 +576,7 @@ class LocalSageMakerRuntime:
             content_type=headers.get("X-Amzn-SageMaker-Content-Type"),
             accept=headers.get("X-Amzn-SageMaker-Accept"),
             custom_attributes=headers.get("X-Amzn-SageMaker-Custom-Attributes"),
-            latency_ms=fault.latency_ms,
+            latency_ms=active.draw_latency_ms(),
             model_error_status=model_error_status,
             drop_notification=self._chance(fault.drop_notification_rate),
         )
@@ -541,6 +753,14 @@ class LocalSageMakerRuntime:
                     return
                 runtime.set_fault(match.group(1), fault)
                 write_answer(self, Answer(200, json.dumps(asdict(fault)).encode()))
+
+            def do_GET(self) -> None:
+                if self.path != "/_local/faults":
+                    write_answer(self, Answer(404, b'{"error":"not found"}'))
+                    return
+                faults = {name: asdict(active.spec) for name, active in list(runtime._faults.items())}
+                in_flight = {name: runtime.in_flight(name) for name in runtime.endpoints}
+                write_answer(self, Answer(200, json.dumps({"faults": faults, "in_flight": in_flight}).encode()))
 
             def do_DELETE(self) -> None:
                 if self.path != "/_local/faults":

@@ -71,6 +71,10 @@ def router_module(local_runtime: LocalSageMakerRuntime) -> ModuleType:
 
 @pytest.fixture
 def call_router(router_module: ModuleType, runtime: LocalSageMakerRuntime) -> Any:
+    # Each case starts as a fresh environment would: every circuit closed, nothing cached.
+    router_module.router.breakers.reset()
+    router_module.router.last_good._entries.clear()
+
     def call(event: dict[str, Any], *, timeout_ms: int = 28_000) -> HandlerAnswer:
         result = router_module.lambda_handler(event, LocalLambdaContext(timeout_ms=timeout_ms))
         headers = {**(result.get("headers") or {})}

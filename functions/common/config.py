@@ -72,6 +72,23 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class ResilienceConfig:
+    """How the sync path behaves when the endpoint does not answer (all optional in the config file)."""
+
+    max_attempts: int = 3
+    base_delay_ms: int = 50
+    max_delay_ms: int = 1000
+    breaker_failure_threshold: int = 5
+    breaker_failure_rate: float = 0.5
+    breaker_window_s: int = 30
+    breaker_min_calls: int = 10
+    breaker_cooldown_s: int = 10
+    fallback: str | None = None  # None, "last_good" or "static"
+    static_response: dict[str, Any] | None = None  # the OIP response a "static" fallback answers
+    spill_async: bool = False  # answer 202 with a job instead of failing (needs an async route)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     name: str
     version: str
@@ -81,6 +98,7 @@ class ModelConfig:
     outputs: tuple[TensorSpec, ...]
     route: RouteConfig
     limits: LimitsConfig
+    resilience: ResilienceConfig = field(default_factory=ResilienceConfig)
     input_by_name: dict[str, TensorSpec] = field(init=False, repr=False, compare=False)
     output_names: frozenset[str] = field(init=False, repr=False, compare=False)
 
@@ -238,9 +256,10 @@ class _Reader:
         )
 
     def model(self, raw_value: Any, path: str) -> ModelConfig:
-        keys = {"name", "version", "platform", "artifact", "inputs", "outputs", "route", "limits"}
+        keys = {"name", "version", "platform", "artifact", "inputs", "outputs", "route", "limits", "resilience"}
         raw = self.obj(raw_value, path, frozenset(keys))
         route = self.route(self.required(raw, "route", path), f"{path}.route")
+        resilience = self.resilience(raw.get("resilience", {}), f"{path}.resilience", route)
         return ModelConfig(
             name=self.string(self.required(raw, "name", path), f"{path}.name", MODEL_NAME_PATTERN),
             version=self.string(self.required(raw, "version", path), f"{path}.version"),
@@ -250,6 +269,63 @@ class _Reader:
             outputs=self.tensors(raw, "outputs", path, is_input=False),
             route=route,
             limits=self.limits(self.required(raw, "limits", path), f"{path}.limits", route),
+            resilience=resilience,
+        )
+
+    def resilience(self, raw_value: Any, path: str, route: RouteConfig) -> ResilienceConfig:
+        sections = {"retry", "breaker", "fallback", "spill_async"}
+        raw = self.obj(raw_value, path, frozenset(sections))
+        retry = self.obj(
+            raw.get("retry", {}), f"{path}.retry", frozenset({"max_attempts", "base_delay_ms", "max_delay_ms"})
+        )
+        breaker_keys = {"failure_threshold", "failure_rate", "window_s", "min_calls", "cooldown_s"}
+        breaker = self.obj(raw.get("breaker", {}), f"{path}.breaker", frozenset(breaker_keys))
+        defaults = ResilienceConfig()
+
+        def whole(section: dict[str, Any], key: str, section_path: str, default: int, upper: int) -> int:
+            value = self.positive_int(section.get(key, default), f"{section_path}.{key}")
+            if value > upper:
+                raise self.fail(f"{section_path}.{key}", f"{value} is above the most allowed, {upper}")
+            return value
+
+        rate = breaker.get("failure_rate", defaults.breaker_failure_rate)
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1:
+            raise self.fail(f"{path}.breaker.failure_rate", f"{rate!r} must be a fraction in (0, 1]")
+        fallback_raw = raw.get("fallback")
+        fallback: str | None = None
+        static: dict[str, Any] | None = None
+        if fallback_raw == "last_good":
+            fallback = "last_good"
+        elif isinstance(fallback_raw, dict) and set(fallback_raw) == {"static"}:
+            static = self.obj(
+                fallback_raw["static"], f"{path}.fallback.static", frozenset({"model_name", "model_version", "outputs"})
+            )
+            if not isinstance(static.get("outputs"), list) or not static["outputs"]:
+                raise self.fail(f"{path}.fallback.static.outputs", "must list the OIP outputs the fallback answers")
+            fallback = "static"
+        elif fallback_raw is not None:
+            raise self.fail(
+                f"{path}.fallback", f"{fallback_raw!r} is not null, 'last_good' or {{'static': <OIP response>}}"
+            )
+        spill = raw.get("spill_async", False)
+        if not isinstance(spill, bool):
+            raise self.fail(f"{path}.spill_async", f"must be true or false, got {spill!r}")
+        if spill and not route.allows_async:
+            raise self.fail(f"{path}.spill_async", "needs route.async_endpoint to spill to")
+        return ResilienceConfig(
+            max_attempts=whole(retry, "max_attempts", f"{path}.retry", defaults.max_attempts, 10),
+            base_delay_ms=whole(retry, "base_delay_ms", f"{path}.retry", defaults.base_delay_ms, 10_000),
+            max_delay_ms=whole(retry, "max_delay_ms", f"{path}.retry", defaults.max_delay_ms, 10_000),
+            breaker_failure_threshold=whole(
+                breaker, "failure_threshold", f"{path}.breaker", defaults.breaker_failure_threshold, 1000
+            ),
+            breaker_failure_rate=float(rate),
+            breaker_window_s=whole(breaker, "window_s", f"{path}.breaker", defaults.breaker_window_s, 3600),
+            breaker_min_calls=whole(breaker, "min_calls", f"{path}.breaker", defaults.breaker_min_calls, 10_000),
+            breaker_cooldown_s=whole(breaker, "cooldown_s", f"{path}.breaker", defaults.breaker_cooldown_s, 3600),
+            fallback=fallback,
+            static_response=static,
+            spill_async=spill,
         )
 
     def config(self, raw_value: Any) -> ModelsConfig:

@@ -22,7 +22,13 @@ from functions.adapters.sagemaker import SageMakerBackend
 from functions.common import api
 from functions.common.async_settings import AsyncSettings
 from functions.common.config import LAMBDA_MAX_BODY_BYTES, ModelConfig, load_models_config
-from functions.common.errors import InferenceError, JobNotFoundError, RouteNotFoundError
+from functions.common.errors import (
+    EndpointTimeoutError,
+    EndpointUnavailableError,
+    InferenceError,
+    JobNotFoundError,
+    RouteNotFoundError,
+)
 from functions.router.responses import error_response, json_response
 from functions.router.settings import RouterSettings
 from functions.routing.deadline import DeadlineBudget
@@ -135,8 +141,41 @@ def infer(model: str) -> Response[str]:
     wants_async = prefers_async()
     if router.takes_async_path(model_config, len(body), prefer_async=wants_async):
         return submit_job(model_config, body, remaining_ms, wants_async)
-    answer = router.infer(model, body, remaining_ms=remaining_ms)
+    request = validate_infer_request(model_config, body)
+    try:
+        answer = router.forward(request, remaining_ms=remaining_ms)
+    except (EndpointUnavailableError, EndpointTimeoutError) as error:
+        degraded = router.degraded_answer(request, error)
+        if degraded is not None:
+            return degraded_response(model_config, degraded[0], degraded[1])
+        if model_config.resilience.spill_async and router.async_available:
+            reason = error.reason if isinstance(error, EndpointUnavailableError) else "deadline"
+            count_degraded(model_config, f"{reason}; spilled-async")
+            spilled = submit_job(model_config, body, app.lambda_context.get_remaining_time_in_millis(), False)
+            spilled.headers["X-Inference-Degraded"] = f"{reason}; spilled-async"
+            return spilled
+        raise
     return Response(status_code=200, content_type="application/json", body=answer.decode("utf-8"))
+
+
+def count_degraded(model: ModelConfig, why: str) -> None:
+    """A metric per degraded answer; Powertools' metrics load only on this path, never on a cold start."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    with single_metric(name="DegradedAnswers", unit=MetricUnit.Count, value=1, namespace="InferenceRouter") as metric:
+        metric.add_dimension(name="model", value=model.name)
+        metric.add_dimension(name="reason", value=why.rsplit(";", maxsplit=1)[-1].strip())
+    logger.warning("degraded answer", extra={"model": model.name, "why": why})
+
+
+def degraded_response(model: ModelConfig, body: bytes, why: str) -> Response[str]:
+    count_degraded(model, why)
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=body.decode("utf-8"),
+        headers={"X-Inference-Degraded": why},
+    )
 
 
 def submit_job(model: ModelConfig, body: bytes, remaining_ms: int, wants_async: bool) -> Response[str]:

@@ -3,17 +3,29 @@ backends are passed in behind the :class:`ModelBackend` protocol."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from functions.common.config import LAMBDA_MAX_BODY_BYTES, ModelConfig, ModelsConfig
 from functions.common.errors import (
     EndpointRejectedError,
+    EndpointTimeoutError,
     EndpointUnavailableError,
     ModelNotFoundError,
     PayloadTooLargeError,
 )
 from functions.routing.deadline import DeadlineBudget
+from functions.routing.resilience import (
+    BreakerRegistry,
+    BreakerSettings,
+    LastGoodCache,
+    RetryPolicy,
+    is_retryable,
+)
 from functions.routing.validation import InferRequest, validate_infer_request
 
 
@@ -40,6 +52,11 @@ class InferenceRouter:
     endpoint_name_prefix: str = ""
     async_available: bool = False  # the environment configures the async path (bucket and job table)
     in_lambda: InProcessBackend | None = None  # runs ``lambda``-routed models inside the router
+    breakers: BreakerRegistry = field(default_factory=BreakerRegistry)
+    last_good: LastGoodCache = field(default_factory=LastGoodCache)
+    rng: random.Random = field(default_factory=random.Random)
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
 
     def model(self, name: str) -> ModelConfig:
         model = self.config.model(name)
@@ -74,9 +91,88 @@ class InferenceRouter:
     def forward(self, request: InferRequest, *, remaining_ms: int) -> bytes:
         route = request.model.route
         if route.sync == "serverless" and route.serverless_endpoint is not None:
-            endpoint = self.endpoint_name_prefix + route.serverless_endpoint
-            timeout_ms = self.budget.invoke_timeout_ms(remaining_ms)
-            return self.serverless.invoke(endpoint, request.body, timeout_ms=timeout_ms)
+            answer = self._call_endpoint(request, self.endpoint_name_prefix + route.serverless_endpoint, remaining_ms)
+            if request.model.resilience.fallback == "last_good":
+                self.last_good.put(last_good_key(request), answer)
+            return answer
         if route.sync == "lambda" and self.in_lambda is not None:
             return self.in_lambda.predict(request)
         raise EndpointRejectedError(f"model {request.model.name!r} has no synchronous route configured")
+
+    def _call_endpoint(self, request: InferRequest, endpoint: str, remaining_ms: int) -> bytes:
+        """Call within the deadline, retrying only the transient, never past an open circuit."""
+        settings = request.model.resilience
+        policy = RetryPolicy(settings.base_delay_ms, settings.max_delay_ms, settings.max_attempts)
+        breaker = self.breakers.for_endpoint(
+            endpoint,
+            BreakerSettings(
+                settings.breaker_failure_threshold,
+                settings.breaker_failure_rate,
+                settings.breaker_window_s,
+                settings.breaker_min_calls,
+                settings.breaker_cooldown_s,
+            ),
+        )
+        started = self.clock()
+        attempt = 0
+        while True:
+            if not breaker.allow():
+                raise EndpointUnavailableError(
+                    f"endpoint {endpoint!r} is failing; calls are paused (circuit open)",
+                    reason="circuit-open",
+                    retry_after_seconds=breaker.retry_after_s,
+                )
+            left_ms = remaining_ms - (self.clock() - started) * 1000
+            try:
+                answer = self.serverless.invoke(
+                    endpoint, request.body, timeout_ms=self.budget.invoke_timeout_ms(int(left_ms))
+                )
+            except EndpointTimeoutError:
+                breaker.record_failure()
+                raise
+            except EndpointUnavailableError as error:
+                if not is_retryable(error):
+                    raise
+                breaker.record_failure()
+                left_ms = remaining_ms - (self.clock() - started) * 1000 - self.budget.reserve_ms
+                delay = policy.next_delay_ms(attempt, left_ms, self.rng)
+                if delay is None or breaker.state != "closed":
+                    error.retry_after_seconds = (
+                        breaker.retry_after_s if breaker.state != "closed" else policy.retry_after_s(attempt)
+                    )
+                    raise
+                self.sleep(delay / 1000)
+                attempt += 1
+                continue
+            breaker.record_success()
+            return answer
+
+    def degraded_answer(self, request: InferRequest, error: Exception) -> tuple[bytes, str] | None:
+        """The configured fallback for a request the endpoint could not answer: (OIP body, why), or None."""
+        settings = request.model.resilience
+        if not isinstance(error, EndpointUnavailableError | EndpointTimeoutError):
+            return None
+        reason = error.reason if isinstance(error, EndpointUnavailableError) else "deadline"
+        if settings.fallback == "static" and settings.static_response is not None:
+            document = {"model_name": request.model.name, "model_version": request.model.version,
+                        **settings.static_response}  # fmt: skip
+            if request.request_id is not None:
+                document["id"] = request.request_id
+            return json.dumps(document, separators=(",", ":")).encode(), f"{reason}; static-fallback"
+        if settings.fallback == "last_good":
+            cached = self.last_good.get(last_good_key(request))
+            if cached is not None:
+                document = json.loads(cached)
+                document.pop("id", None)  # the cached answer was for another request
+                if request.request_id is not None:
+                    document["id"] = request.request_id
+                return json.dumps(document, separators=(",", ":")).encode(), f"{reason}; last-good"
+        return None
+
+
+def last_good_key(request: InferRequest) -> str:
+    """The inputs and requested outputs, canonical: the same question gets the same cached answer."""
+    document = json.loads(request.body)
+    canonical = json.dumps({"inputs": document.get("inputs"), "outputs": list(request.requested_outputs)},
+                           sort_keys=True, separators=(",", ":"))  # fmt: skip
+    return LastGoodCache.key(request.model.name, canonical.encode())

@@ -52,6 +52,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     gpu["name"] = "iris-gpu"
     gpu["route"] = {"sync": None, "async_endpoint": "iris-gpu"}
     document["models"].append(gpu)
+    spill = json.loads(json.dumps(document["models"][0]))
+    spill["name"] = "iris-spill"
+    spill["resilience"] = {"spill_async": True, "retry": {"max_attempts": 2, "base_delay_ms": 5, "max_delay_ms": 10}}
+    document["models"].append(spill)
     config = tmp_path_factory.mktemp("config") / "models.json"
     config.write_text(json.dumps(document))
     options = AsyncOptions(visibility_timeout_s=1, max_receive_count=2, sweep_interval_s=3600)
@@ -192,6 +196,17 @@ def test_a_large_result_comes_back_as_a_presigned_url(stack: LocalStack) -> None
     with urllib.request.urlopen(view["result_url"], timeout=10) as fetched:
         document = json.loads(fetched.read())
     assert document["outputs"][0]["shape"] == [1000]
+
+
+def test_an_unavailable_endpoint_spills_to_async_when_the_model_allows(stack: LocalStack) -> None:
+    stack.runtime.set_fault("iris", FaultSpec(error="ServiceUnavailable", error_rate=1.0))
+    answer = call(stack, "POST", "/v2/models/iris-spill/infer", infer_body([ROW]))
+    assert answer.status == 202
+    assert answer.headers["X-Inference-Degraded"] == "service-unavailable; spilled-async"
+    [view] = wait_terminal(stack, [answer.body["id"]]).values()
+    assert view["status"] == "succeeded"  # the async endpoint was healthy
+    refused = call(stack, "POST", "/v2/models/iris/infer", infer_body([ROW]))
+    assert refused.status == 503  # the same fault, for a model without spill_async
 
 
 def test_model_error_ends_failed_with_the_models_message(stack: LocalStack) -> None:

@@ -61,6 +61,14 @@ CASES = [
     ("batch_rows_zero", set_in(["models", 0, "limits", "max_batch_rows"], 0), "models[0].limits.max_batch_rows: must be a positive integer"),
     ("duplicate_input", lambda d: d["models"][0]["inputs"].append(dict(d["models"][0]["inputs"][0])), "models[0].inputs[1].name: duplicate tensor name 'input'"),
     ("duplicate_model", lambda d: d["models"].append(copy.deepcopy(d["models"][0])), "models[1].name: duplicate model name 'iris'"),
+    ("resilience_unknown", set_in(["models", 0, "resilience"], {"retries": 3}), "models[0].resilience.retries: unknown field"),
+    ("retry_too_many", set_in(["models", 0, "resilience"], {"retry": {"max_attempts": 11}}), "models[0].resilience.retry.max_attempts: 11 is above the most allowed, 10"),
+    ("retry_zero", set_in(["models", 0, "resilience"], {"retry": {"base_delay_ms": 0}}), "models[0].resilience.retry.base_delay_ms: must be a positive integer"),
+    ("breaker_rate", set_in(["models", 0, "resilience"], {"breaker": {"failure_rate": 1.5}}), "models[0].resilience.breaker.failure_rate: 1.5 must be a fraction in (0, 1]"),
+    ("fallback_unknown", set_in(["models", 0, "resilience"], {"fallback": "cached"}), "models[0].resilience.fallback: 'cached' is not null, 'last_good' or"),
+    ("fallback_static_empty", set_in(["models", 0, "resilience"], {"fallback": {"static": {"outputs": []}}}), "models[0].resilience.fallback.static.outputs: must list the OIP outputs"),
+    ("spill_without_async", lambda d: (d["models"][0]["route"].pop("async_endpoint"), d["models"][0].update(resilience={"spill_async": True})), "models[0].resilience.spill_async: needs route.async_endpoint to spill to"),
+    ("spill_not_bool", set_in(["models", 0, "resilience"], {"spill_async": "yes"}), "models[0].resilience.spill_async: must be true or false"),
 ]  # fmt: skip
 
 
