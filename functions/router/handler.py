@@ -33,6 +33,7 @@ from functions.router.responses import error_response, json_response
 from functions.router.settings import RouterSettings
 from functions.routing.deadline import DeadlineBudget
 from functions.routing.inference import InferenceRouter
+from functions.routing.resilience import BreakerRegistry
 from functions.routing.validation import validate_infer_request
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ router = InferenceRouter(
     endpoint_name_prefix=settings.endpoint_name_prefix,
     async_available=async_settings is not None,
     in_lambda=in_lambda,
+    breakers=BreakerRegistry(on_transition=lambda *change: breaker_changed(*change)),  # noqa: PLW0108 - defined below
 )
 app = APIGatewayRestResolver()
 # RFC 7240: a client asks for a 202 with "Prefer: respond-async"; we say we honoured it in the answer.
@@ -156,6 +158,20 @@ def infer(model: str) -> Response[str]:
             return spilled
         raise
     return Response(status_code=200, content_type="application/json", body=answer.decode("utf-8"))
+
+
+def breaker_changed(endpoint: str, old: str, new: str, why: str) -> None:
+    """Every circuit state change is logged and counted (BreakerTransitions by endpoint and new state)."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    with single_metric(
+        name="BreakerTransitions", unit=MetricUnit.Count, value=1, namespace="InferenceRouter"
+    ) as metric:
+        metric.add_dimension(name="endpoint", value=endpoint)
+        metric.add_dimension(name="state", value=str(new))
+    logger.warning(
+        "circuit breaker changed state", extra={"endpoint": endpoint, "from": str(old), "to": str(new), "why": why}
+    )
 
 
 def count_degraded(model: ModelConfig, why: str) -> None:

@@ -174,3 +174,15 @@ def test_the_deadline_is_never_overrun(router: ModuleType, local_runtime: LocalS
     assert status == 504
     assert "did not answer" in body["error"] or "deadline" in body["error"] or "time" in body["error"]
     assert elapsed_ms < 1_500  # answered before the Lambda's remaining time ran out
+
+
+def test_breaker_state_changes_are_counted(
+    router: ModuleType, local_runtime: LocalSageMakerRuntime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    router.router.breakers.reset()
+    local_runtime.set_fault("iris", FaultSpec(error="ServiceUnavailable", error_rate=1.0))
+    infer(router, "iris")
+    infer(router, "iris")
+    output = capsys.readouterr().out
+    assert '"BreakerTransitions"' in output
+    assert '"state":"open"' in output.replace(" ", "")
