@@ -16,7 +16,9 @@ notification to the success or error SNS topic. S3 and SNS are whatever ``aws_en
 (moto's server in local mode, see ``local/aws.py``).
 
 Faults can be set per endpoint while it runs, from code (:meth:`LocalSageMakerRuntime.set_fault`) or
-over HTTP (``PUT /_local/faults/{endpoint}`` with a :class:`FaultSpec` JSON body, ``DELETE /_local/faults``).
+over HTTP (``PUT /_local/faults/{endpoint}`` with a :class:`FaultSpec` JSON body, ``GET /_local/faults`` to
+read them back with the sync calls in flight, ``DELETE /_local/faults``): error rates by type, latency
+distributions, cold-start windows (also after scaling to zero) and throttling above a concurrency limit.
 """
 
 from __future__ import annotations
