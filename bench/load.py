@@ -1,0 +1,330 @@
+"""``python -m bench.load``: fixed-concurrency load on the local stack, healthy and with injected faults.
+
+The local stack (``local.stack.start_local_stack``, sync path only) starts in-process: the local SageMaker
+runtime serving the real iris model and the local API in front of the router handler. ``--clients``
+keep-alive connections (default 32) send infer requests back to back for ``--duration`` seconds (default
+60) per scenario:
+
+- ``none``: no fault.
+- ``mixed``: 10% of endpoint calls fail, by type (throttling, not ready, internal failure, unavailable,
+  a model error, a dropped connection), with a long-tailed latency, and the endpoint throttles calls
+  above a concurrency limit (serverless ``MaxConcurrency``), all set through the runtime's fault API.
+
+Per scenario: throughput, the status distribution, p50/p95/p99 latency, degraded answers (those carrying
+``X-Inference-Degraded``) and the verdict "zero 500s, every request answered". Exits 1 when a 500 or an
+unanswered request was seen.
+
+One local API serialises its requests, as one Lambda environment does (``local/api_gateway.py``), so
+with ``--environments 1`` the load measures one environment with a queue in front of it, and the
+endpoint never sees more than one call at a time (its concurrency throttle cannot bite). API Gateway
+fans out to many environments; ``--environments N`` (default 4) emulates that with N local APIs, each
+in front of its own copy of the handler module (its own router, breakers and cache, as separate Lambda
+environments have), and the clients spread round-robin over them. All of it shares one Python process
+and its GIL with the load generator, so absolute numbers are a floor, not a forecast.
+
+The client is a lean asyncio loop over raw sockets with pre-built requests, so the load generator does
+not starve the server threads of the GIL more than it must.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import sys
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Final
+
+ROOT: Final[Path] = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MODEL: Final[str] = "iris"
+ENDPOINT: Final[str] = "iris"
+WARMUP_S: Final[float] = 1.0
+REQUEST_TIMEOUT_S: Final[float] = 35.0  # past API Gateway's 29 s: a request that long is counted as lost
+DEGRADED_HEADER: Final[bytes] = b"x-inference-degraded"
+# 10% of endpoint calls fail, spread over the transient kinds plus one model error and one network failure.
+MIXED_FAULT: Final[dict[str, Any]] = {
+    "errors": {
+        "ThrottlingException": 0.03,
+        "ModelNotReadyException": 0.02,
+        "InternalFailure": 0.015,
+        "ServiceUnavailable": 0.015,
+        "ModelError": 0.01,
+        "DropConnection": 0.01,
+    },
+    "model_status": 500,
+    "latency": {"distribution": "lognormal", "median_ms": 2, "p99_ms": 40, "max_ms": 200},
+    "seed": 6,
+}
+STATUS_COLUMNS: Final[tuple[str, ...]] = ("200", "202", "4xx", "429", "503", "504", "502", "500", "other")
+
+
+@dataclass
+class Tally:
+    latencies_s: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    degraded: Counter[str] = field(default_factory=Counter)
+    unanswered: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Report:
+    scenario: str
+    clients: int
+    environments: int
+    seconds: float
+    requests: int
+    statuses: dict[int, int]
+    degraded: dict[str, int]
+    unanswered: dict[str, int]
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    endpoint_calls: int
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def ok(self) -> bool:
+        return self.statuses.get(500, 0) == 0 and not self.unanswered
+
+
+def request_bytes(row: list[float], host: str) -> bytes:
+    body = json.dumps(
+        {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": row}]}, separators=(",", ":")
+    ).encode()
+    head = (
+        f"POST /v2/models/{MODEL}/infer HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def requests_for(host: str) -> list[bytes]:
+    """A few distinct inputs, so a per-input fallback (last good answer) has something to find."""
+    rows = [[round(4.5 + 0.2 * i, 1), round(3.0 + 0.05 * i, 2), round(1.2 + 0.3 * i, 1), 0.2] for i in range(16)]
+    return [request_bytes(row, host) for row in rows]
+
+
+async def read_answer(reader: asyncio.StreamReader) -> tuple[int, dict[bytes, bytes]]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    headers: dict[bytes, bytes] = {}
+    for line in lines[1:]:
+        if b":" in line:
+            name, value = line.split(b":", 1)
+            headers[name.strip().lower()] = value.strip()
+    length = int(headers.get(b"content-length", b"0"))
+    if length:
+        await reader.readexactly(length)
+    return status, headers
+
+
+async def client(
+    index: int, port: int, requests: list[bytes], stop_at: float, measure_from: float, tally: Tally
+) -> None:
+    """One keep-alive connection sending requests back to back; reconnects after a closed connection."""
+    connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+    sent = index
+    while (started := time.perf_counter()) < stop_at:
+        request = requests[sent % len(requests)]
+        sent += 1
+        try:
+            if connection is None:
+                connection = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = connection
+            writer.write(request)
+            status, headers = await asyncio.wait_for(read_answer(reader), REQUEST_TIMEOUT_S)
+            if headers.get(b"connection", b"").lower() == b"close":
+                writer.close()
+                connection = None
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError) as error:
+            if connection is not None:
+                connection[1].close()
+                connection = None
+            if started >= measure_from:
+                tally.unanswered[type(error).__name__] += 1
+            continue
+        if started < measure_from:
+            continue
+        tally.latencies_s.append(time.perf_counter() - started)
+        tally.statuses[status] += 1
+        degraded = headers.get(DEGRADED_HEADER)
+        if degraded is not None:
+            # "reason; fallback": count by how the answer was degraded.
+            tally.degraded[degraded.decode("latin-1").rsplit(";", 1)[-1].strip()] += 1
+    if connection is not None:
+        connection[1].close()
+
+
+async def drive(ports: list[int], clients: int, seconds: float) -> Tally:
+    tally = Tally()
+    request_sets = {port: requests_for(f"127.0.0.1:{port}") for port in ports}
+    measure_from = time.perf_counter() + WARMUP_S
+    stop_at = measure_from + seconds
+    await asyncio.gather(
+        *(
+            client(i, ports[i % len(ports)], request_sets[ports[i % len(ports)]], stop_at, measure_from, tally)
+            for i in range(clients)
+        )
+    )
+    return tally
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
+
+
+def put_fault(runtime_url: str, document: dict[str, Any] | None) -> None:
+    if document is None:
+        request = urllib.request.Request(f"{runtime_url}/_local/faults", method="DELETE")
+    else:
+        data = json.dumps(document).encode()
+        request = urllib.request.Request(f"{runtime_url}/_local/faults/{ENDPOINT}", data=data, method="PUT")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        response.read()
+
+
+def handler_copy(index: int) -> ModuleType:
+    """Another Lambda environment: the router handler module imported afresh under its own name, so its
+    router, breakers, cache and resolver are its own. Imported after the stack set the environment."""
+    path = ROOT / "functions" / "router" / "handler.py"
+    spec = importlib.util.spec_from_file_location(f"bench_router_environment_{index}", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_scenario(
+    scenario: str, ports: list[int], runtime: Any, clients: int, seconds: float, mixed: dict[str, Any]
+) -> Report:
+    put_fault(runtime.url, None)
+    if scenario == "mixed":
+        put_fault(runtime.url, mixed)
+    calls_before = sum(getattr(runtime, "sync_invocations", Counter()).values())
+    tally = asyncio.run(drive(ports, clients, seconds))
+    calls = sum(getattr(runtime, "sync_invocations", Counter()).values()) - calls_before
+    put_fault(runtime.url, None)
+    latencies = sorted(tally.latencies_s)
+    return Report(
+        scenario=scenario,
+        clients=clients,
+        environments=len(ports),
+        seconds=seconds,
+        requests=len(latencies),
+        statuses=dict(sorted(tally.statuses.items())),
+        degraded=dict(tally.degraded),
+        unanswered=dict(tally.unanswered),
+        p50_ms=percentile(latencies, 0.50) * 1000,
+        p95_ms=percentile(latencies, 0.95) * 1000,
+        p99_ms=percentile(latencies, 0.99) * 1000,
+        endpoint_calls=calls,
+    )
+
+
+def status_columns(statuses: dict[int, int]) -> dict[str, int]:
+    columns = dict.fromkeys(STATUS_COLUMNS, 0)
+    for status, count in statuses.items():
+        name = str(status)
+        if name in columns and name != "4xx":
+            columns[name] += count
+        elif 400 <= status < 500:
+            columns["4xx"] += count
+        else:
+            columns["other"] += count
+    return columns
+
+
+def print_report(report: Report) -> None:
+    columns = status_columns(report.statuses)
+    print(
+        f"\nscenario {report.scenario}: {report.clients} clients, {report.environments} environment(s), "
+        f"{report.seconds:g} s measured after {WARMUP_S:g} s warm-up"
+    )
+    print(f"  throughput   {report.requests_per_s:8.1f} req/s ({report.requests} answered)")
+    print(f"  latency      p50 {report.p50_ms:.1f} ms   p95 {report.p95_ms:.1f} ms   p99 {report.p99_ms:.1f} ms")
+    print("  statuses     " + "  ".join(f"{name}: {count}" for name, count in columns.items()))
+    print(f"  degraded     {sum(report.degraded.values())} {dict(report.degraded) or ''}".rstrip())
+    print(f"  endpoint     {report.endpoint_calls} calls in the scenario (warm-up and retries included)")
+    unanswered = sum(report.unanswered.values())
+    verdict = "zero 500s, every request answered" if report.ok else "FAILED"
+    print(f"  verdict      {verdict} (500s: {columns['500']}, unanswered: {unanswered} {report.unanswered or ''})")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=32, help="concurrent keep-alive clients (default 32)")
+    parser.add_argument("--duration", type=float, default=60.0, help="measured seconds per scenario (default 60)")
+    parser.add_argument("--faults", choices=("none", "mixed", "both"), default="both", help="scenarios to run")
+    parser.add_argument(
+        "--environments", type=int, default=4, help="local APIs, one Lambda environment each (default 4)"
+    )
+    parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=None,
+        help="the endpoint's concurrency limit in the mixed scenario (default: environments - 1, at least 1)",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the reports to this JSON file")
+    args = parser.parse_args(argv)
+    if args.clients < 1 or args.duration <= 0 or args.environments < 1:
+        parser.error("--clients and --environments must be at least 1 and --duration positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # One warning per degraded answer at 100s of req/s would drown the report; errors still show.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
+    from local.api_gateway import LocalApiGateway
+    from local.stack import start_local_stack
+
+    stack = start_local_stack(api_port=0, async_options=None)
+    gateways = []
+    try:
+        gateways = [
+            LocalApiGateway(handler_copy(index).lambda_handler, port=0).start() for index in range(1, args.environments)
+        ]
+        ports = [int(stack.api.url.rsplit(":", 1)[1])] + [int(g.url.rsplit(":", 1)[1]) for g in gateways]
+        max_concurrency = args.max_concurrency or max(1, args.environments - 1)
+        mixed = {**MIXED_FAULT, "max_concurrency": max_concurrency}
+        print(
+            f"bench.load: model {MODEL!r}, cpus {os.cpu_count()}, {args.clients} clients over "
+            f"{args.environments} local API environment(s) (each serialises its requests, as one Lambda "
+            f"environment does)"
+        )
+        if args.faults != "none":
+            print(f"mixed faults: {json.dumps(mixed)}")
+        scenarios = ["none", "mixed"] if args.faults == "both" else [args.faults]
+        reports = []
+        for scenario in scenarios:
+            report = run_scenario(scenario, ports, stack.runtime, args.clients, args.duration, mixed)
+            print_report(report)
+            reports.append(report)
+        if args.json is not None:
+            documents = [{**report.__dict__, "requests_per_s": report.requests_per_s} for report in reports]
+            args.json.write_text(json.dumps(documents, indent=2, default=str))
+        return 0 if all(report.ok for report in reports) else 1
+    finally:
+        for gateway in gateways:
+            gateway.stop()
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
