@@ -9,7 +9,7 @@ STAGE ?= dev
 # jsii prints a page-long end-of-life banner on Node 20 in every process that loads aws-cdk-lib.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup local test lint typecheck unit infra synth redrive bench layers package-model model clean
+.PHONY: setup local test lint typecheck unit infra synth redrive bench load layers package-model model clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -60,6 +60,10 @@ bench: setup
 	$(BIN)/python -m bench.batching
 	BENCH_MODELS=mlp BENCH_MLP_WIDTH=2048 $(BIN)/python -m bench.batching
 	$(BIN)/python -m bench.in_lambda
+
+## Fixed-concurrency load on the local stack, healthy and with 10% faults + a throttle (default 32 clients x 60 s).
+load: setup
+	$(BIN)/python -m bench.load $(ARGS)
 
 ## The onnxruntime layer for the in-Lambda tier (arm64, Python 3.14), from PyPI wheels: no Docker.
 layers: setup

@@ -15,6 +15,7 @@ from functions.common.errors import (
     EndpointRejectedError,
     EndpointTimeoutError,
     EndpointUnavailableError,
+    InferenceError,
     ModelNotFoundError,
     PayloadTooLargeError,
 )
@@ -127,13 +128,12 @@ class InferenceRouter:
                 answer = self.serverless.invoke(
                     endpoint, request.body, timeout_ms=self.budget.invoke_timeout_ms(int(left_ms))
                 )
-            except EndpointTimeoutError:
-                breaker.record_failure()
-                raise
-            except EndpointUnavailableError as error:
-                if not is_retryable(error):
+            except InferenceError as error:
+                # Every outcome goes to the breaker: transient ones and timeouts count against the endpoint,
+                # a final one (the model's own error) frees a half-open probe slot without counting.
+                breaker.record(error)
+                if not is_retryable(error) or not isinstance(error, EndpointUnavailableError):
                     raise
-                breaker.record_failure()
                 left_ms = remaining_ms - (self.clock() - started) * 1000 - self.budget.reserve_ms
                 delay = policy.next_delay_ms(attempt, left_ms, self.rng)
                 if delay is None or breaker.state != "closed":
