@@ -186,3 +186,35 @@ def test_breaker_state_changes_are_counted(
     output = capsys.readouterr().out
     assert '"BreakerTransitions"' in output
     assert '"state":"open"' in output.replace(" ", "")
+
+
+def test_a_dropped_connection_is_retried_then_503(router: ModuleType, local_runtime: LocalSageMakerRuntime) -> None:
+    local_runtime.set_fault("iris", FaultSpec(error="DropConnection", error_rate=1.0))
+    status, headers, body = infer(router, "iris")
+    assert status == 503
+    assert local_runtime.sync_invocations["iris"] == 3
+    assert "could not be reached" in body["error"]
+    assert int(headers["Retry-After"]) >= 1
+
+
+def test_a_spent_deadline_gets_the_static_fallback(router: ModuleType, local_runtime: LocalSageMakerRuntime) -> None:
+    local_runtime.set_fault("iris", FaultSpec(latency_ms=3_000))
+    started = time.monotonic()
+    status, headers, body = infer(router, "iris-static", timeout_ms=1_500)
+    assert (time.monotonic() - started) * 1000 < 1_500
+    assert status == 200
+    assert headers["X-Inference-Degraded"] == "deadline; static-fallback"
+    assert body["outputs"] == STATIC["outputs"]
+
+
+def test_an_open_circuit_gets_the_last_good_answer(router: ModuleType, local_runtime: LocalSageMakerRuntime) -> None:
+    _, _, fresh = infer(router, "iris-last-good")
+    local_runtime.set_fault("iris", FaultSpec(error="InternalFailure", error_rate=1.0))
+    infer(router, "iris")
+    infer(router, "iris")  # the endpoint's circuit is open now
+    calls = local_runtime.sync_invocations["iris"]
+    status, headers, body = infer(router, "iris-last-good")
+    assert status == 200
+    assert headers["X-Inference-Degraded"] == "circuit-open; last-good"
+    assert body == fresh
+    assert local_runtime.sync_invocations["iris"] == calls
