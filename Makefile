@@ -9,7 +9,7 @@ STAGE ?= dev
 # jsii prints a page-long end-of-life banner on Node 20 in every process that loads aws-cdk-lib.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup local test lint typecheck unit infra synth redrive bench load layers package-model model clean
+.PHONY: setup local test lint typecheck unit infra synth redrive bench load layers package-model model clean fuzz
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -80,3 +80,7 @@ model: setup
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache cdk.out *.egg-info
+
+## Fuzz the local API with schemathesis against docs/openapi.json: 10,000 cases, zero 5xx, all conforming.
+fuzz: setup
+	$(BIN)/python -m bench.fuzz --cases 10000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 
 @dataclass(frozen=True)
@@ -35,3 +35,40 @@ ROUTES: Final[tuple[ApiRoute, ...]] = (
     MODEL_INFER,
     JOB_STATUS,
 )
+# The envelope of an Open Inference Protocol infer request (design.md). Deliberately structural: the router
+# checks names, datatypes, shapes and ranges against the model and names the input at fault, which a
+# gateway validation message cannot. Everything rejected here is rejected by the router too.
+# One source of truth: the API Gateway request model (infra/constructs/api.py) and the OpenAPI document
+# (local/openapi.py, docs/openapi.json) both read it.
+INFER_REQUEST_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "required": ["inputs"],
+    "additionalProperties": False,
+    "properties": {
+        "id": {"type": "string"},
+        "parameters": {"type": "object"},
+        "inputs": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["name", "shape", "datatype", "data"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                    "datatype": {"type": "string", "minLength": 1},
+                    "data": {"type": "array"},
+                    "parameters": {"type": "object"},
+                },
+            },
+        },
+        "outputs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string", "minLength": 1}, "parameters": {"type": "object"}},
+            },
+        },
+    },
+}

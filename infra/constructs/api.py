@@ -17,47 +17,12 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from functions.common.api import MODEL_INFER, ApiRoute
+from functions.common.api import INFER_REQUEST_SCHEMA, MODEL_INFER, ApiRoute
 from infra.config import API_GATEWAY_MAX_TIMEOUT_MS, Throttle, UsagePlanConfig, WafConfig
 from infra.guardrails import acknowledge
 
 AuthMode = Literal["iam", "api_key"]
 JSON_CONTENT_TYPE: Final[str] = "application/json"
-# The envelope of an Open Inference Protocol infer request (design.md). Deliberately structural: the router
-# checks names, datatypes, shapes and ranges against the model and names the input at fault, which a
-# gateway validation message cannot. Everything rejected here is rejected by the router too.
-INFER_REQUEST_SCHEMA: Final[dict[str, Any]] = {
-    "type": "object",
-    "required": ["inputs"],
-    "additionalProperties": False,
-    "properties": {
-        "id": {"type": "string"},
-        "parameters": {"type": "object"},
-        "inputs": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["name", "shape", "datatype", "data"],
-                "properties": {
-                    "name": {"type": "string", "minLength": 1},
-                    "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-                    "datatype": {"type": "string", "minLength": 1},
-                    "data": {"type": "array"},
-                    "parameters": {"type": "object"},
-                },
-            },
-        },
-        "outputs": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["name"],
-                "properties": {"name": {"type": "string", "minLength": 1}, "parameters": {"type": "object"}},
-            },
-        },
-    },
-}
 # API Gateway's own error answers in the router's shape ({"error": ...}, design.md).
 ERROR_TEMPLATE: Final[str] = '{"error": $context.error.messageString}'
 INVALID_BODY_TEMPLATE: Final[str] = (

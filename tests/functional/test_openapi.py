@@ -1,0 +1,66 @@
+"""docs/openapi.json: generated from the router's resolver (python -m local.openapi) and kept in step."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+
+from functions.common import api
+from functions.router.responses import STATUS_BY_ERROR
+from local.openapi import DOCUMENT_PATH, generate, render
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return generate()
+
+
+def test_committed_openapi_document_equals_a_fresh_generation(document: dict[str, Any]) -> None:
+    assert DOCUMENT_PATH.read_text() == render(document), "docs/openapi.json is stale: run `python -m local.openapi`"
+
+
+def test_openapi_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
+    assert document["openapi"].startswith("3.1")
+    validate(json.loads(render(document)))
+
+
+def test_openapi_document_has_every_route_and_no_other(document: dict[str, Any]) -> None:
+    operations = {(method.upper(), path) for path, methods in document["paths"].items() for method in methods}
+    assert operations == {(route.method, route.resource) for route in api.ROUTES}
+
+
+def test_openapi_document_never_promises_a_500(document: dict[str, Any]) -> None:
+    for methods in document["paths"].values():
+        for operation in methods.values():
+            assert "500" not in operation["responses"]
+
+
+def test_openapi_infer_lists_every_status_the_router_maps_errors_to(document: dict[str, Any]) -> None:
+    infer = document["paths"][api.MODEL_INFER.resource]["post"]
+    assert set(infer["responses"]) == {"200", "202"} | {str(status) for status in STATUS_BY_ERROR.values()}
+    assert infer["responses"]["202"]["headers"]["Location"]["required"] is True
+    assert infer["responses"]["503"]["headers"]["Retry-After"]["required"] is True
+    assert infer["responses"]["409"]["headers"]["Retry-After"]["required"] is True
+    assert {parameter["name"] for parameter in infer["parameters"]} == {"model", "Prefer", "Idempotency-Key"}
+
+
+def test_openapi_infer_request_body_is_the_one_infer_request_schema(document: dict[str, Any]) -> None:
+    infer = document["paths"][api.MODEL_INFER.resource]["post"]
+    assert infer["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/InferRequest"
+    }
+    assert document["components"]["schemas"]["InferRequest"] == api.INFER_REQUEST_SCHEMA
+
+
+def test_openapi_infer_example_is_accepted_by_the_router(document: dict[str, Any], call_router: Any) -> None:
+    from local.api_gateway import build_rest_event
+
+    infer = document["paths"][api.MODEL_INFER.resource]["post"]
+    model = next(p["example"] for p in infer["parameters"] if p["name"] == "model")
+    body = json.dumps(infer["requestBody"]["content"]["application/json"]["example"]).encode()
+    event = build_rest_event("POST", f"/v2/models/{model}/infer", {"Content-Type": "application/json"}, body)
+    assert event is not None
+    assert call_router(event).status == 200
