@@ -9,6 +9,9 @@ STAGE ?= dev
 # jsii prints a page-long end-of-life banner on Node 20 in every process that loads aws-cdk-lib.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
+# Plain `make` installs both toolchains (the venv and the CDK CLI), as `make setup` does.
+.DEFAULT_GOAL := setup
+
 .PHONY: setup local test lint typecheck unit infra synth redrive bench load layers package-model model clean fuzz
 
 $(STAMP): pyproject.toml constraints.txt

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -102,7 +102,7 @@ ALARM_SPECS: Final[dict[str, AlarmSpec]] = {
         Comparison.GREATER_THAN_THRESHOLD,
         Missing.NOT_BREACHING,
         "Page: more than {threshold:.0%} of requests to {subject} answered 5XX per {period}, in {periods} "
-        "(502 router failure, 503 endpoint unavailable, 504 deadline passed).",
+        "(502 model or router failure, 503 endpoint unavailable, 504 deadline passed).",
     ),
     "serverless_5xx_errors": AlarmSpec(
         "Sum",
@@ -217,12 +217,23 @@ class RouterAlarms(Construct):
             enable_key_rotation=True,
             removal_policy=removal_policy,
         )
+        stack = Stack.of(self)
+        # CloudWatch acts for this account's alarms only (confused deputy): CloudFormation names every alarm
+        # "<stack name>-<logical id>-<suffix>", so the stack's alarms share one ARN prefix.
+        from_these_alarms = {
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {
+                "aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}"
+                f":alarm:{stack.stack_name}-*"
+            },
+        }
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsToPublish",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
+                conditions=from_these_alarms,
             )
         )
         self.topics: dict[str, sns.Topic] = {}
@@ -233,6 +244,17 @@ class RouterAlarms(Construct):
                 master_key=self.key,
                 enforce_ssl=True,
                 display_name=f"Inference router {topic_name}",
+            )
+            # enforce_ssl gives the topic a policy of its own, which replaces SNS's default one: without this
+            # statement nothing lets CloudWatch publish, and every alarm action fails silently.
+            topic.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="AllowCloudWatchAlarmsToPublish",
+                    principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                    actions=["sns:Publish"],
+                    resources=[topic.topic_arn],
+                    conditions=from_these_alarms,
+                )
             )
             for email in subscriptions.get(topic_name, ()):
                 topic.add_subscription(sns_subscriptions.EmailSubscription(email))

@@ -37,6 +37,8 @@ class InferenceApi(Construct):
     Props (keyword-only):
         handler: the router alias every method integrates with.
         routes: the API's routes (``functions.common.api.ROUTES``).
+        api_name: the REST API's name, also the ``ApiName`` dimension of its metrics: unique per account and
+            region, or the API's alarms would count another API's requests.
         stage_name: the API stage (also the URL's first path segment).
         auth: "iam" signs every request with SigV4; "api_key" requires an x-api-key from a usage plan.
         throttle: stage-wide rate (req/s) and burst.
@@ -58,6 +60,7 @@ class InferenceApi(Construct):
         *,
         handler: lambda_.IFunction,
         routes: Sequence[ApiRoute],
+        api_name: str,
         stage_name: str,
         auth: AuthMode = "iam",
         throttle: Throttle,
@@ -90,6 +93,7 @@ class InferenceApi(Construct):
         self.rest_api = apigateway.RestApi(
             self,
             "RestApi",
+            rest_api_name=api_name,
             description="Open Inference Protocol (KServe v2 REST) in front of the inference router",
             endpoint_types=[apigateway.EndpointType.REGIONAL],
             cloud_watch_role=create_account_cloudwatch_role,

@@ -201,12 +201,6 @@ class ModelEndpoint(Construct):
             if asset.node.path not in self._pulled:
                 asset.repository.grant_pull(self.role)
                 self._pulled.add(asset.node.path)
-                acknowledge(
-                    self.role,
-                    "AwsSolutions-IAM5[Resource::*]",
-                    "ecr:GetAuthorizationToken has no resource-level permissions (it returns a registry token); "
-                    "the image pull itself is scoped to the asset repository.",
-                )
         else:
             image = image_uri.replace("{account}", stack.account).replace("{region}", stack.region)
             if image_uri not in self._pulled:
@@ -239,12 +233,6 @@ class ModelEndpoint(Construct):
             )
         )
         self.role.add_to_principal_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
-        acknowledge(
-            self.role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken has no resource-level permissions (it returns a registry token); the image "
-            "pull itself is scoped to the one repository.",
-        )
 
     def _grant_logging(self, endpoint_names: list[str]) -> None:
         stack = Stack.of(self)
@@ -284,6 +272,13 @@ class ModelEndpoint(Construct):
                 resources=["*"],
                 conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
             )
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Two actions without resource-level permissions: cloudwatch:PutMetricData (limited by condition to "
+            "SageMaker's /aws/sagemaker/* namespaces) and ecr:GetAuthorizationToken (it returns a registry token; "
+            "the image pull itself is scoped to the image's repository).",
         )
 
     def _grant_object_read(self, bucket: str, key: str) -> None:

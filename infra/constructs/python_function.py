@@ -93,7 +93,9 @@ class PythonFunction(Construct):
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=LOG_LEVELS[log_level],
-            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            # INFO keeps Lambda's platform.report record per invocation: init duration (cold starts), billed
+            # duration and max memory used, which the runbooks and cost figures read.
+            system_log_level_v2=lambda_.SystemLogLevel.INFO,
             environment={**environment, "POWERTOOLS_LOG_LEVEL": log_level},
         )
         acknowledge(

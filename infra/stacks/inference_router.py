@@ -207,6 +207,7 @@ class InferenceRouterStack(Stack):
             "Api",
             handler=router.alias,
             routes=ROUTES,
+            api_name=self.stack_name,
             stage_name=stage.name,
             auth=stage.api.auth,
             throttle=stage.api.throttle,

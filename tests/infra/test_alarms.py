@@ -220,6 +220,36 @@ def test_alarm_topics_use_a_key_cloudwatch_may_use(prod: Synthesized) -> None:
     cloudwatch = [s for s in policy if s.get("Principal", {}).get("Service") == "cloudwatch.amazonaws.com"]
     assert cloudwatch
     assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(cloudwatch[0]["Action"])
+    assert_only_this_stacks_alarms(cloudwatch[0])
+
+
+def assert_only_this_stacks_alarms(statement: dict[str, Any]) -> None:
+    conditions = statement["Condition"]
+    assert conditions["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    source_arn = json.dumps(conditions["ArnLike"]["aws:SourceArn"])
+    assert ":cloudwatch:" in source_arn
+    assert ":alarm:InferenceRouter-prod-*" in source_arn
+
+
+def test_cloudwatch_may_publish_to_each_alarm_topic(prod: Synthesized) -> None:
+    # The topics' own policy (from enforce_ssl) replaces SNS's default one, so CloudWatch needs an Allow.
+    for topic_name, logical_id in topic_ids(prod).items():
+        policies = [
+            resource["Properties"]["PolicyDocument"]["Statement"]
+            for resource in prod.resources("AWS::SNS::TopicPolicy").values()
+            if logical_id in [ref_id(topic) for topic in resource["Properties"]["Topics"]]
+        ]
+        assert len(policies) == 1, f"{topic_name}: {len(policies)} topic policies"
+        allows = [
+            statement
+            for statement in policies[0]
+            if statement["Effect"] == "Allow"
+            and statement.get("Principal", {}).get("Service") == "cloudwatch.amazonaws.com"
+        ]
+        assert len(allows) == 1, f"{topic_name}: CloudWatch may not publish"
+        assert allows[0]["Action"] == "sns:Publish"
+        assert ref_id(allows[0]["Resource"]) == logical_id
+        assert_only_this_stacks_alarms(allows[0])
 
 
 @pytest.mark.parametrize("alarm_name", ALARM_NAMES)
@@ -229,3 +259,12 @@ def test_every_alarm_has_a_runbook_with_the_four_sections(alarm_name: str) -> No
     headings = [line.lstrip("# ").strip().lower() for line in text.splitlines() if re.match(r"^#{2,3} ", line)]
     for section in ("what it means", "how to confirm", "what to do", "how to roll back"):
         assert section in headings, f"{runbook.name} lacks a '{section}' section"
+
+
+def test_api_alarm_counts_this_stacks_api_only(prod: Synthesized) -> None:
+    # ApiName is the metric's only handle on the API: a name shared with another API mixes their requests.
+    api = next(iter(prod.resources("AWS::ApiGateway::RestApi").values()))["Properties"]
+    assert api["Name"] == "InferenceRouter-prod"
+    dimensions = {d["Name"]: d["Value"] for d in alarms_for(prod, "api_5xx_rate")[0]["Dimensions"]}
+    assert dimensions["ApiName"] == api["Name"]
+    assert dimensions["Stage"] == {"Ref": next(iter(prod.resources("AWS::ApiGateway::Stage")))}

@@ -14,7 +14,7 @@ from aws_cdk import aws_sns as sns
 from cfnlint.api import ManualArgs, lint_file
 
 from infra.app import new_app
-from infra.guardrails import acknowledge, add_guardrails
+from infra.guardrails import acknowledge, add_guardrails, main
 from tests.infra.conftest import Synthesized
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +30,17 @@ def test_cdk_nag_runs_and_every_acknowledgment_has_a_reason(dev: Synthesized, pr
         for finding in synth.acknowledgments:
             assert finding.rule.startswith("AwsSolutions-"), finding
             assert len(finding.reason) >= 40, finding
+
+
+def test_guardrails_cli_lists_each_acknowledgment_with_its_reason(
+    dev: Synthesized, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["--stage", "dev"])
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert all(len(row) == 3 for row in rows), rows
+    listed = {(rule, reason) for _, rule, reason in rows}
+    assert listed == {(finding.rule, finding.reason) for finding in dev.acknowledgments}
+    assert any(path == "Api/RestApi" and rule == "AwsSolutions-APIG4" for path, rule, _ in rows)
 
 
 def test_an_unacknowledged_finding_fails_synth(tmp_path: Path) -> None:

@@ -34,6 +34,8 @@ def test_router_runs_on_graviton_with_the_newest_python_and_powertools_layer(dev
         "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-arm64:38"
     ]
     assert props["LoggingConfig"]["LogFormat"] == "JSON"
+    # platform.report (cold start init duration, max memory) is an INFO system log.
+    assert props["LoggingConfig"]["SystemLogLevel"] == "INFO"
 
 
 def test_router_timeout_sits_between_the_invoke_budget_and_the_gateway_timeout(prod: Synthesized) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -184,6 +185,33 @@ def test_body_limit_above_the_route_limit_is_rejected() -> None:
     raw["models"][0]["limits"]["max_body_bytes"] = 5 * 1024 * 1024
     with pytest.raises(ConfigError, match=r"max_body_bytes.*4194304"):
         parse_models_config(raw, "models.json")
+
+
+def test_body_limit_above_the_lambda_route_limit_is_rejected() -> None:
+    raw = json.loads(Path(MODELS.source).read_text())
+    raw["models"][0]["route"] = {"sync": "lambda", "serverless_endpoint": None, "async_endpoint": "iris-async"}
+    raw["models"][0]["limits"]["max_body_bytes"] = 6 * 1024 * 1024
+    parse_models_config(raw, "models.json")  # exactly Lambda's limit is allowed
+    raw["models"][0]["limits"]["max_body_bytes"] = 6 * 1024 * 1024 + 1
+    with pytest.raises(ConfigError, match=r"max_body_bytes.*6291456"):
+        parse_models_config(raw, "models.json")
+
+
+@pytest.mark.parametrize(("sync", "limit"), [("serverless", 4 * 1024 * 1024), ("lambda", 6 * 1024 * 1024)])
+def test_a_programmatic_model_config_past_the_route_limit_is_rejected_at_synth(sync: str, limit: int) -> None:
+    # A ModelsConfig built in code skips the file loader; the stage check still stops it.
+    model = MODELS.models[0]
+    route = dataclasses.replace(model.route, sync=sync, serverless_endpoint="iris" if sync == "serverless" else None)
+    oversized = dataclasses.replace(
+        model, route=route, limits=dataclasses.replace(model.limits, max_body_bytes=limit + 1)
+    )
+    models = dataclasses.replace(MODELS, models=(oversized, *MODELS.models[1:]))
+    document = copy.deepcopy(DOCUMENT)
+    if sync == "lambda":
+        for stage in document["stages"].values():
+            stage.pop("serverless_endpoints", None)
+    with pytest.raises(StageConfigError, match=rf"models\[0\]\.limits\.max_body_bytes: {limit + 1} exceeds"):
+        parse_stage_config(document, "prod", models, "stages.json")
 
 
 def test_a_missing_stage_file_and_bad_json_are_named(tmp_path: Path) -> None:
