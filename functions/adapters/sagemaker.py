@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, HTTPClientError, ReadTimeoutError
+from botocore.exceptions import ClientError, HTTPClientError, IncompleteReadError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from functions.common.errors import (
@@ -62,6 +62,12 @@ TRANSIENT_ERRORS: Final[dict[str, str]] = {
     "InternalFailure": "internal-failure",
     "ServiceUnavailable": "service-unavailable",
     "InternalDependencyException": "internal-dependency",
+    # An answer without x-amzn-ErrorType (a proxy or load balancer on the way) gets its HTTP status as code.
+    "429": "throttled",
+    "500": "internal-failure",
+    "502": "bad-gateway",
+    "503": "service-unavailable",
+    "504": "gateway-timeout",
 }
 
 
@@ -71,10 +77,21 @@ def timeout_step_ms(timeout_ms: int) -> int:
     return TIMEOUT_STEPS_MS[max(position - 1, 0)]
 
 
+def split_timeout_ms(timeout_ms: int) -> tuple[int, int]:
+    """(connect, read) for an attempt of ``timeout_ms``: together never more than the attempt may take.
+
+    A new connection spends its connect time before the read timeout starts, so the two share the budget;
+    connecting gets a quarter of it at most (reused keep-alive connections spend none).
+    """
+    connect_ms = min(CONNECT_TIMEOUT_MS, max(timeout_ms // 4, 1))
+    return connect_ms, timeout_ms - connect_ms
+
+
 def create_sagemaker_runtime_client(timeout_ms: int) -> Any:
+    connect_ms, read_ms = split_timeout_ms(timeout_ms)
     config = Config(
-        connect_timeout=min(CONNECT_TIMEOUT_MS, timeout_ms) / 1000,
-        read_timeout=timeout_ms / 1000,
+        connect_timeout=connect_ms / 1000,
+        read_timeout=read_ms / 1000,
         retries={"mode": "standard", "total_max_attempts": 1},
         tcp_keepalive=True,
     )
@@ -110,7 +127,7 @@ class SageMakerBackend:
 
     def invoke(self, endpoint: str, body: bytes, *, timeout_ms: int, content_type: str = "application/json") -> bytes:
         client = self.client(timeout_ms)
-        read_timeout_ms = timeout_step_ms(timeout_ms)
+        attempt_ms = timeout_step_ms(timeout_ms)
         try:
             response = client.invoke_endpoint(
                 EndpointName=endpoint, Body=body, ContentType=content_type, Accept="application/json"
@@ -119,8 +136,8 @@ class SageMakerBackend:
         except ClientError as error:
             raise map_client_error(endpoint, error) from error
         except ReadTimeoutError as error:
-            raise EndpointTimeoutError(f"endpoint {endpoint!r} did not answer within {read_timeout_ms} ms") from error
-        except (BotoConnectionError, HTTPClientError) as error:  # refused, reset or closed mid-answer
+            raise EndpointTimeoutError(f"endpoint {endpoint!r} did not answer within {attempt_ms} ms") from error
+        except (BotoConnectionError, HTTPClientError, IncompleteReadError) as error:  # refused, reset, cut short
             raise EndpointUnavailableError(
                 f"endpoint {endpoint!r} could not be reached: {type(error).__name__}", reason="connection-error"
             ) from error

@@ -4,10 +4,17 @@ answers with the status design.md documents."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import http.server
+import threading
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
+import boto3
 import pytest
+from botocore.config import Config
 
+from functions.adapters.sagemaker import SageMakerBackend, create_sagemaker_runtime_client, split_timeout_ms
+from functions.common.errors import EndpointUnavailableError
 from local.sagemaker_runtime import DROP_CONNECTION, FaultSpec, LocalSageMakerRuntime
 from tests.conftest import load_event
 
@@ -77,3 +84,82 @@ def test_partial_error_rate_fails_only_some_calls(runtime: LocalSageMakerRuntime
     runtime.set_fault("iris", FaultSpec(error="ServiceUnavailable", error_rate=0.5))
     statuses = {call_router(load_event("apigw_infer_valid")).status for _ in range(20)}
     assert statuses == {200, 503}
+
+
+class _MisbehavingEndpoint(http.server.BaseHTTPRequestHandler):
+    """What sits between the router and SageMaker can fail without SageMaker's error header."""
+
+    answers: ClassVar[dict[str, tuple[int, bytes, int]]] = {
+        "bad-gateway": (502, b"<html>502 Bad Gateway</html>", 0),
+        "gateway-timeout": (504, b"<html>504 Gateway Time-out</html>", 0),
+        "unavailable": (503, b"", 0),
+        "too-many": (429, b"slow down", 0),
+        # Content-Length promises 200 bytes more than arrive before the connection closes.
+        "cut-short": (200, b'{"outputs": [', 200),
+    }
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        status, body, missing = self.answers[self.path.split("/")[2]]
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html" if status != 200 else "application/json")
+        self.send_header("Content-Length", str(len(body) + missing))
+        if missing:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def misbehaving_backend() -> Iterator[SageMakerBackend]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _MisbehavingEndpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def client(timeout_ms: int) -> Any:
+        connect_ms, read_ms = split_timeout_ms(timeout_ms)
+        return boto3.client(
+            "sagemaker-runtime",
+            endpoint_url=f"http://127.0.0.1:{server.server_port}",
+            config=Config(
+                connect_timeout=connect_ms / 1000,
+                read_timeout=read_ms / 1000,
+                retries={"mode": "standard", "total_max_attempts": 1},
+            ),
+        )
+
+    try:
+        yield SageMakerBackend(client)
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "reason"),
+    [
+        ("bad-gateway", "bad-gateway"),
+        ("gateway-timeout", "gateway-timeout"),
+        ("unavailable", "service-unavailable"),
+        ("too-many", "throttled"),
+        ("cut-short", "connection-error"),
+    ],
+)
+def test_an_answer_without_sagemakers_error_header_is_transient(
+    misbehaving_backend: SageMakerBackend, endpoint: str, reason: str
+) -> None:
+    with pytest.raises(EndpointUnavailableError) as raised:
+        misbehaving_backend.invoke(endpoint, b"{}", timeout_ms=2000)
+    assert raised.value.reason == reason
+    assert endpoint in str(raised.value)
+
+
+@pytest.mark.parametrize("timeout_ms", [50, 300, 1000, 4000, 20_000, 60_000])
+def test_connect_and_read_timeouts_share_the_attempts_budget(timeout_ms: int) -> None:
+    connect_ms, read_ms = split_timeout_ms(timeout_ms)
+    assert connect_ms + read_ms == timeout_ms
+    assert 0 < connect_ms <= min(1000, timeout_ms // 4)
+    config = create_sagemaker_runtime_client(timeout_ms).meta.config
+    assert config.connect_timeout + config.read_timeout == pytest.approx(timeout_ms / 1000)
