@@ -181,6 +181,10 @@ class FaultSpec:
                 raise FaultSpecError(f"unknown error {code!r} (known: {known})")
         if not 0.0 <= self.error_rate <= 1.0:
             raise FaultSpecError(f"error_rate {self.error_rate} must lie in [0, 1]")
+        if isinstance(self.model_status, bool) or not isinstance(self.model_status, int):
+            raise FaultSpecError(f"model_status {self.model_status!r} must be an HTTP status code (an integer)")
+        if not 400 <= self.model_status <= 599:
+            raise FaultSpecError(f"model_status {self.model_status} must be a 4xx or 5xx status: it is an error")
         for code, rate in self.errors.items():
             if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
                 raise FaultSpecError(f"errors[{code!r}] rate {rate!r} must lie in [0, 1]")

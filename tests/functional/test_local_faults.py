@@ -273,6 +273,8 @@ BAD_SPECS = [
     ({"cold_start_s": -1}, "must not be negative"),
     ({"scale_to_zero_after_s": 10}, "needs cold_start_s"),
     ({"throttle": 3}, "unknown fault field 'throttle'"),
+    ({"error": "ModelError", "model_status": "500"}, "must be an HTTP status code"),
+    ({"error": "ModelError", "model_status": 200}, "must be a 4xx or 5xx status"),
 ]
 
 
