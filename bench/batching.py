@@ -39,7 +39,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from layers.models.mlp import build_mlp  # noqa: E402 - needs the repo root on sys.path
+from functions.common.config import serving_signature  # noqa: E402 - needs the repo root on sys.path
+from layers.models.mlp import build_mlp  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
 WARMUP_SECONDS = 0.5
@@ -72,9 +73,9 @@ def layout_model(name: str, root: Path) -> tuple[Path, bytes]:
     model_dir.mkdir(parents=True)
     rng = np.random.default_rng(0)
     if name == "iris":
-        signature = next(model for model in json.loads(CONFIG_PATH.read_text())["models"] if model["name"] == "iris")
+        entry = next(model for model in json.loads(CONFIG_PATH.read_text())["models"] if model["name"] == "iris")
         shutil.copy(ROOT / "layers" / "models" / "iris" / "model.onnx", model_dir / "model.onnx")
-        (model_dir / "signature.json").write_text(json.dumps(signature))
+        (model_dir / "signature.json").write_text(json.dumps(serving_signature(entry)))
         row = [5.1, 3.5, 1.4, 0.2]
         request = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [row]}]}
     elif name == "mlp":
@@ -82,8 +83,8 @@ def layout_model(name: str, root: Path) -> tuple[Path, bytes]:
         cache = build_mlp.DEFAULT_OUTPUT_DIR.with_name(f"mlp-{width}")
         if not (cache / "model.onnx").exists():
             build_mlp.write(cache, hidden_width=width)
-        for file in ("model.onnx", "signature.json"):
-            shutil.copy(cache / file, model_dir / file)
+        shutil.copy(cache / "model.onnx", model_dir / "model.onnx")
+        (model_dir / "signature.json").write_text(json.dumps(build_mlp.signature()))
         row = rng.random(build_mlp.INPUT_WIDTH).round(4).tolist()
         request = {"inputs": [{"name": "features", "shape": [1, len(row)], "datatype": "FP32", "data": [row]}]}
     else:

@@ -532,12 +532,22 @@ def _model_deploy(
     raw = reader.obj(raw_value, path, frozenset({"image", "async_image", "model_data_url"}))
     data_url = raw.get("model_data_url")
     raw_image = reader.field(raw, "image", path)
+    raw_async_image = raw.get("async_image", raw_image)
+    # Both containers get the same ModelDataUrl, and the packed model.tar.gz (model.onnx + signature.json,
+    # infra/model_package.py) is only read by this repo's serving image: a DLC serves its own artifact layout
+    # and request format, so it needs an artifact of the user's that speaks the container contract.
+    dlc = [name for name, value in (("image", raw_image), ("async_image", raw_async_image)) if isinstance(value, dict)]
+    if dlc and data_url is None:
+        raise reader.fail(
+            f"{path}.{dlc[0]}",
+            "a Deep Learning Container does not read the packed model.tar.gz (model.onnx + signature.json) nor "
+            "answer /invocations with Open Inference Protocol JSON by itself: set model_data_url to an artifact "
+            "whose inference code serves that contract (README, 'What runs in SageMaker'), or use 'asset'",
+        )
     image = _image(reader, raw_image, f"{path}.image", region=region, instance_type=serverless_type)
     return ModelDeployConfig(
         image=image,
-        async_image=_image(
-            reader, raw.get("async_image", raw_image), f"{path}.async_image", region=region, instance_type=async_type
-        ),
+        async_image=_image(reader, raw_async_image, f"{path}.async_image", region=region, instance_type=async_type),
         model_data_url=None
         if data_url is None
         else reader.string(data_url, f"{path}.model_data_url", S3_URL_PATTERN, "an s3://bucket/key URL"),

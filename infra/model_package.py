@@ -1,9 +1,14 @@
 """Pack a model from the repo into the ``model.tar.gz`` SageMaker unpacks into ``/opt/ml/model``.
 
 The serving container (functions/serving/server.py) loads ``model.onnx`` and checks it against
-``signature.json``, which is the model's own entry from the model config. The archive is byte-for-byte
-reproducible (fixed mtimes, owners and order), so the CDK asset hash, and with it the ``CfnModel``, only
-changes when the model or its signature does.
+``signature.json``: the part of the model's config entry a container needs (name, version, platform, inputs,
+outputs; :func:`functions.common.config.serving_signature`). The router's own settings (route, limits,
+resilience) stay out, and batching reaches the container as ``CfnModel`` environment instead. The archive is
+byte-for-byte reproducible (fixed mtimes, owners and order), so the CDK asset hash, and with it the
+``CfnModel``, only changes when the model file or its signature does.
+
+The archive is this repo's serving contract. An image given as ``{"dlc": ...}`` in the stage config does not
+read it, so such a model must bring its own ``model_data_url`` (infra/config.py checks that).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Final
 
-from functions.common.config import ModelConfig, ModelsConfig, parse_model_config
+from functions.common.config import ModelConfig, ModelsConfig, parse_model_config, serving_signature
 
 REPO_ROOT: Final[Path] = Path(__file__).resolve().parent.parent
 MODEL_FILE: Final[str] = "model.onnx"
@@ -31,7 +36,7 @@ class ModelPackageError(ValueError):
 
 
 def raw_model_entry(models: ModelsConfig, model: ModelConfig) -> dict[str, Any]:
-    """The model's entry exactly as written in the model config file (it becomes ``signature.json``)."""
+    """The model's entry exactly as written in the model config file (its signature goes into the archive)."""
     source = Path(models.source)
     try:
         document = json.loads(source.read_text(encoding="utf-8"))
@@ -76,7 +81,7 @@ def package_model(
         raise ModelPackageError(
             f"{models.source}: model {model.name!r}: artifact {model.artifact} cannot be read: {error.strerror}"
         ) from error
-    signature = json.dumps(raw_model_entry(models, model), indent=2, sort_keys=True).encode("utf-8")
+    signature = json.dumps(serving_signature(raw_model_entry(models, model)), indent=2, sort_keys=True).encode()
 
     tar_bytes = io.BytesIO()
     with tarfile.open(fileobj=tar_bytes, mode="w", format=tarfile.PAX_FORMAT) as archive:

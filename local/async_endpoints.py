@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from functions.serving.batching import BatchingSettings
 from functions.serving.onnx_model import OnnxModel
 from functions.serving.service import InvocationService
 from local.sagemaker_runtime import AsyncEndpointSpec
@@ -26,7 +27,8 @@ def async_endpoint_specs(
     max_concurrent_invocations: int = 4,
     intra_op_threads: int = 1,
 ) -> dict[str, AsyncEndpointSpec]:
-    """One async endpoint per model whose route names an ``async_endpoint``, running the model's artifact.
+    """One async endpoint per model whose route names an ``async_endpoint``, running the model's artifact and
+    batching as its ``batching`` block says.
 
     Example:
         >>> specs = async_endpoint_specs(load_models_config(), resources)
@@ -41,7 +43,10 @@ def async_endpoint_specs(
             raise ValueError(
                 f"{config.source}: model {model.name!r} has an async route but no artifact to serve locally"
             )
-        service = InvocationService(OnnxModel(model, REPO_ROOT / model.artifact, intra_op_threads=intra_op_threads))
+        service = InvocationService(
+            OnnxModel(model, REPO_ROOT / model.artifact, intra_op_threads=intra_op_threads),
+            batching=BatchingSettings.from_config(model.batching),
+        )
         specs[name] = AsyncEndpointSpec(
             service,
             # Per endpoint, as the templates configure it (infra/constructs/async_storage.py).

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from functions.common.config import ModelsConfig, load_models_config
+from functions.serving.batching import BatchingSettings
 from functions.serving.onnx_model import OnnxModel
 from functions.serving.service import InvocationService
 from local.api_gateway import LocalApiGateway
@@ -38,7 +39,8 @@ LOCAL_AWS_ENVIRONMENT: Final[dict[str, str]] = {
 
 
 def serverless_endpoints(config: ModelsConfig, intra_op_threads: int = 1) -> dict[str, InvocationService]:
-    """One serving container per serverless endpoint in the config, running the model's artifact."""
+    """One serving container per serverless endpoint in the config, running the model's artifact and batching
+    as the model's ``batching`` block says (as the deployed container's environment does)."""
     endpoints: dict[str, InvocationService] = {}
     for model in config.models:
         if model.route.serverless_endpoint is None:
@@ -48,7 +50,8 @@ def serverless_endpoints(config: ModelsConfig, intra_op_threads: int = 1) -> dic
                 f"{config.source}: model {model.name!r} has a serverless route but no artifact to serve locally"
             )
         onnx_model = OnnxModel(model, REPO_ROOT / model.artifact, intra_op_threads=intra_op_threads)
-        endpoints[model.route.serverless_endpoint] = InvocationService(onnx_model)
+        batching = BatchingSettings.from_config(model.batching)
+        endpoints[model.route.serverless_endpoint] = InvocationService(onnx_model, batching=batching)
     return endpoints
 
 

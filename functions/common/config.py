@@ -29,6 +29,24 @@ MODEL_NAME_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[a-z0-9][a-z0-9_.-]{0
 # Limits of the route itself: SageMaker serverless takes 4 MB (design.md), a Lambda sync payload 6 MB.
 SERVERLESS_MAX_BODY_BYTES: Final[int] = 4 * 1024 * 1024
 LAMBDA_MAX_BODY_BYTES: Final[int] = 6 * 1024 * 1024
+# Dynamic batching in the serving container (functions/serving/batching.py). The defaults are short on
+# purpose: under load the queue fills while the previous batch runs, so the delay only matters when
+# traffic is light, where it is pure added latency (bench/batching.py has the measurements).
+DEFAULT_MAX_BATCH_SIZE: Final[int] = 32
+DEFAULT_MAX_QUEUE_DELAY_MS: Final[float] = 1.0
+MAX_BATCH_SIZE_LIMIT: Final[int] = 4096
+MAX_QUEUE_DELAY_MS_LIMIT: Final[float] = 1000.0
+# The one channel that carries the batching block to the container: environment variables on its CfnModel
+# (infra/constructs/model_endpoint.py), read back by BatchingSettings.from_environ. Not signature.json.
+BATCHING_ENV: Final[str] = "SERVING_BATCHING"
+MAX_BATCH_SIZE_ENV: Final[str] = "SERVING_MAX_BATCH_SIZE"
+MAX_QUEUE_DELAY_MS_ENV: Final[str] = "SERVING_MAX_QUEUE_DELAY_MS"
+# What a serving container reads from signature.json: the model's identity and tensors, nothing of the
+# router's (route, limits, resilience), so router-only config changes leave the artifact and CfnModel alone.
+SIGNATURE_FIELDS: Final[tuple[str, ...]] = ("name", "version", "platform", "inputs", "outputs")
+# A container never sees a request the router did not validate against the model's limits first (sync and
+# async alike), so its own copy of the model holds no row limit and the largest body any route carries.
+CONTAINER_MAX_BATCH_ROWS: Final[int] = 2**31 - 1
 
 
 class ConfigError(ValueError):
@@ -89,6 +107,32 @@ class ResilienceConfig:
 
 
 @dataclass(frozen=True)
+class BatchingConfig:
+    """Dynamic batching of the model's serving container (optional ``batching`` block of a model).
+
+    ``enabled`` defaults to on when every input and output has a free batch dim (-1 first) and the block is
+    absent; a block that is present means batching is wanted (``enabled`` defaults to true in it), so a
+    model that cannot be stacked is rejected rather than silently served unbatched.
+
+    Example:
+        >>> BatchingConfig(enabled=True, max_batch_size=64).environment()["SERVING_MAX_BATCH_SIZE"]
+        '64'
+    """
+
+    enabled: bool
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    max_queue_delay_ms: float = DEFAULT_MAX_QUEUE_DELAY_MS
+
+    def environment(self) -> dict[str, str]:
+        """The container environment that carries this block (what ``BatchingSettings.from_environ`` reads)."""
+        return {
+            BATCHING_ENV: "on" if self.enabled else "off",
+            MAX_BATCH_SIZE_ENV: str(self.max_batch_size),
+            MAX_QUEUE_DELAY_MS_ENV: f"{self.max_queue_delay_ms:g}",
+        }
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     name: str
     version: str
@@ -99,12 +143,18 @@ class ModelConfig:
     route: RouteConfig
     limits: LimitsConfig
     resilience: ResilienceConfig = field(default_factory=ResilienceConfig)
+    batching: BatchingConfig = field(default_factory=lambda: BatchingConfig(enabled=False))
     input_by_name: dict[str, TensorSpec] = field(init=False, repr=False, compare=False)
     output_names: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_by_name", {spec.name: spec for spec in self.inputs})
         object.__setattr__(self, "output_names", frozenset(spec.name for spec in self.outputs))
+
+    @property
+    def has_free_batch_dim(self) -> bool:
+        """Whether requests can be stacked along dim 0, as far as the declared signature says."""
+        return all(spec.has_free_batch_dim for spec in (*self.inputs, *self.outputs))
 
 
 @dataclass(frozen=True)
@@ -256,20 +306,70 @@ class _Reader:
         )
 
     def model(self, raw_value: Any, path: str) -> ModelConfig:
-        keys = {"name", "version", "platform", "artifact", "inputs", "outputs", "route", "limits", "resilience"}
+        keys = {
+            "name", "version", "platform", "artifact", "inputs", "outputs", "route", "limits", "resilience", "batching"
+        }  # fmt: skip
         raw = self.obj(raw_value, path, frozenset(keys))
         route = self.route(self.required(raw, "route", path), f"{path}.route")
         resilience = self.resilience(raw.get("resilience", {}), f"{path}.resilience", route)
+        inputs = self.tensors(raw, "inputs", path, is_input=True)
+        outputs = self.tensors(raw, "outputs", path, is_input=False)
+        free_batch_dim = all(spec.has_free_batch_dim for spec in (*inputs, *outputs))
         return ModelConfig(
             name=self.string(self.required(raw, "name", path), f"{path}.name", MODEL_NAME_PATTERN),
             version=self.string(self.required(raw, "version", path), f"{path}.version"),
             platform=self.string(self.required(raw, "platform", path), f"{path}.platform"),
             artifact=self.optional_string(raw, "artifact", path),
-            inputs=self.tensors(raw, "inputs", path, is_input=True),
-            outputs=self.tensors(raw, "outputs", path, is_input=False),
+            inputs=inputs,
+            outputs=outputs,
             route=route,
             limits=self.limits(self.required(raw, "limits", path), f"{path}.limits", route),
             resilience=resilience,
+            batching=self.batching(raw.get("batching"), f"{path}.batching", route, free_batch_dim=free_batch_dim),
+        )
+
+    def batching(self, raw_value: Any, path: str, route: RouteConfig, *, free_batch_dim: bool) -> BatchingConfig:
+        if raw_value is None:
+            return BatchingConfig(enabled=free_batch_dim)
+        raw = self.obj(raw_value, path, frozenset({"enabled", "max_batch_size", "max_queue_delay_ms"}))
+        if route.serverless_endpoint is None and route.async_endpoint is None:
+            raise self.fail(
+                path,
+                "configures the SageMaker serving container, but the model has no endpoint "
+                f"(route.sync is {route.sync!r} and no async_endpoint): remove the block",
+            )
+        enabled = raw.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise self.fail(f"{path}.enabled", f"must be true or false, got {enabled!r}")
+        if enabled and not free_batch_dim:
+            raise self.fail(
+                path,
+                "batching needs a free batch dim (-1 first) on every input and output, and this model has a fixed "
+                'one: set "enabled": false or declare dim 0 as -1',
+            )
+        size = self.positive_int(raw.get("max_batch_size", DEFAULT_MAX_BATCH_SIZE), f"{path}.max_batch_size")
+        if size > MAX_BATCH_SIZE_LIMIT:
+            raise self.fail(f"{path}.max_batch_size", f"{size} is above the most allowed, {MAX_BATCH_SIZE_LIMIT}")
+        delay = self.number(raw.get("max_queue_delay_ms", DEFAULT_MAX_QUEUE_DELAY_MS), f"{path}.max_queue_delay_ms")
+        if not 0 <= delay <= MAX_QUEUE_DELAY_MS_LIMIT:
+            raise self.fail(
+                f"{path}.max_queue_delay_ms", f"{delay:g} must be between 0 and {MAX_QUEUE_DELAY_MS_LIMIT:g} ms"
+            )
+        return BatchingConfig(enabled=enabled, max_batch_size=size, max_queue_delay_ms=delay)
+
+    def signature(self, raw_value: Any, path: str) -> ModelConfig:
+        """A model as its serving container sees it (signature.json): identity and tensors only."""
+        raw = self.obj(raw_value, path, frozenset(SIGNATURE_FIELDS))
+        return ModelConfig(
+            name=self.string(self.required(raw, "name", path), f"{path}.name", MODEL_NAME_PATTERN),
+            version=self.string(self.required(raw, "version", path), f"{path}.version"),
+            platform=self.string(self.required(raw, "platform", path), f"{path}.platform"),
+            artifact=None,
+            inputs=self.tensors(raw, "inputs", path, is_input=True),
+            outputs=self.tensors(raw, "outputs", path, is_input=False),
+            # The container is the end of a route, not a router: no route of its own to choose.
+            route=RouteConfig(sync=None, serverless_endpoint=None, async_endpoint=None),
+            limits=LimitsConfig(max_body_bytes=LAMBDA_MAX_BODY_BYTES, max_batch_rows=CONTAINER_MAX_BATCH_ROWS),
         )
 
     def resilience(self, raw_value: Any, path: str, route: RouteConfig) -> ResilienceConfig:
@@ -370,6 +470,21 @@ def load_models_config(path: str | Path | None = None) -> ModelsConfig:
     return parse_models_config(read_json_file(config_path), str(config_path))
 
 
-def parse_model_config(raw: Any, source: str = "<signature>") -> ModelConfig:
-    """Check one model entry (the ``signature.json`` packed next to a model file)."""
+def parse_model_config(raw: Any, source: str = "<model>") -> ModelConfig:
+    """Check one model entry as the model config file holds it."""
     return _Reader(source).model(raw, "model")
+
+
+def serving_signature(entry: dict[str, Any]) -> dict[str, Any]:
+    """What of a model config entry goes into the ``signature.json`` its container reads (``SIGNATURE_FIELDS``).
+
+    Example:
+        >>> sorted(serving_signature({"name": "iris", "route": {"sync": "lambda"}, "inputs": [], "version": "1"}))
+        ['inputs', 'name', 'version']
+    """
+    return {key: entry[key] for key in SIGNATURE_FIELDS if key in entry}
+
+
+def parse_model_signature(raw: Any, source: str = "<signature>") -> ModelConfig:
+    """Check a ``signature.json`` (see :func:`serving_signature`); route and limits are the container's own."""
+    return _Reader(source).signature(raw, "signature")

@@ -28,15 +28,20 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import numpy as np
 
+from functions.common.config import (
+    BATCHING_ENV,
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_QUEUE_DELAY_MS,
+    MAX_BATCH_SIZE_ENV,
+    MAX_QUEUE_DELAY_MS_ENV,
+)
+
 if TYPE_CHECKING:
+    from functions.common.config import BatchingConfig
     from functions.serving.onnx_model import PreparedRequest
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_BATCH_SIZE: Final[int] = 32
-# Short on purpose: under load the queue fills while the previous batch runs, so the delay only matters
-# when traffic is light, where it is pure added latency. See bench/batching.py for the measurements.
-DEFAULT_MAX_QUEUE_DELAY_MS: Final[float] = 1.0
 _TRUE: Final[frozenset[str]] = frozenset({"1", "true", "on", "yes"})
 _FALSE: Final[frozenset[str]] = frozenset({"0", "false", "off", "no"})
 
@@ -59,7 +64,8 @@ class BatchingSettings:
     """How the server batches; one container serves one model, so its environment configures that model.
 
     ``SERVING_BATCHING`` (on|off, default on), ``SERVING_MAX_BATCH_SIZE`` (rows, default 32),
-    ``SERVING_MAX_QUEUE_DELAY_MS`` (default 1.0).
+    ``SERVING_MAX_QUEUE_DELAY_MS`` (default 1.0). The templates set them from the model's ``batching`` block
+    (:meth:`functions.common.config.BatchingConfig.environment`); local mode uses :meth:`from_config`.
 
     Example:
         >>> BatchingSettings.from_environ({"SERVING_MAX_BATCH_SIZE": "64"}).max_batch_size
@@ -79,13 +85,18 @@ class BatchingSettings:
             )
 
     @classmethod
+    def from_config(cls, config: BatchingConfig) -> BatchingSettings:
+        """The settings a model's ``batching`` block asks for (what its container's environment carries)."""
+        return cls(config.enabled, config.max_batch_size, config.max_queue_delay_ms)
+
+    @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> BatchingSettings:
-        switch = environ.get("SERVING_BATCHING", "on").strip().lower()
+        switch = environ.get(BATCHING_ENV, "on").strip().lower()
         if switch not in _TRUE | _FALSE:
-            raise BatchingConfigError(f"SERVING_BATCHING must be on or off, got {switch!r}")
+            raise BatchingConfigError(f"{BATCHING_ENV} must be on or off, got {switch!r}")
         try:
-            max_batch_size = int(environ.get("SERVING_MAX_BATCH_SIZE", DEFAULT_MAX_BATCH_SIZE))
-            delay = float(environ.get("SERVING_MAX_QUEUE_DELAY_MS", DEFAULT_MAX_QUEUE_DELAY_MS))
+            max_batch_size = int(environ.get(MAX_BATCH_SIZE_ENV, DEFAULT_MAX_BATCH_SIZE))
+            delay = float(environ.get(MAX_QUEUE_DELAY_MS_ENV, DEFAULT_MAX_QUEUE_DELAY_MS))
         except ValueError as error:
             raise BatchingConfigError(f"batching setting is not a number: {error}") from error
         return cls(enabled=switch in _TRUE, max_batch_size=max_batch_size, max_queue_delay_ms=delay)

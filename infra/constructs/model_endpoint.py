@@ -57,7 +57,8 @@ class ModelEndpoint(Construct):
     """A ``CfnModel`` from an ECR image, a serverless endpoint and/or an async endpoint scaled from zero.
 
     Props (keyword-only):
-        model: the model's entry in the model config; its route decides which endpoints exist.
+        model: the model's entry in the model config; its route decides which endpoints exist, its
+            ``batching`` block becomes the container's ``SERVING_*`` environment.
         endpoint_name_prefix: prepended to the route's endpoint names (the router's ENDPOINT_NAME_PREFIX).
         image_uri / image_asset: the serving container, as an ECR URI (``{account}`` / ``{region}`` are filled
             in at deploy) or an image asset CDK builds at deploy time.
@@ -126,6 +127,9 @@ class ModelEndpoint(Construct):
             self._grant_object_read(parsed["bucket"], parsed["key"])
 
         self._model_data = model_data
+        # The container learns its batching from its environment only (not from signature.json), so a
+        # batching change replaces the CfnModel and nothing else does short of the image or the artifact.
+        self._environment = model.batching.environment()
         self._pulled: set[str] = set()
         # The serverless endpoint runs the CPU image; the async endpoint its own (GPU) image when it differs.
         self.model = self._cfn_model("Model", image_uri, image_asset)
@@ -211,7 +215,7 @@ class ModelEndpoint(Construct):
             construct_id,
             execution_role_arn=self.role.role_arn,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=image, model_data_url=self._model_data, mode="SingleModel"
+                image=image, model_data_url=self._model_data, mode="SingleModel", environment=self._environment
             ),
         )
         # SageMaker checks the role can pull the image and read the model while creating the endpoint.

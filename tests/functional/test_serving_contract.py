@@ -1,11 +1,10 @@
-"""The model server as SageMaker runs it: the ``serve`` entry point as a process, the model directory laid
-out as SageMaker lays it out (/opt/ml/model with model.onnx + signature.json)."""
+"""The model server as SageMaker runs it: the ``serve`` entry point as a process, the model directory the
+packer's model.tar.gz unpacked as SageMaker unpacks it (/opt/ml/model with model.onnx + signature.json)."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from functions.common.config import DEFAULT_CONFIG_PATH
 from local.stack import REPO_ROOT
+from tests.sagemaker_layout import unpack_model
 
 IRIS_REQUEST = {
     "inputs": [
@@ -43,12 +42,7 @@ def request(url: str, body: bytes | None = None) -> tuple[int, dict[str, str], b
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("opt_ml") / "model"
-    directory.mkdir()
-    shutil.copy(REPO_ROOT / "layers/models/iris/model.onnx", directory / "model.onnx")
-    iris = next(model for model in json.loads(DEFAULT_CONFIG_PATH.read_text())["models"] if model["name"] == "iris")
-    (directory / "signature.json").write_text(json.dumps(iris))
-    return directory
+    return unpack_model(tmp_path_factory.mktemp("opt_ml") / "model", "iris")
 
 
 @pytest.fixture(scope="module")

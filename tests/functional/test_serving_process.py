@@ -1,5 +1,5 @@
-"""``serve`` as SageMaker runs it — a process, its model directory laid out as /opt/ml/model (via
-SM_MODEL_DIR) — with dynamic batching on: answers equal the in-process model's, every response has a
+"""``serve`` as SageMaker runs it — a process, its model directory the packer's model.tar.gz unpacked as
+/opt/ml/model (via SM_MODEL_DIR) — with dynamic batching on: answers equal the in-process model's, every response has a
 Content-Length, concurrent requests share runs, and a request that breaks its run fails alone."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -22,9 +21,10 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from functions.common.config import DEFAULT_CONFIG_PATH, parse_model_config
+from functions.common.config import load_models_config, parse_model_signature
 from functions.routing.validation import validate_infer_request
 from functions.serving.onnx_model import OnnxModel
+from tests.sagemaker_layout import unpack_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONCURRENT = 8
@@ -54,18 +54,13 @@ def call(
 
 
 def lay_out_iris(root: Path) -> Path:
-    model_dir = root / "iris" / "opt" / "ml" / "model"
-    model_dir.mkdir(parents=True)
-    shutil.copy(REPO_ROOT / "layers/models/iris/model.onnx", model_dir / "model.onnx")
-    iris = next(model for model in json.loads(DEFAULT_CONFIG_PATH.read_text())["models"] if model["name"] == "iris")
-    (model_dir / "signature.json").write_text(json.dumps(iris))
-    return model_dir
+    """The packer's iris model.tar.gz, unpacked where SageMaker unpacks it."""
+    return unpack_model(root / "iris" / "opt" / "ml" / "model", "iris")
 
 
 def lay_out_lookup(root: Path) -> Path:
-    """A Gather over a 10-row table: index 99 makes onnxruntime fail the run it is in."""
-    model_dir = root / "lookup" / "opt" / "ml" / "model"
-    model_dir.mkdir(parents=True)
+    """A Gather over a 10-row table: index 99 makes onnxruntime fail the run it is in. Configured in a model
+    config of its own and packed by the packer like any configured model."""
     table = numpy_helper.from_array(np.arange(20, dtype=np.float32).reshape(10, 2), "table")
     graph = helper.make_graph(
         [helper.make_node("Gather", ["table", "index"], ["row"], axis=0)],
@@ -76,19 +71,23 @@ def lay_out_lookup(root: Path) -> Path:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
-    (model_dir / "model.onnx").write_bytes(model.SerializeToString())
-    signature = {
+    source = root / "lookup" / "repo"
+    source.mkdir(parents=True)
+    (source / "lookup.onnx").write_bytes(model.SerializeToString())
+    entry = {
         "name": "lookup",
         "version": "1",
         "platform": "onnxruntime_onnx",
-        "artifact": None,
+        "artifact": "lookup.onnx",
         "inputs": [{"name": "index", "datatype": "INT64", "shape": [-1]}],
         "outputs": [{"name": "row", "datatype": "FP32", "shape": [-1, 2]}],
         "route": {"sync": "serverless", "serverless_endpoint": "lookup", "async_endpoint": None},
         "limits": {"max_body_bytes": 1048576, "max_batch_rows": 1000},
     }
-    (model_dir / "signature.json").write_text(json.dumps(signature))
-    return model_dir
+    config = source / "models.json"
+    config.write_text(json.dumps({"server": {"name": "test", "version": "1"}, "models": [entry]}))
+    models = load_models_config(config)
+    return unpack_model(root / "lookup" / "opt" / "ml" / "model", "lookup", models=models, repo_root=source)
 
 
 def start(model_dir: Path, **environ: str) -> Iterator[int]:
@@ -160,7 +159,7 @@ def batching_stats(port: int) -> dict[str, Any]:
 
 def test_serve_answers_equal_the_in_process_model(iris_server: int, iris_dir: Path) -> None:
     model = OnnxModel(
-        parse_model_config(json.loads((iris_dir / "signature.json").read_text())), iris_dir / "model.onnx"
+        parse_model_signature(json.loads((iris_dir / "signature.json").read_text())), iris_dir / "model.onnx"
     )
     for index, rows in [(0, 1), (1, 3), (2, 17)]:
         body = iris_body(index, rows)

@@ -202,12 +202,48 @@ def test_models_point_at_the_built_images_and_the_uploaded_artifact(dev: Synthes
     assert all("container-assets" in image for image in images)
 
 
+def test_every_model_container_gets_the_batching_block_as_environment(dev: Synthesized) -> None:
+    # iris has no batching block and a free batch dim: batching on with the defaults, on both containers.
+    containers = [r["Properties"]["PrimaryContainer"] for r in dev.resources("AWS::SageMaker::Model").values()]
+    assert [container["Environment"] for container in containers] == [
+        {"SERVING_BATCHING": "on", "SERVING_MAX_BATCH_SIZE": "32", "SERVING_MAX_QUEUE_DELAY_MS": "1"}
+    ] * 2
+
+
+def test_a_models_batching_block_reaches_its_containers_environment(tmp_path: Path) -> None:
+    document = json.loads((ROOT / "functions" / "models.json").read_text())
+    document["models"][0]["batching"] = {"max_batch_size": 16, "max_queue_delay_ms": 2.5}
+    (tmp_path / "models.json").write_text(json.dumps(document))
+    models = load_models_config(tmp_path / "models.json")
+    app = new_app(outdir=str(tmp_path / "out"))
+    stack = InferenceRouterStack(
+        app,
+        "Batching",
+        models=models,
+        stage=load_stage_config("dev", models=models),
+        model_package_dir=tmp_path / "packages",
+    )
+    containers = [
+        r["Properties"]["PrimaryContainer"]
+        for r in Template.from_stack(stack).find_resources("AWS::SageMaker::Model").values()
+    ]
+    assert len(containers) == 2
+    for container in containers:
+        assert container["Environment"] == {
+            "SERVING_BATCHING": "on",
+            "SERVING_MAX_BATCH_SIZE": "16",
+            "SERVING_MAX_QUEUE_DELAY_MS": "2.5",
+        }
+
+
 def test_model_tarball_holds_the_model_and_its_signature(dev: Synthesized) -> None:
     manifest = json.loads(next(dev.template_path.parent.glob("*.assets.json")).read_text())
     [archive] = [f["source"]["path"] for f in manifest["files"].values() if f["source"]["path"].endswith(".tar.gz")]
     with tarfile.open(dev.template_path.parent / archive) as bundle:
         assert sorted(bundle.getnames()) == ["model.onnx", "signature.json"]
         signature = json.loads(bundle.extractfile("signature.json").read())  # type: ignore[union-attr]
+    # What the container reads and nothing of the router's: a route or limits change must not repack it.
+    assert sorted(signature) == ["inputs", "name", "outputs", "platform", "version"]
     assert signature["name"] == "iris"
     assert signature["inputs"][0]["shape"] == [-1, 4]
 

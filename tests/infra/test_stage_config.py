@@ -247,7 +247,12 @@ def test_synth_stops_with_the_config_error(tmp_path: Path) -> None:
 def test_a_deep_learning_container_image_is_resolved_offline_or_names_the_extra() -> None:
     document = with_change(
         "stages.prod.models",
-        {"iris": {"image": {"dlc": {"framework": "pytorch", "version": "2.6", "py_version": "py312"}}}},
+        {
+            "iris": {
+                "image": {"dlc": {"framework": "pytorch", "version": "2.6", "py_version": "py312"}},
+                "model_data_url": "s3://artifacts/iris/torchserve.tar.gz",
+            }
+        },
     )
     if importlib.util.find_spec("sagemaker") is None:
         with pytest.raises(StageConfigError, match=r"models\.iris\.image\.dlc: .*pip install -e '\.\[dlc\]'"):
@@ -256,3 +261,17 @@ def test_a_deep_learning_container_image_is_resolved_offline_or_names_the_extra(
     stage = parse(document)
     assert stage.models["iris"].image.endswith("/pytorch-inference:2.6-cpu-py312")
     assert stage.models["iris"].async_image.endswith("/pytorch-inference:2.6-gpu-py312")
+
+
+@pytest.mark.parametrize(
+    ("deploy", "field"),
+    [
+        ({"image": {"dlc": {"framework": "pytorch", "version": "2.6"}}}, "image"),
+        ({"image": "asset", "async_image": {"dlc": {"framework": "pytorch", "version": "2.6"}}}, "async_image"),
+    ],
+)
+def test_a_deep_learning_container_without_its_own_artifact_is_rejected(deploy: dict[str, Any], field: str) -> None:
+    # Checked before the SDK is needed: the packed model.onnx + signature.json means nothing to a DLC.
+    document = with_change("stages.prod.models", {"iris": deploy})
+    with pytest.raises(StageConfigError, match=rf"models\.iris\.{field}: a Deep Learning Container does not read"):
+        parse(document)

@@ -16,7 +16,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from functions.common.config import load_models_config, parse_model_config
+from functions.common.config import BatchingConfig, load_models_config, parse_model_config
 from functions.routing.validation import validate_infer_request
 from functions.serving.batching import BatchingConfigError, BatchingSettings, DynamicBatcher
 from functions.serving.onnx_model import OnnxModel, PreparedRequest
@@ -380,3 +380,16 @@ def test_batching_settings_from_environ_reads_each_variable(
 def test_batching_settings_from_environ_rejects_bad_values(environ: dict[str, str]) -> None:
     with pytest.raises(BatchingConfigError):
         BatchingSettings.from_environ(environ)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        BatchingConfig(enabled=True),
+        BatchingConfig(enabled=False, max_batch_size=7, max_queue_delay_ms=0.0),
+        BatchingConfig(enabled=True, max_batch_size=64, max_queue_delay_ms=2.5),
+    ],
+)
+def test_batching_settings_read_from_the_container_environment_equal_the_config_block(config: BatchingConfig) -> None:
+    # The templates write config.environment() onto the CfnModel; local mode uses from_config directly.
+    assert BatchingSettings.from_environ(config.environment()) == BatchingSettings.from_config(config)

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from functions.common.config import DEFAULT_CONFIG_PATH, ConfigError, load_models_config
+from functions.common.config import (
+    DEFAULT_CONFIG_PATH,
+    BatchingConfig,
+    ConfigError,
+    load_models_config,
+    parse_model_signature,
+    serving_signature,
+)
 
 VALID: dict[str, Any] = json.loads(DEFAULT_CONFIG_PATH.read_text())
 
@@ -69,6 +76,15 @@ CASES = [
     ("fallback_static_empty", set_in(["models", 0, "resilience"], {"fallback": {"static": {"outputs": []}}}), "models[0].resilience.fallback.static.outputs: must list the OIP outputs"),
     ("spill_without_async", lambda d: (d["models"][0]["route"].pop("async_endpoint"), d["models"][0].update(resilience={"spill_async": True})), "models[0].resilience.spill_async: needs route.async_endpoint to spill to"),
     ("spill_not_bool", set_in(["models", 0, "resilience"], {"spill_async": "yes"}), "models[0].resilience.spill_async: must be true or false"),
+    ("batching_unknown", set_in(["models", 0, "batching"], {"max_delay_ms": 2}), "models[0].batching.max_delay_ms: unknown field (allowed: enabled, max_batch_size, max_queue_delay_ms)"),
+    ("batching_size_zero", set_in(["models", 0, "batching"], {"max_batch_size": 0}), "models[0].batching.max_batch_size: must be a positive integer, got 0"),
+    ("batching_size_huge", set_in(["models", 0, "batching"], {"max_batch_size": 5000}), "models[0].batching.max_batch_size: 5000 is above the most allowed, 4096"),
+    ("batching_delay_negative", set_in(["models", 0, "batching"], {"max_queue_delay_ms": -1}), "models[0].batching.max_queue_delay_ms: -1 must be between 0 and 1000 ms"),
+    ("batching_delay_text", set_in(["models", 0, "batching"], {"max_queue_delay_ms": "1"}), "models[0].batching.max_queue_delay_ms: must be a finite number, got '1'"),
+    ("batching_enabled_text", set_in(["models", 0, "batching"], {"enabled": "on"}), "models[0].batching.enabled: must be true or false, got 'on'"),
+    ("batching_fixed_batch_dim", lambda d: (d["models"][0]["inputs"][0].update(shape=[1, 4]), d["models"][0].update(batching={"enabled": True})), "models[0].batching: batching needs a free batch dim (-1 first) on every input and output, and this model has a fixed one"),
+    ("batching_implied_fixed_dim", lambda d: (d["models"][0]["outputs"][0].update(shape=[1]), d["models"][0].update(batching={"max_batch_size": 8})), "models[0].batching: batching needs a free batch dim"),
+    ("batching_without_endpoint", lambda d: d["models"][0].update(route={"sync": "lambda"}, batching={"enabled": False}), "models[0].batching: configures the SageMaker serving container, but the model has no endpoint (route.sync is 'lambda' and no async_endpoint)"),
 ]  # fmt: skip
 
 
@@ -90,3 +106,63 @@ def test_load_invalid_json_names_file_and_line(tmp_path: Path) -> None:
 def test_load_missing_file_names_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot be read"):
         load_models_config(tmp_path / "absent.json")
+
+
+def load_changed(tmp_path: Path, change: Any) -> Any:
+    return load_models_config(write(tmp_path, mutated(change))).models[0]
+
+
+def test_batching_defaults_to_on_for_a_model_with_a_free_batch_dim(tmp_path: Path) -> None:
+    iris = load_changed(tmp_path, lambda d: None)
+    assert iris.batching == BatchingConfig(enabled=True, max_batch_size=32, max_queue_delay_ms=1.0)
+    assert iris.batching.environment() == {
+        "SERVING_BATCHING": "on",
+        "SERVING_MAX_BATCH_SIZE": "32",
+        "SERVING_MAX_QUEUE_DELAY_MS": "1",
+    }
+
+
+def test_batching_defaults_to_off_for_a_model_without_a_free_batch_dim(tmp_path: Path) -> None:
+    fixed = load_changed(tmp_path, lambda d: d["models"][0]["inputs"][0].update(shape=[1, 4]))
+    assert fixed.batching.enabled is False
+    assert fixed.batching.environment()["SERVING_BATCHING"] == "off"
+
+
+def test_batching_block_is_typed_and_reaches_the_container_environment(tmp_path: Path) -> None:
+    block = {"max_batch_size": 64, "max_queue_delay_ms": 2.5}
+    model = load_changed(tmp_path, set_in(["models", 0, "batching"], block))
+    assert model.batching == BatchingConfig(enabled=True, max_batch_size=64, max_queue_delay_ms=2.5)
+    assert model.batching.environment() == {
+        "SERVING_BATCHING": "on",
+        "SERVING_MAX_BATCH_SIZE": "64",
+        "SERVING_MAX_QUEUE_DELAY_MS": "2.5",
+    }
+
+
+def test_batching_may_be_switched_off_for_a_model_without_a_free_batch_dim(tmp_path: Path) -> None:
+    def change(document: Any) -> None:
+        document["models"][0]["inputs"][0]["shape"] = [1, 4]
+        document["models"][0]["batching"] = {"enabled": False}
+
+    assert load_changed(tmp_path, change).batching.enabled is False
+
+
+def test_signature_holds_only_what_the_container_reads() -> None:
+    entry = VALID["models"][0]
+    signature = serving_signature(entry)
+    assert sorted(signature) == ["inputs", "name", "outputs", "platform", "version"]
+    model = parse_model_signature(signature, "signature.json")
+    assert (model.name, model.inputs, model.outputs) == (
+        "iris",
+        load_models_config().models[0].inputs,
+        load_models_config().models[0].outputs,
+    )
+    assert model.route.sync is None
+    assert model.route.serverless_endpoint is None
+
+
+@pytest.mark.parametrize("router_field", ["route", "limits", "resilience", "batching", "artifact"])
+def test_signature_with_a_router_field_is_rejected_naming_it(router_field: str) -> None:
+    signature = {**serving_signature(VALID["models"][0]), router_field: {}}
+    with pytest.raises(ConfigError, match=rf"^signature.json: signature.{router_field}: unknown field"):
+        parse_model_signature(signature, "signature.json")

@@ -6,7 +6,6 @@ the images do not install."""
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import re
 import shutil
@@ -19,6 +18,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.sagemaker_layout import unpack_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = [REPO_ROOT / "docker/serving/Dockerfile", REPO_ROOT / "docker/serving-gpu/Dockerfile"]
@@ -122,12 +123,7 @@ def test_image_pins_match_the_project(requirements: str, runtime: str) -> None:
 
 
 def test_serve_script_starts_the_server_as_a_process(tmp_path: Path) -> None:
-    model_dir = tmp_path / "opt/ml/model"
-    model_dir.mkdir(parents=True)
-    shutil.copy(REPO_ROOT / "layers/models/iris/model.onnx", model_dir / "model.onnx")
-    config = json.loads((REPO_ROOT / "functions/models.json").read_text())
-    iris = next(model for model in config["models"] if model["name"] == "iris")
-    (model_dir / "signature.json").write_text(json.dumps(iris))
+    model_dir = unpack_model(tmp_path / "opt/ml/model", "iris")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -180,14 +176,9 @@ service = InvocationService(load_model(model_dir), batching=BatchingSettings())
 body = b'{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}'
 print(service.invoke(body).status)
 """
-    model_dir = REPO_ROOT / "layers/models/iris"
     staged = Path(os.environ.get("TMPDIR", "/tmp")) / f"serving-image-probe-{os.getpid()}"
-    (staged / "model").mkdir(parents=True, exist_ok=True)
     try:
-        shutil.copy(model_dir / "model.onnx", staged / "model/model.onnx")
-        config = json.loads((REPO_ROOT / "functions/models.json").read_text())
-        iris = next(model for model in config["models"] if model["name"] == "iris")
-        (staged / "model/signature.json").write_text(json.dumps(iris))
+        unpack_model(staged / "model", "iris")
         result = subprocess.run(
             [sys.executable, "-c", probe, str(staged)], capture_output=True, text=True, cwd=REPO_ROOT, check=False
         )

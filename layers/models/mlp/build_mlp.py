@@ -34,19 +34,16 @@ DEFAULT_OUTPUT_DIR: Final[Path] = Path(__file__).resolve().parent.parent / "buil
 
 
 def signature() -> dict[str, Any]:
-    """The model's entry in the models config, as the server reads it from ``signature.json``."""
+    """The model's ``signature.json``, as the server reads it (functions.common.config.SIGNATURE_FIELDS)."""
     return {
         "name": NAME,
         "version": "1",
         "platform": "onnxruntime_onnx",
-        "artifact": None,
         "inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, INPUT_WIDTH]}],
         "outputs": [
             {"name": "label", "datatype": "INT64", "shape": [-1]},
             {"name": "probabilities", "datatype": "FP32", "shape": [-1, CLASSES]},
         ],
-        "route": {"sync": "serverless", "serverless_endpoint": NAME, "async_endpoint": None},
-        "limits": {"max_body_bytes": 1048576, "max_batch_rows": 1000},
     }
 
 
