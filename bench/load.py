@@ -8,11 +8,16 @@ keep-alive connections (default 32) send infer requests back to back for ``--dur
 - ``none``: no fault.
 - ``mixed``: 10% of endpoint calls fail, by type (throttling, not ready, internal failure, unavailable,
   a model error, a dropped connection), with a long-tailed latency, and the endpoint throttles calls
-  above a concurrency limit (serverless ``MaxConcurrency``), all set through the runtime's fault API.
+  above a concurrency limit (serverless ``MaxConcurrency``), all set through the runtime's fault API
+  when the measured window opens (the warm-up before it runs healthy).
 
-Per scenario: throughput, the status distribution, p50/p95/p99 latency, degraded answers (those carrying
-``X-Inference-Degraded``) and the verdict "zero 500s, every request answered". Exits 1 when a 500 or an
-unanswered request was seen.
+The requests go in equal shares to three models served by the same ``iris`` endpoint, which differ only in
+their ``resilience.fallback``: ``iris`` (none: a fault the retries cannot absorb is a 503/504),
+``iris-static`` (a declared answer) and ``iris-last-good`` (the last answer to the same input).
+
+Per scenario: throughput, the status distribution (overall and per model), p50/p95/p99 latency, degraded
+answers (those carrying ``X-Inference-Degraded``) by reason and fallback, and the verdict "zero 500s, every
+request answered". Exits 1 when a 500 or an unanswered request was seen.
 
 One local API serialises its requests, as one Lambda environment does (``local/api_gateway.py``), so
 with ``--environments 1`` the load measures one environment with a queue in front of it, and the
@@ -34,9 +39,11 @@ import importlib.util
 import json
 import os
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -45,8 +52,13 @@ from typing import Any, Final
 ROOT: Final[Path] = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-MODEL: Final[str] = "iris"
 ENDPOINT: Final[str] = "iris"
+# The base model and its fallback variants (same endpoint, same inputs): name -> resilience.fallback.
+MODELS: Final[dict[str, Any]] = {
+    "iris": None,
+    "iris-static": {"static": {"outputs": [{"name": "label", "datatype": "INT64", "shape": [1], "data": [0]}]}},
+    "iris-last-good": "last_good",
+}
 WARMUP_S: Final[float] = 1.0
 REQUEST_TIMEOUT_S: Final[float] = 35.0  # past API Gateway's 29 s: a request that long is counted as lost
 DEGRADED_HEADER: Final[bytes] = b"x-inference-degraded"
@@ -71,6 +83,7 @@ STATUS_COLUMNS: Final[tuple[str, ...]] = ("200", "202", "4xx", "429", "503", "50
 class Tally:
     latencies_s: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
+    statuses_by_model: dict[str, Counter[int]] = field(default_factory=dict)
     degraded: Counter[str] = field(default_factory=Counter)
     unanswered: Counter[str] = field(default_factory=Counter)
 
@@ -83,6 +96,7 @@ class Report:
     seconds: float
     requests: int
     statuses: dict[int, int]
+    statuses_by_model: dict[str, dict[int, int]]
     degraded: dict[str, int]
     unanswered: dict[str, int]
     p50_ms: float
@@ -99,21 +113,37 @@ class Report:
         return self.statuses.get(500, 0) == 0 and not self.unanswered
 
 
-def request_bytes(row: list[float], host: str) -> bytes:
+def request_bytes(model: str, row: list[float], host: str) -> bytes:
     body = json.dumps(
         {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": row}]}, separators=(",", ":")
     ).encode()
     head = (
-        f"POST /v2/models/{MODEL}/infer HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"POST /v2/models/{model}/infer HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
 
 
-def requests_for(host: str) -> list[bytes]:
-    """A few distinct inputs, so a per-input fallback (last good answer) has something to find."""
+def requests_for(host: str) -> list[tuple[str, bytes]]:
+    """A few distinct inputs per model, so a per-input fallback (last good answer) has something to find."""
     rows = [[round(4.5 + 0.2 * i, 1), round(3.0 + 0.05 * i, 2), round(1.2 + 0.3 * i, 1), 0.2] for i in range(16)]
-    return [request_bytes(row, host) for row in rows]
+    return [(model, request_bytes(model, row, host)) for row in rows for model in MODELS]
+
+
+def write_models_config(directory: Path) -> Path:
+    """The repository's model config plus the fallback variants of iris (``MODELS``)."""
+    document = json.loads((ROOT / "functions" / "models.json").read_text(encoding="utf-8"))
+    base = next(model for model in document["models"] if model["name"] == "iris")
+    for name, fallback in MODELS.items():
+        if name == "iris":
+            continue
+        variant = json.loads(json.dumps(base))
+        variant["name"] = name
+        variant["resilience"] = {**variant.get("resilience", {}), "fallback": fallback}
+        document["models"].append(variant)
+    path = directory / "models.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
 
 
 async def read_answer(reader: asyncio.StreamReader) -> tuple[int, dict[bytes, bytes]]:
@@ -132,13 +162,13 @@ async def read_answer(reader: asyncio.StreamReader) -> tuple[int, dict[bytes, by
 
 
 async def client(
-    index: int, port: int, requests: list[bytes], stop_at: float, measure_from: float, tally: Tally
+    index: int, port: int, requests: list[tuple[str, bytes]], stop_at: float, measure_from: float, tally: Tally
 ) -> None:
     """One keep-alive connection sending requests back to back; reconnects after a closed connection."""
     connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
     sent = index
     while (started := time.perf_counter()) < stop_at:
-        request = requests[sent % len(requests)]
+        model, request = requests[sent % len(requests)]
         sent += 1
         try:
             if connection is None:
@@ -160,24 +190,35 @@ async def client(
             continue
         tally.latencies_s.append(time.perf_counter() - started)
         tally.statuses[status] += 1
+        tally.statuses_by_model.setdefault(model, Counter())[status] += 1
         degraded = headers.get(DEGRADED_HEADER)
         if degraded is not None:
-            # "reason; fallback": count by how the answer was degraded.
-            tally.degraded[degraded.decode("latin-1").rsplit(";", 1)[-1].strip()] += 1
+            # "reason; fallback": why the endpoint could not answer and what answered instead.
+            tally.degraded[degraded.decode("latin-1")] += 1
     if connection is not None:
         connection[1].close()
 
 
-async def drive(ports: list[int], clients: int, seconds: float) -> Tally:
+async def drive(
+    ports: list[int], clients: int, seconds: float, at_measure_start: Callable[[], None] | None = None
+) -> Tally:
+    """Warm up, then measure; ``at_measure_start`` runs (in a thread) as the measured window opens."""
     tally = Tally()
     request_sets = {port: requests_for(f"127.0.0.1:{port}") for port in ports}
     measure_from = time.perf_counter() + WARMUP_S
     stop_at = measure_from + seconds
+
+    async def start_measuring() -> None:
+        await asyncio.sleep(max(measure_from - time.perf_counter(), 0))
+        if at_measure_start is not None:
+            await asyncio.to_thread(at_measure_start)
+
     await asyncio.gather(
+        start_measuring(),
         *(
             client(i, ports[i % len(ports)], request_sets[ports[i % len(ports)]], stop_at, measure_from, tally)
             for i in range(clients)
-        )
+        ),
     )
     return tally
 
@@ -214,10 +255,10 @@ def run_scenario(
     scenario: str, ports: list[int], runtime: Any, clients: int, seconds: float, mixed: dict[str, Any]
 ) -> Report:
     put_fault(runtime.url, None)
-    if scenario == "mixed":
-        put_fault(runtime.url, mixed)
+    # The warm-up runs healthy, as the system did before the faults began: the last good answers exist.
+    start_faults = (lambda: put_fault(runtime.url, mixed)) if scenario == "mixed" else None
     calls_before = sum(getattr(runtime, "sync_invocations", Counter()).values())
-    tally = asyncio.run(drive(ports, clients, seconds))
+    tally = asyncio.run(drive(ports, clients, seconds, start_faults))
     calls = sum(getattr(runtime, "sync_invocations", Counter()).values()) - calls_before
     put_fault(runtime.url, None)
     latencies = sorted(tally.latencies_s)
@@ -228,6 +269,9 @@ def run_scenario(
         seconds=seconds,
         requests=len(latencies),
         statuses=dict(sorted(tally.statuses.items())),
+        statuses_by_model={
+            model: dict(sorted(tally.statuses_by_model.get(model, Counter()).items())) for model in MODELS
+        },
         degraded=dict(tally.degraded),
         unanswered=dict(tally.unanswered),
         p50_ms=percentile(latencies, 0.50) * 1000,
@@ -259,7 +303,12 @@ def print_report(report: Report) -> None:
     print(f"  throughput   {report.requests_per_s:8.1f} req/s ({report.requests} answered)")
     print(f"  latency      p50 {report.p50_ms:.1f} ms   p95 {report.p95_ms:.1f} ms   p99 {report.p99_ms:.1f} ms")
     print("  statuses     " + "  ".join(f"{name}: {count}" for name, count in columns.items()))
-    print(f"  degraded     {sum(report.degraded.values())} {dict(report.degraded) or ''}".rstrip())
+    for model, statuses in report.statuses_by_model.items():
+        row = "  ".join(f"{name}: {count}" for name, count in status_columns(statuses).items() if count)
+        print(f"    {model:<15}{row}")
+    print(f"  degraded     {sum(report.degraded.values())}")
+    for why, count in sorted(report.degraded.items(), key=lambda item: -item[1]):
+        print(f"    {count:>8}  {why}")
     print(f"  endpoint     {report.endpoint_calls} calls in the scenario (warm-up and retries included)")
     unanswered = sum(report.unanswered.values())
     verdict = "zero 500s, every request answered" if report.ok else "FAILED"
@@ -291,20 +340,41 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # One warning per degraded answer at 100s of req/s would drown the report; errors still show.
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
+    # Likewise the EMF document each degraded answer flushes: the report counts them from the headers.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    from functions.common.config import load_models_config
     from local.api_gateway import LocalApiGateway
-    from local.stack import start_local_stack
+    from local.sagemaker_runtime import LocalSageMakerRuntime
+    from local.stack import serverless_endpoints, start_local_stack
 
-    stack = start_local_stack(api_port=0, async_options=None)
+    # The runtime serves the repository's iris (so its answers name "iris"); the router knows the variants too.
+    runtime = LocalSageMakerRuntime(serverless_endpoints(load_models_config()), port=0).start()
+    with tempfile.TemporaryDirectory() as directory:
+        config = write_models_config(Path(directory))
+        try:
+            stack = start_local_stack(api_port=0, config_path=str(config), runtime=runtime, async_options=None)
+        except BaseException:
+            runtime.stop()
+            raise
+        try:
+            return run(args, stack, LocalApiGateway)
+        finally:
+            stack.stop()
+            runtime.stop()
+
+
+def run(args: argparse.Namespace, stack: Any, gateway_type: Any) -> int:
     gateways = []
     try:
         gateways = [
-            LocalApiGateway(handler_copy(index).lambda_handler, port=0).start() for index in range(1, args.environments)
+            gateway_type(handler_copy(index).lambda_handler, port=0).start() for index in range(1, args.environments)
         ]
         ports = [int(stack.api.url.rsplit(":", 1)[1])] + [int(g.url.rsplit(":", 1)[1]) for g in gateways]
         max_concurrency = args.max_concurrency or max(1, args.environments - 1)
         mixed = {**MIXED_FAULT, "max_concurrency": max_concurrency}
         print(
-            f"bench.load: model {MODEL!r}, cpus {os.cpu_count()}, {args.clients} clients over "
+            f"bench.load: models {', '.join(MODELS)} on endpoint {ENDPOINT!r}, cpus {os.cpu_count()}, "
+            f"{args.clients} clients over "
             f"{args.environments} local API environment(s) (each serialises its requests, as one Lambda "
             f"environment does)"
         )
@@ -323,7 +393,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for gateway in gateways:
             gateway.stop()
-        stack.stop()
 
 
 if __name__ == "__main__":
