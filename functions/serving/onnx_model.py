@@ -52,7 +52,12 @@ class ModelSignatureError(RuntimeError):
 
 
 class ProviderError(ValueError):
-    """The execution providers asked for are not in this onnxruntime build."""
+    """The execution providers asked for are not in this onnxruntime build, or the session could not use them."""
+
+
+def requested_providers(requested: str | None) -> list[str]:
+    """The providers a comma-separated ``SERVING_PROVIDERS`` value names, in order ([] when unset)."""
+    return [name.strip() for name in (requested or "").split(",") if name.strip()]
 
 
 def choose_providers(requested: str | None, available: Sequence[str]) -> list[str]:
@@ -65,7 +70,7 @@ def choose_providers(requested: str | None, available: Sequence[str]) -> list[st
         >>> choose_providers(None, ["CUDAExecutionProvider", "CPUExecutionProvider"])
         ['CUDAExecutionProvider', 'CPUExecutionProvider']
     """
-    names = [name.strip() for name in (requested or "").split(",") if name.strip()]
+    names = requested_providers(requested)
     if not names:
         names = [name for name in PREFERRED_PROVIDERS if name in available]
     missing = [name for name in names if name not in available]
@@ -103,20 +108,45 @@ class OnnxModel:
     """
 
     def __init__(
-        self, config: ModelConfig, model_path: Path, *, intra_op_threads: int = 0, providers: list[str] | None = None
+        self,
+        config: ModelConfig,
+        model_path: Path,
+        *,
+        intra_op_threads: int = 0,
+        providers: list[str] | None = None,
+        required_providers: Sequence[str] = (),
     ) -> None:
+        """``required_providers``: providers the session must end up running on (those the operator configured);
+        any of them missing raises :class:`ProviderError` instead of running on what onnxruntime fell back to."""
         self.config = config
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
         self.session = ort.InferenceSession(
             str(model_path), sess_options=options, providers=providers or [CPU_PROVIDER]
         )
+        self._check_providers(providers or [CPU_PROVIDER], required_providers)
         self._check_signature()
         self.all_output_names: tuple[str, ...] = tuple(spec.name for spec in config.outputs)
         self.batchable = self._has_free_batch_dim()
         logger.info(
             "model %r: providers %s, free batch dim: %s", config.name, self.session.get_providers(), self.batchable
         )
+
+    def _check_providers(self, asked: Sequence[str], required: Sequence[str]) -> None:
+        """onnxruntime-gpu lists CUDA as available even when the CUDA libraries fail to load; the session then
+        logs an error and quietly runs on the CPU. Only the session's own list says what it really runs on."""
+        active = self.session.get_providers()
+        missing = [name for name in required if name not in active]
+        if missing:
+            raise ProviderError(
+                f"model {self.config.name!r}: execution provider {missing[0]!r} was configured (SERVING_PROVIDERS) "
+                f"but the session could not use it and would run on {', '.join(active)}: onnxruntime failed to "
+                "load it (for CUDA: the CUDA 12 and cuDNN 9 libraries onnxruntime-gpu links against, and a "
+                "visible GPU); refusing to serve on a fallback"
+            )
+        dropped = [name for name in asked if name not in active]
+        if dropped:
+            logger.warning("model %r: providers %s unusable, running on %s", self.config.name, dropped, active)
 
     def _check_signature(self) -> None:
         session_inputs = {node.name for node in self.session.get_inputs()}

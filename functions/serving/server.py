@@ -18,7 +18,9 @@ Environment (SageMaker's own variables first):
   (:class:`functions.serving.batching.BatchingSettings`). The templates set them on the ``CfnModel`` from the
   model's ``batching`` block; this environment is the only place the server learns them from.
 - ``SERVING_INTRA_OP_THREADS`` (0 = onnxruntime decides), ``SERVING_PROVIDERS`` (comma-separated
-  execution providers; empty picks CUDA when the build has it, else CPU), ``LOG_LEVEL`` (INFO).
+  execution providers; empty picks CUDA when the build has it, else CPU; a provider named here that the
+  session cannot use, e.g. CUDA whose libraries fail to load, fails the load: ``/ping`` stays 503),
+  ``LOG_LEVEL`` (INFO).
 
 ``GET /_batching`` reports the batching counters; SageMaker never routes it, it is for tests and benchmarks.
 """
@@ -84,12 +86,19 @@ class ServerSettings:
 def load_model(model_dir: Path, intra_op_threads: int = 0, providers: str | None = None) -> OnnxModel:
     import onnxruntime as ort  # heavy: imported once the port is open so /ping can answer 503 meanwhile
 
-    from functions.serving.onnx_model import OnnxModel, choose_providers
+    from functions.serving.onnx_model import OnnxModel, choose_providers, requested_providers
 
     signature_path = model_dir / SIGNATURE_FILE
     config = parse_model_signature(json.loads(signature_path.read_text(encoding="utf-8")), str(signature_path))
     chosen = choose_providers(providers, ort.get_available_providers())
-    return OnnxModel(config, model_dir / MODEL_FILE, intra_op_threads=intra_op_threads, providers=chosen)
+    # What SERVING_PROVIDERS names must really run; a provider picked on our own may fall back (with a warning).
+    return OnnxModel(
+        config,
+        model_dir / MODEL_FILE,
+        intra_op_threads=intra_op_threads,
+        providers=chosen,
+        required_providers=requested_providers(providers),
+    )
 
 
 def write_answer(handler: BaseHTTPRequestHandler, answer: Answer, extra_headers: dict[str, str] | None = None) -> None:

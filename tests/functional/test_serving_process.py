@@ -4,6 +4,7 @@ Content-Length, concurrent requests share runs, and a request that breaks its ru
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -239,3 +240,47 @@ def test_serve_with_two_worker_processes_answers(iris_dir: Path) -> None:
     for port in start(iris_dir, SAGEMAKER_MODEL_SERVER_WORKERS="2"):
         answers = concurrently(port, [iris_body(index) for index in range(CONCURRENT)])
         assert [status for status, _, _ in answers] == [200] * CONCURRENT
+
+
+# Imported at interpreter start (PYTHONPATH): onnxruntime then lists CUDA as available, as onnxruntime-gpu does
+# on a host whose CUDA libraries fail to load; the CPU build's session falls back exactly as the GPU build's would.
+CUDA_LISTED_BUT_BROKEN = """
+import onnxruntime
+onnxruntime.get_available_providers = lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+"""
+
+
+def test_serve_configured_for_a_provider_the_session_cannot_use_stays_unhealthy(iris_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text(CUDA_LISTED_BUT_BROKEN)
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)]),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "SM_MODEL_DIR": str(iris_dir),
+        "SERVING_PROVIDERS": "CUDAExecutionProvider",
+        "LOG_LEVEL": "INFO",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "functions.serving.server", "serve"],
+        env=env,
+        cwd=REPO_ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        statuses: list[int] = []
+        deadline = time.monotonic() + 3  # iris loads in well under a second when nothing is wrong
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):  # not listening yet
+                statuses.append(call(port, "GET", "/ping")[0])
+            time.sleep(0.2)
+        assert statuses, "serve never answered /ping"
+        assert set(statuses) == {503}
+        assert process.poll() is None  # still up, answering 503, so SageMaker reports the container unhealthy
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    assert "model failed to load" in stderr
+    assert "execution provider 'CUDAExecutionProvider' was configured (SERVING_PROVIDERS)" in stderr
+    assert "would run on CPUExecutionProvider" in stderr
