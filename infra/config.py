@@ -843,6 +843,8 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
             )
 
     alarms = _alarms(reader, reader.field(raw, "alarms", "(stage)"))
+    async_storage = _async_storage(reader, reader.field(raw, "async_storage", "(stage)"))
+    _check_sweep_interval(reader, async_storage, alarms["async_oldest_open_job_age"])
     subscriptions = _subscriptions(reader, raw.get("alarm_subscriptions", {}))
 
     tags_raw = reader.obj(raw.get("tags", {}), "tags")
@@ -867,11 +869,25 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
         models=model_deploys,
         serverless_endpoints=serverless,
         async_endpoints=async_endpoints,
-        async_storage=_async_storage(reader, reader.field(raw, "async_storage", "(stage)")),
+        async_storage=async_storage,
         alarms=alarms,
         alarm_subscriptions=subscriptions,
         tags=tags,
     )
+
+
+def _check_sweep_interval(reader: _Reader, storage: AsyncStorageConfig, alarm: AlarmConfig) -> None:
+    """The sweeper reports the oldest open job's age once per run, and that alarm counts a period without a
+    datapoint as breaching (a silent sweeper is itself the emergency): a run less often than once per period
+    would page between runs, forever."""
+    interval_s = storage.sweep_interval_minutes * 60
+    if interval_s > alarm.period_s:
+        raise reader.fail(
+            "async_storage.sweep_interval_minutes",
+            f"{storage.sweep_interval_minutes} min is longer than alarms.async_oldest_open_job_age.period_s "
+            f"({alarm.period_s} s): the sweeper reports once per run and the alarm treats a period without data as "
+            "breaching, so it would page between runs; sweep at least once per period or lengthen the period",
+        )
 
 
 def _check_deadlines(reader: _Reader, router: RouterFunctionConfig, api: ApiConfig) -> None:

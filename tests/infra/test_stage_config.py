@@ -161,6 +161,17 @@ INVALID: list[tuple[str, Any, str]] = [
         "target_utilization: 1.5 is outside (0, 1]",
     ),
     ("stages.prod.account", "12345", "account: '12345' is not a 12-digit AWS account id"),
+    (
+        # AWS's rule for a queue feeding Lambda: visibility timeout at least 6x the function's timeout.
+        "stages.prod.async_storage.queue_visibility_timeout_s",
+        179,
+        "async_storage.queue_visibility_timeout_s: 179 s is under 6 x result_function_timeout_s (180 s)",
+    ),
+    (
+        "stages.prod.async_storage.sweep_interval_minutes",
+        10,
+        "async_storage.sweep_interval_minutes: 10 min is longer than alarms.async_oldest_open_job_age.period_s (300 s)",
+    ),
     ("stages.prod.routers", {}, "stages.prod.(stage).routers: unknown field"),
 ]
 
@@ -173,6 +184,12 @@ def test_invalid_stage_config_is_rejected_with_its_field(path: str, value: Any, 
         parse(with_change(path, value))
     assert message in str(raised.value)
     assert str(raised.value).startswith("stages.json: ")
+
+
+def test_a_sweep_interval_within_the_oldest_job_alarm_period_is_accepted() -> None:
+    document = with_change("stages.prod.async_storage.sweep_interval_minutes", 10)
+    document["stages"]["prod"]["alarms"] = {"async_oldest_open_job_age": {"period_s": 600}}
+    assert parse(document).async_storage.sweep_interval_minutes == 10
 
 
 def test_unknown_stage_names_the_known_ones() -> None:
