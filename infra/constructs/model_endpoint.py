@@ -357,8 +357,9 @@ class ModelEndpoint(Construct):
                     notification_config=sagemaker.CfnEndpointConfig.AsyncInferenceNotificationConfigProperty(
                         success_topic=storage.success_topic.topic_arn,
                         error_topic=storage.error_topic.topic_arn,
-                        # Small results ride in the notification, sparing the result handler an S3 read.
-                        include_inference_response_in=["SUCCESS_NOTIFICATION_TOPIC"],
+                        # No include_inference_response_in: nothing reads a response inline (the result handler
+                        # records the output location; GET /v2/jobs reads S3), and up to 128 KB more per
+                        # notification would only weigh on the queue, the dead-letter queue and redrive.
                     ),
                 ),
             ),

@@ -126,6 +126,9 @@ def test_async_endpoint_runs_on_a_gpu_and_notifies_both_topics(dev: Synthesized)
     notification = output["NotificationConfig"]
     topics = {i for i, r in dev.resources("AWS::SNS::Topic").items() if "DisplayName" not in r["Properties"]}
     assert {ref_id(notification["SuccessTopic"]), ref_id(notification["ErrorTopic"])} == topics
+    # Nothing reads a response inline (results are read from S3): notifications stay small for the queue,
+    # the dead-letter queue and redrive.
+    assert "IncludeInferenceResponseIn" not in notification
     assert config["AsyncInferenceConfig"]["ClientConfig"]["MaxConcurrentInvocationsPerInstance"] == 4
     # g5 carries NVMe instance storage, for which SageMaker rejects a volume KMS key.
     assert "KmsKeyId" not in config
