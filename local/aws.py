@@ -27,7 +27,18 @@ from typing import Any, Final
 
 import boto3
 
-from functions.common.jobs import FAILURE_PREFIX, INPUT_PREFIX, OUTPUT_PREFIX
+from functions.common.jobs import (
+    FAILURE_PREFIX,
+    IDEMPOTENCY_PARTITION_KEY,
+    IDEMPOTENCY_TTL_ATTRIBUTE,
+    INPUT_PREFIX,
+    JOB_DEADLINE_ATTRIBUTE,
+    JOB_STATUS_ATTRIBUTE,
+    JOB_STATUS_INDEX,
+    JOB_TABLE_PARTITION_KEY,
+    JOB_TTL_ATTRIBUTE,
+    OUTPUT_PREFIX,
+)
 from local.sagemaker_runtime import REGION
 
 # The same fake credentials local/stack.py exports; repeated here so this module has no import cycle with it.
@@ -169,41 +180,45 @@ def create_async_resources(endpoint_url: str, names: LocalAsyncResources | None 
         QueueUrl=queue_url,
         Attributes={"Policy": json.dumps(_topics_may_send(queue_arn, [success_topic_arn, error_topic_arn]))},
     )
+    # As the templates subscribe (infra/constructs/async_storage.py): raw delivery, so the queue message is
+    # SageMaker's notification itself, and a subscription dead-letter queue for what SNS cannot deliver.
+    subscription = {"RawMessageDelivery": "true", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn})}
     for topic_arn in (success_topic_arn, error_topic_arn):
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes=subscription)
 
     dynamodb.create_table(
         TableName=names.job_table,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[
-            {"AttributeName": "job_id", "AttributeType": "S"},
-            {"AttributeName": "job_status", "AttributeType": "S"},
-            {"AttributeName": "deadline", "AttributeType": "N"},
+            {"AttributeName": JOB_TABLE_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": JOB_STATUS_ATTRIBUTE, "AttributeType": "S"},
+            {"AttributeName": JOB_DEADLINE_ATTRIBUTE, "AttributeType": "N"},
         ],
-        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+        KeySchema=[{"AttributeName": JOB_TABLE_PARTITION_KEY, "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
             {
-                "IndexName": "by_status",
+                "IndexName": JOB_STATUS_INDEX,
                 "KeySchema": [
-                    {"AttributeName": "job_status", "KeyType": "HASH"},
-                    {"AttributeName": "deadline", "KeyType": "RANGE"},
+                    {"AttributeName": JOB_STATUS_ATTRIBUTE, "KeyType": "HASH"},
+                    {"AttributeName": JOB_DEADLINE_ATTRIBUTE, "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
             }
         ],
     )
     dynamodb.update_time_to_live(
-        TableName=names.job_table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+        TableName=names.job_table, TimeToLiveSpecification={"Enabled": True, "AttributeName": JOB_TTL_ATTRIBUTE}
     )
     # The key schema Powertools' DynamoDBPersistenceLayer expects by default.
     dynamodb.create_table(
         TableName=names.idempotency_table,
         BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": IDEMPOTENCY_PARTITION_KEY, "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": IDEMPOTENCY_PARTITION_KEY, "KeyType": "HASH"}],
     )
     dynamodb.update_time_to_live(
-        TableName=names.idempotency_table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+        TableName=names.idempotency_table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": IDEMPOTENCY_TTL_ATTRIBUTE},
     )
 
     return AsyncResources(

@@ -79,6 +79,18 @@ def test_both_topics_subscribe_the_result_queue(aws: LocalAws, resources: AsyncR
         assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("sqs", resources.result_queue_arn)]
 
 
+def test_subscriptions_use_raw_delivery_and_the_dlq_as_the_templates_do(
+    aws: LocalAws, resources: AsyncResources
+) -> None:
+    # infra/constructs/async_storage.py: SqsSubscription(raw_message_delivery=True, dead_letter_queue=...).
+    sns = aws_client("sns", aws.url)
+    for topic_arn in (resources.success_topic_arn, resources.error_topic_arn):
+        (subscription,) = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
+        attributes = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])["Attributes"]
+        assert attributes["RawMessageDelivery"] == "true"
+        assert json.loads(attributes["RedrivePolicy"]) == {"deadLetterTargetArn": resources.dead_letter_queue_arn}
+
+
 def test_job_table_has_the_status_deadline_index_and_ttl(aws: LocalAws, resources: AsyncResources) -> None:
     dynamodb = aws_client("dynamodb", aws.url)
     table = dynamodb.describe_table(TableName=resources.job_table)["Table"]
@@ -105,16 +117,13 @@ def test_idempotency_table_has_powertools_key_and_ttl(aws: LocalAws, resources: 
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expiration"}
 
 
-def test_sns_publish_reaches_the_queue_in_an_sns_envelope(aws: LocalAws, sqs: Any, resources: AsyncResources) -> None:
+def test_sns_publish_reaches_the_queue_as_the_raw_message(aws: LocalAws, sqs: Any, resources: AsyncResources) -> None:
     sns = aws_client("sns", aws.url)
     sns.publish(TopicArn=resources.error_topic_arn, Message=json.dumps({"inferenceId": "j-1"}))
     messages = sqs.receive_message(QueueUrl=resources.result_queue_url, MaxNumberOfMessages=10)["Messages"]
     try:
         (message,) = messages
-        envelope = json.loads(message["Body"])
-        assert envelope["Type"] == "Notification"
-        assert envelope["TopicArn"] == resources.error_topic_arn
-        assert json.loads(envelope["Message"]) == {"inferenceId": "j-1"}
+        assert json.loads(message["Body"]) == {"inferenceId": "j-1"}  # no SNS envelope around it
     finally:
         drain(sqs, resources.result_queue_url)
 
