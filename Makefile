@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip==25.3
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,dlc]'
 	touch $@
 
 # The CDK CLI, pinned to the 2.x line in package-lock.json (3.x cannot read aws-cdk-lib 2 output).
@@ -32,9 +32,10 @@ setup: $(STAMP) $(NODE_STAMP)
 local: setup
 	$(BIN)/python -m local --port $(PORT)
 
-## ruff, mypy and the whole pytest suite (with the arm64 onnxruntime layer built, so its tests run).
+## ruff, mypy and the whole pytest suite (with the arm64 onnxruntime layer built, so its tests run; BUILD_LAYERS=1
+## also builds the same recipe for this machine and runs a model with it: ~40 MB of wheels from PyPI, cached).
 test: setup lint typecheck layers
-	$(BIN)/python -m pytest -q
+	BUILD_LAYERS=1 $(BIN)/python -m pytest -q
 
 lint: setup
 	$(BIN)/ruff check .

@@ -18,8 +18,10 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -101,6 +103,22 @@ def package_model(
         partial.write_bytes(payload)
         partial.replace(target)
     return target
+
+
+def stage_model_layer(models: Sequence[ModelConfig], staging: Path, repo_root: Path = REPO_ROOT) -> Path:
+    """Lay out the in-Lambda tier's model layer in ``staging``: each model's file at its repo path, which is
+    ``/opt/<artifact>`` once Lambda extracts the layer. Models without an artifact are left out.
+
+    Example:
+        >>> stage_model_layer([config.model("iris")], Path("/tmp/layer"))  # /tmp/layer/layers/models/iris/model.onnx
+    """
+    for model in models:
+        if model.artifact is None:
+            continue
+        target = staging / model.artifact
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(repo_root / model.artifact, target)
+    return staging
 
 
 def main(argv: list[str] | None = None) -> int:

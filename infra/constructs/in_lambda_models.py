@@ -7,7 +7,6 @@ the models' files at their config paths (``/opt/<artifact>``). Attached only whe
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from constructs import Construct
 
 from functions.common.config import ModelConfig
 from infra.constructs.python_function import ARCHITECTURE, RUNTIME
+from infra.model_package import stage_model_layer
 
 REPO_ROOT: Final[Path] = Path(__file__).resolve().parents[2]
 DEFAULT_ONNXRUNTIME_LAYER: Final[Path] = REPO_ROOT / "layers" / "onnxruntime" / "build" / "onnxruntime-layer.zip"
@@ -44,13 +44,10 @@ class InLambdaModels(Construct):
                 f"{onnxruntime_layer_zip} is missing: models {', '.join(m.name for m in models)} run inside the "
                 "router and need the onnxruntime layer; build it with `make layers`"
             )
-        staging = Path(tempfile.mkdtemp(prefix="inference-router-model-layer-"))
         for model in models:
             if model.artifact is None:
                 raise ValueError(f"InLambdaModels {construct_id}: model {model.name!r} has no artifact")
-            target = staging / model.artifact
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(REPO_ROOT / model.artifact, target)
+        staging = stage_model_layer(models, Path(tempfile.mkdtemp(prefix="inference-router-model-layer-")))
         compatibility = {"compatible_architectures": [ARCHITECTURE], "compatible_runtimes": [RUNTIME]}
         self.layers = [
             lambda_.LayerVersion(
