@@ -49,11 +49,13 @@ async_settings = AsyncSettings.from_env()
 config = load_models_config(settings.models_config_path)
 serverless_backend = SageMakerBackend()
 serverless_backend.warm(settings.invoke_budget_ms)
+in_lambda_models = [model for model in config.models if model.route.sync == "lambda"]
 in_lambda = (
-    InLambdaBackend(Path(settings.model_root) if settings.model_root else REPO_ROOT)
-    if any(model.route.sync == "lambda" for model in config.models)
-    else None
+    InLambdaBackend(Path(settings.model_root) if settings.model_root else REPO_ROOT) if in_lambda_models else None
 )
+if in_lambda is not None and settings.provisioned_init:
+    # Only under provisioned concurrency, whose init no request waits for; an on-demand cold start stays lean.
+    in_lambda.warm(in_lambda_models)
 router = InferenceRouter(
     config=config,
     serverless=serverless_backend,

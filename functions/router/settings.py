@@ -21,6 +21,11 @@ ENVIRONMENT_VARIABLES: Final[tuple[str, ...]] = (
 )
 
 
+# Set by the Lambda runtime itself (not the templates): "on-demand", "provisioned-concurrency" or "snap-start".
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
+INITIALIZATION_TYPE_VARIABLE: Final[str] = "AWS_LAMBDA_INITIALIZATION_TYPE"
+PROVISIONED_CONCURRENCY_INIT: Final[str] = "provisioned-concurrency"
+
 DEFAULT_INVOKE_BUDGET_MS: Final[int] = 20_000
 DEFAULT_RESPONSE_RESERVE_MS: Final[int] = 300
 
@@ -38,6 +43,9 @@ class RouterSettings:
     # Where ``lambda``-routed models' artifacts are found (their config path below it): /opt in Lambda, where
     # the model layer mounts; the repo root when unset (local mode, tests).
     model_root: str | None = None
+    # This environment is initialised for provisioned concurrency: init runs before any request is routed to
+    # it, so work done then (warming the in-Lambda sessions) is paid by no caller.
+    provisioned_init: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RouterSettings:
@@ -50,6 +58,7 @@ class RouterSettings:
             invoke_budget_ms=_positive_int(environ, "INVOKE_BUDGET_MS", DEFAULT_INVOKE_BUDGET_MS),
             response_reserve_ms=_positive_int(environ, "RESPONSE_RESERVE_MS", DEFAULT_RESPONSE_RESERVE_MS),
             model_root=environ.get("MODEL_ROOT") or None,
+            provisioned_init=environ.get(INITIALIZATION_TYPE_VARIABLE) == PROVISIONED_CONCURRENCY_INIT,
         )
 
 

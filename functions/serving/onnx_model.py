@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
-from functions.common.errors import InvalidRequestError
+from functions.common.errors import InvalidRequestError, ModelFailedError
 from functions.routing.validation import InferRequest
 
 if TYPE_CHECKING:
@@ -182,8 +183,21 @@ class OnnxModel:
         return PreparedRequest(request, feeds, output_names, request.batch_rows)
 
     def run(self, output_names: Sequence[str], feeds: Mapping[str, Any]) -> list[Any]:
-        """The one onnxruntime call; it releases the GIL while it runs."""
-        results: list[Any] = self.session.run(list(output_names), dict(feeds))
+        """The one onnxruntime call; it releases the GIL while it runs.
+
+        Raises :class:`ModelFailedError` with the status a container answers for it: 422 when onnxruntime
+        rejected the request's values (INVALID_ARGUMENT, e.g. an index outside a table the model looks up),
+        500 when the model itself failed. Through SageMaker that is a ModelError with that original status,
+        which the router maps to 422 or 502; the in-Lambda tier raises it to the router directly.
+        """
+        try:
+            results: list[Any] = self.session.run(list(output_names), dict(feeds))
+        except InvalidArgument as error:
+            message = f"model {self.config.name!r} cannot process the request's values: {error}"
+            raise ModelFailedError(message, original_status=422) from error
+        except Exception as error:  # onnxruntime's other failure classes (Fail, RuntimeException, EPFail...)
+            message = f"model {self.config.name!r} failed: {type(error).__name__}: {error}"
+            raise ModelFailedError(message, original_status=500) from error
         return results
 
     def respond(self, prepared: PreparedRequest, outputs: Mapping[str, Any]) -> dict[str, Any]:

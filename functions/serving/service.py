@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from functions.common.config import LAMBDA_MAX_BODY_BYTES
-from functions.common.errors import InferenceError, InvalidRequestError, ModelNotFoundError, PayloadTooLargeError
+from functions.common.errors import (
+    InferenceError,
+    InvalidRequestError,
+    ModelFailedError,
+    ModelNotFoundError,
+    PayloadTooLargeError,
+)
 from functions.routing.validation import validate_infer_request
 from functions.serving.batching import BatchingSettings, DynamicBatcher
 
@@ -116,6 +122,12 @@ class InvocationService:
             return _error(400, error.message)
         except PayloadTooLargeError as error:
             return _error(413, error.message)
+        except ModelFailedError as error:  # onnxruntime could not run it: 422 for the request's values, else 500
+            if error.original_status >= 500:
+                logger.error("inference failed: %s", error.message)
+            else:
+                logger.warning("the model rejected the request: %s", error.message)
+            return _error(error.original_status, error.message)
         except InferenceError as error:
             return _error(500, error.message)
         except TimeoutError:

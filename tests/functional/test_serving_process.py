@@ -18,13 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from functions.common.config import load_models_config, parse_model_signature
 from functions.routing.validation import validate_infer_request
 from functions.serving.onnx_model import OnnxModel
+from tests.onnx_graphs import LOOKUP_TENSORS, lookup_model
 from tests.sagemaker_layout import unpack_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -60,28 +59,17 @@ def lay_out_iris(root: Path) -> Path:
 
 
 def lay_out_lookup(root: Path) -> Path:
-    """A Gather over a 10-row table: index 99 makes onnxruntime fail the run it is in. Configured in a model
+    """A Gather over a 10-row table: index 99 makes onnxruntime refuse the run it is in. Configured in a model
     config of its own and packed by the packer like any configured model."""
-    table = numpy_helper.from_array(np.arange(20, dtype=np.float32).reshape(10, 2), "table")
-    graph = helper.make_graph(
-        [helper.make_node("Gather", ["table", "index"], ["row"], axis=0)],
-        "lookup",
-        [helper.make_tensor_value_info("index", TensorProto.INT64, ["batch"])],
-        [helper.make_tensor_value_info("row", TensorProto.FLOAT, ["batch", 2])],
-        initializer=[table],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9
     source = root / "lookup" / "repo"
     source.mkdir(parents=True)
-    (source / "lookup.onnx").write_bytes(model.SerializeToString())
+    (source / "lookup.onnx").write_bytes(lookup_model())
     entry = {
         "name": "lookup",
         "version": "1",
         "platform": "onnxruntime_onnx",
         "artifact": "lookup.onnx",
-        "inputs": [{"name": "index", "datatype": "INT64", "shape": [-1]}],
-        "outputs": [{"name": "row", "datatype": "FP32", "shape": [-1, 2]}],
+        **LOOKUP_TENSORS,
         "route": {"sync": "serverless", "serverless_endpoint": "lookup", "async_endpoint": None},
         "limits": {"max_body_bytes": 1048576, "max_batch_rows": 1000},
     }
@@ -227,7 +215,8 @@ def test_serve_request_that_breaks_a_stacked_run_fails_alone(lookup_server: int)
             [4.0, 5.0],
             [6.0, 7.0],
         ]
-        assert bad[0] == 500
+        assert bad[0] == 422  # onnxruntime refused the request's values (INVALID_ARGUMENT), not a model failure
+        assert "cannot process the request's values" in json.loads(bad[2])["error"]
         assert "out of" in json.loads(bad[2])["error"]
         assert bad[1]["Content-Length"] == str(len(bad[2]))
         if batching_stats(lookup_server)["fallbacks"] > 0:

@@ -21,6 +21,7 @@ from functions.routing.validation import validate_infer_request
 from functions.serving.batching import BatchingConfigError, BatchingSettings, DynamicBatcher
 from functions.serving.onnx_model import OnnxModel, PreparedRequest
 from functions.serving.service import InvocationService
+from tests.onnx_graphs import BROKEN_TENSORS, LOOKUP_TENSORS, broken_model, lookup_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LONG_DELAY_MS = 5_000.0  # a batch in these tests fills long before this; reaching it would fail the test's timeout
@@ -393,3 +394,23 @@ def test_batching_settings_from_environ_rejects_bad_values(environ: dict[str, st
 def test_batching_settings_read_from_the_container_environment_equal_the_config_block(config: BatchingConfig) -> None:
     # The templates write config.environment() onto the CfnModel; local mode uses from_config directly.
     assert BatchingSettings.from_environ(config.environment()) == BatchingSettings.from_config(config)
+
+
+@pytest.mark.parametrize("batching", [BatchingSettings(enabled=False), BatchingSettings(max_queue_delay_ms=0.0)])
+def test_service_answers_422_when_onnxruntime_refuses_the_values_and_500_when_the_model_fails(
+    tmp_path: Path, batching: BatchingSettings
+) -> None:
+    (tmp_path / "lookup.onnx").write_bytes(lookup_model())
+    (tmp_path / "broken.onnx").write_bytes(broken_model())
+    lookup = OnnxModel(parse_model_config(signature("lookup", **LOOKUP_TENSORS)), tmp_path / "lookup.onnx")
+    broken = OnnxModel(parse_model_config(signature("broken", **BROKEN_TENSORS)), tmp_path / "broken.onnx")
+    refused = InvocationService(lookup, batching=batching).invoke(
+        b'{"inputs":[{"name":"index","datatype":"INT64","shape":[1],"data":[99]}]}'
+    )
+    failed = InvocationService(broken, batching=batching).invoke(
+        b'{"inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]}]}'
+    )
+    assert refused.status == 422
+    assert "model 'lookup' cannot process the request's values" in json.loads(refused.body)["error"]
+    assert failed.status == 500
+    assert "model 'broken' failed: Fail:" in json.loads(failed.body)["error"]
