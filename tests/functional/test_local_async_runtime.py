@@ -39,6 +39,15 @@ class AsyncWorld:
         self.sqs = aws_client("sqs", aws.url)
         self.sagemaker: Any = None
         self.inputs = 0
+        # The result queue gets raw messages, as the templates subscribe it; this tap queue gets SNS envelopes,
+        # which say which topic the runtime published to.
+        self.tap_url = self.sqs.create_queue(QueueName=resources.result_queue_url.rsplit("/", 1)[-1] + "-tap")[
+            "QueueUrl"
+        ]
+        tap_arn = self.sqs.get_queue_attributes(QueueUrl=self.tap_url, AttributeNames=["QueueArn"])["Attributes"]
+        sns = aws_client("sns", aws.url)
+        for topic_arn in (resources.success_topic_arn, resources.error_topic_arn):
+            sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=tap_arn["QueueArn"])
 
     def put_input(self, request: Any) -> str:
         self.inputs += 1
@@ -66,15 +75,22 @@ class AsyncWorld:
         return [item["Key"] for item in listing.get("Contents", [])]
 
     def notifications(self) -> list[dict[str, Any]]:
-        """Every message now in the result queue (SNS envelopes), deleted as read. Publishing is synchronous
-        in moto, so after ``wait_async_idle`` the queue already holds all there will be."""
-        envelopes = []
-        url = self.resources.result_queue_url
+        """Every notification published so far, as SNS envelopes (from the tap queue), deleted as read; the
+        result queue's raw copies are checked to be the same events. Publishing is synchronous in moto, so
+        after ``wait_async_idle`` the queues already hold all there will be."""
+        envelopes, raw = self._drain(self.tap_url), self._drain(self.resources.result_queue_url)
+        assert sorted(json.dumps(json.loads(e["Message"]), sort_keys=True) for e in envelopes) == sorted(
+            json.dumps(r, sort_keys=True) for r in raw
+        )
+        return envelopes
+
+    def _drain(self, url: str) -> list[dict[str, Any]]:
+        bodies = []
         while messages := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
             for message in messages:
-                envelopes.append(json.loads(message["Body"]))
+                bodies.append(json.loads(message["Body"]))
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        return envelopes
+        return bodies
 
     def idle(self) -> None:
         assert self.runtime.wait_async_idle(10), "async workers did not drain within 10 s"
