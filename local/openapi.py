@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from functions.common import api
 from functions.common.config import ModelConfig
+from functions.common.jobs import JOB_ID_PATTERN
 
 DOCUMENT_PATH: Final[Path] = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 TITLE: Final[str] = "inference-router: Open Inference Protocol (KServe v2 REST)"
@@ -115,7 +116,8 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
         "required": ["id", "status", "model"],
         "properties": {
             "id": {"type": "string"},
-            "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
+            # No "running": a SageMaker async endpoint does not say when it starts a job (functions/common/jobs.py).
+            "status": {"type": "string", "enum": ["queued", "succeeded", "failed"]},
             "model": {"type": "string"},
             "result": {
                 "description": "the OIP infer response, inline up to JOB_RESULT_INLINE_MAX_BYTES "
@@ -142,10 +144,12 @@ ERRORS: Final[dict[int, str]] = {
     "outside the declared range; NaN/Inf; too many batch rows; the model failed with a 400",
     404: "unknown model, job or path",
     409: "the same Idempotency-Key is still being submitted",
+    410: "the job succeeded, but its result has expired from the async bucket (results are kept a set number of days)",
     413: "body over the model's max_body_bytes and no async route (or over the Lambda's 6 MB)",
     422: "Idempotency-Key reused with another body; the model failed with another 4xx",
     502: "the model failed with a 5xx, or the endpoint is missing or refused the request",
-    503: "endpoint throttled, warming up, failing transiently, unreachable, or its circuit is open",
+    503: "endpoint throttled, warming up, failing transiently, unreachable, or its circuit is open; or a store of "
+    "the async path (S3, DynamoDB) throttled or unreachable",
     504: "the endpoint did not answer within the deadline",
 }
 HEADERS_BY_STATUS: Final[dict[int, dict[str, Any]]] = {
@@ -176,7 +180,13 @@ OPERATIONS: Final[dict[api.ApiRoute, tuple[str, dict[int, tuple[str, str]]]]] = 
     ),
     api.JOB_STATUS: (
         "An async job's status, with its result inline, as a presigned URL, or its error",
-        {200: ("the job", "Job"), 404: (ERRORS[404], "Error")},
+        {
+            200: ("the job", "Job"),
+            400: ("the id is not a job id (32 lowercase hex characters)", "Error"),
+            404: ("unknown job", "Error"),
+            410: (ERRORS[410], "Error"),
+            503: ("the job table or the async bucket is throttled or unreachable", "Error"),
+        },
     ),
 }
 INFER_HEADERS: Final[list[dict[str, Any]]] = [
@@ -257,6 +267,8 @@ def generate() -> dict[str, Any]:
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "path":
                     parameter["schema"]["minLength"] = 1
+                    if parameter["name"] == "job_id":
+                        parameter["schema"]["pattern"] = JOB_ID_PATTERN.pattern
                     if parameter["name"] == "model" and example_model is not None:
                         parameter["example"] = example_model.name
             if route == api.MODEL_INFER:

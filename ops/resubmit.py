@@ -7,7 +7,13 @@ import time
 from functions.common.config import LAMBDA_MAX_BODY_BYTES, ModelsConfig
 from functions.common.jobs import FAILED, Job
 from functions.routing.async_jobs import AsyncJobService
+from functions.routing.deadline import DeadlineBudget
 from functions.routing.validation import validate_infer_request
+
+# An operator's shell has no Lambda deadline: the submit's window (its "submitting" record's deadline) and the
+# endpoint call's timeout are fixed instead.
+SUBMIT_WINDOW_MS = 30_000
+SUBMIT_CALL_MS = 10_000
 
 
 class ResubmitError(RuntimeError):
@@ -30,4 +36,6 @@ def resubmit(service: AsyncJobService, config: ModelsConfig, job_id: str, *, for
         raise ResubmitError(f"the input of job {job_id!r} ({job.input_location}) cannot be read: {error}") from error
     # The input passed validation once; check it again against today's model config.
     request = validate_infer_request(model, body, max_body_bytes=LAMBDA_MAX_BODY_BYTES)
-    return service.submit(request, now=int(time.time()), remaining_ms=30_000, reserve_ms=0)
+    return service.submit(
+        request, now=int(time.time()), remaining_ms=lambda: SUBMIT_WINDOW_MS, budget=DeadlineBudget(SUBMIT_CALL_MS, 0)
+    )

@@ -6,11 +6,14 @@ from functions.adapters.jobs import DynamoDBJobStore
 from functions.adapters.s3 import S3ObjectStore
 from functions.adapters.sagemaker import SageMakerBackend
 from functions.common.async_settings import AsyncSettings, AsyncSettingsError
-from functions.routing.async_jobs import AsyncJobService, AsyncPolicy
+from functions.routing.async_jobs import AsyncJobService, AsyncPolicy, LoggedSubmitEvents, SubmitEvents
 
 
 def build_async_service(
-    settings: AsyncSettings, backend: SageMakerBackend | None = None, endpoint_name_prefix: str = ""
+    settings: AsyncSettings,
+    backend: SageMakerBackend | None = None,
+    endpoint_name_prefix: str = "",
+    events: SubmitEvents | None = None,
 ) -> AsyncJobService:
     policy = AsyncPolicy(
         invocation_timeout_s=settings.invocation_timeout_s,
@@ -23,6 +26,7 @@ def build_async_service(
         jobs=DynamoDBJobStore(settings.job_table, policy.record_ttl_s),
         policy=policy,
         endpoint_name_prefix=endpoint_name_prefix,
+        events=events or LoggedSubmitEvents(),
     )
 
 

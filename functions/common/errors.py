@@ -28,6 +28,10 @@ class RouteNotFoundError(InferenceError):
     """No API resource at that path and method (HTTP 404)."""
 
 
+class ResultExpiredError(InferenceError):
+    """The job succeeded but its result object has expired from the async bucket (HTTP 410 Gone)."""
+
+
 class PayloadTooLargeError(InferenceError):
     """The body is over the route's limit and the model has no async route (HTTP 413)."""
 
@@ -41,7 +45,8 @@ class ModelFailedError(InferenceError):
 
 
 class EndpointUnavailableError(InferenceError):
-    """The endpoint is throttled, warming up or failing transiently; a retry later may succeed (HTTP 503)."""
+    """The endpoint, or a store the async path needs (S3, DynamoDB), is throttled, warming up or failing
+    transiently; a retry later may succeed (HTTP 503)."""
 
     def __init__(self, message: str, reason: str, retry_after_seconds: int = 1) -> None:
         super().__init__(message)

@@ -6,22 +6,29 @@ Plain data and parsing, no AWS imports: the result Lambda, the sweeper and the r
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Final
 
 SUBMITTING: Final[str] = "submitting"  # the record exists, invoke_endpoint_async not yet acknowledged
 QUEUED: Final[str] = "queued"
-RUNNING: Final[str] = "running"
 SUCCEEDED: Final[str] = "succeeded"
 FAILED: Final[str] = "failed"
-OPEN_STATUSES: Final[tuple[str, ...]] = (SUBMITTING, QUEUED, RUNNING)
+# No "running": a SageMaker async endpoint says nothing when it starts a request (only when it ends, by SNS),
+# so a job is ``queued`` until it settles. Reporting "running" would be a guess.
+OPEN_STATUSES: Final[tuple[str, ...]] = (SUBMITTING, QUEUED)
 TERMINAL_STATUSES: Final[tuple[str, ...]] = (SUCCEEDED, FAILED)
+# Job ids are ``uuid4().hex``: anything else cannot name a job (and is refused before reaching the table).
+JOB_ID_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[0-9a-f]{32}$")
 
 # The async bucket's layout, per physical endpoint name: the router writes inputs, SageMaker writes outputs
 # and failures. The endpoint's IAM grants are scoped to these prefixes (infra/constructs/async_storage.py).
 INPUT_PREFIX: Final[str] = "input/"
 OUTPUT_PREFIX: Final[str] = "output/"
 FAILURE_PREFIX: Final[str] = "failure/"
+# Written beside a job's input only when the endpoint accepted the job but the job table could not be told:
+# it holds the output and failure locations, so the sweeper can still follow the job (never a lost job).
+ACCEPTED_MARKER_SUFFIX: Final[str] = ".accepted.json"
 
 # The job table's schema, shared by the DynamoDB adapter, the CDK construct and local mode.
 JOB_TABLE_PARTITION_KEY: Final[str] = "job_id"

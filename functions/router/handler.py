@@ -76,7 +76,29 @@ def async_service() -> AsyncJobService:
     from functions.adapters.async_service import build_async_service
 
     assert async_settings is not None  # InferenceRouter only takes the async path when it is configured
-    return build_async_service(async_settings, serverless_backend, settings.endpoint_name_prefix)
+    return build_async_service(async_settings, serverless_backend, settings.endpoint_name_prefix, SubmitAnomalies())
+
+
+class SubmitAnomalies:
+    """What a submit reports besides its answer (functions/routing/async_jobs.py ``SubmitEvents``): logged, and
+    the one that needs a look (the endpoint has a job the table does not show as queued) counted."""
+
+    def cleanup_failed(self, job_id: str, what: str, error: Exception) -> None:
+        logger.warning(
+            "a failed submit left something behind", extra={"job_id": job_id, "what": what, "why": repr(error)}
+        )
+
+    def queued_unrecorded(self, job_id: str, error: Exception, *, marker: str | None) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+        with single_metric(
+            name="JobsQueuedUnrecorded", unit=MetricUnit.Count, value=1, namespace="InferenceRouter"
+        ) as metric:
+            metric.add_dimension(name="marker", value="written" if marker else "missing")
+        logger.error(
+            "the endpoint accepted the job but the job table was not updated; answered 202 anyway",
+            extra={"job_id": job_id, "why": repr(error), "accepted_marker": marker},
+        )
 
 
 @functools.cache
@@ -139,15 +161,15 @@ def prefers_async() -> bool:
 
 @app.post(api.MODEL_INFER.resolver_path)
 def infer(model: str) -> Response[str]:
-    remaining_ms = app.lambda_context.get_remaining_time_in_millis()
     body = request_body()
     model_config = router.model(model)
     wants_async = prefers_async()
     if router.takes_async_path(model_config, len(body), prefer_async=wants_async):
-        return submit_job(model_config, body, remaining_ms, wants_async)
+        return submit_job(model_config, body, wants_async)
     request = validate_infer_request(model_config, body)
     try:
-        answer = router.forward(request, remaining_ms=remaining_ms)
+        # Read now, after validation: the deadline is what is left when the call starts.
+        answer = router.forward(request, remaining_ms=app.lambda_context.get_remaining_time_in_millis())
     except (EndpointUnavailableError, EndpointTimeoutError) as error:
         degraded = router.degraded_answer(request, error)
         if degraded is not None:
@@ -155,7 +177,7 @@ def infer(model: str) -> Response[str]:
         if model_config.resilience.spill_async and router.async_available:
             reason = error.reason if isinstance(error, EndpointUnavailableError) else "deadline"
             count_degraded(model_config, f"{reason}; spilled-async")
-            spilled = submit_job(model_config, body, app.lambda_context.get_remaining_time_in_millis(), False)
+            spilled = submit_job(model_config, body, False)
             spilled.headers["X-Inference-Degraded"] = f"{reason}; spilled-async"
             return spilled
         raise
@@ -196,21 +218,32 @@ def degraded_response(model: ModelConfig, body: bytes, why: str) -> Response[str
     )
 
 
-def submit_job(model: ModelConfig, body: bytes, remaining_ms: int, wants_async: bool) -> Response[str]:
+def submit_job(model: ModelConfig, body: bytes, wants_async: bool) -> Response[str]:
     """Validate exactly as the sync path does, then store, record and submit; 202 with the job's URL."""
     request = validate_infer_request(model, body, max_body_bytes=LAMBDA_MAX_BODY_BYTES)
     service = async_service()
 
     def submit() -> dict[str, Any]:
+        # The remaining time is read again right before the endpoint call, capped by the invoke budget.
         job = service.submit(
-            request, now=int(time.time()), remaining_ms=remaining_ms, reserve_ms=settings.response_reserve_ms
+            request,
+            now=int(time.time()),
+            remaining_ms=app.lambda_context.get_remaining_time_in_millis,
+            budget=router.budget,
         )
         return {"id": job.job_id, "status": job.public_status}
 
     key = app.current_event.headers.get("Idempotency-Key") or app.current_event.headers.get("idempotency-key")
     submitter = idempotent_submitter()
     if key and submitter is not None:
-        document = submitter.submit(key, hashlib.sha256(body).hexdigest(), submit, app.lambda_context)
+        document = submitter.submit(
+            key,
+            model=model.name,
+            caller=caller_identity(app.current_event.raw_event),
+            body_sha256=hashlib.sha256(body).hexdigest(),
+            action=submit,
+            context=app.lambda_context,
+        )
     else:
         document = submit()
     headers = {"Location": f"/v2/jobs/{document['id']}"}
@@ -218,6 +251,20 @@ def submit_job(model: ModelConfig, body: bytes, remaining_ms: int, wants_async: 
         headers["Preference-Applied"] = RESPOND_ASYNC
     logger.info("async job submitted", extra={"job_id": document["id"], "model": model.name})
     return json_response(document, status_code=202, headers=headers)
+
+
+# Who is calling, as API Gateway authenticated them (IAM user or role, API key, Cognito identity): an
+# Idempotency-Key is the caller's own, so another caller's same key never answers with this caller's job.
+CALLER_FIELDS = ("userArn", "apiKeyId", "cognitoIdentityId", "caller", "accountId")
+
+
+def caller_identity(event: dict[str, Any]) -> str | None:
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    for name in CALLER_FIELDS:
+        value = identity.get(name)
+        if value:
+            return f"{name}:{value}"
+    return None
 
 
 @app.get(api.JOB_STATUS.resolver_path)

@@ -18,6 +18,7 @@ from functions.common.errors import (
     ModelFailedError,
     ModelNotFoundError,
     PayloadTooLargeError,
+    ResultExpiredError,
     RouteNotFoundError,
 )
 
@@ -28,6 +29,7 @@ STATUS_BY_ERROR: dict[type[InferenceError], int] = {
     RouteNotFoundError: 404,
     JobNotFoundError: 404,
     ConflictError: 409,
+    ResultExpiredError: 410,
     IdempotencyKeyReusedError: 422,
     PayloadTooLargeError: 413,
     EndpointRejectedError: 502,

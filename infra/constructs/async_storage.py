@@ -20,6 +20,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.common.jobs import (
+    ACCEPTED_MARKER_SUFFIX,
     FAILURE_PREFIX,
     IDEMPOTENCY_PARTITION_KEY,
     IDEMPOTENCY_TTL_ATTRIBUTE,
@@ -252,8 +253,15 @@ class AsyncStorage(Construct):
         for prefix in prefixes:
             acknowledge(role, f"AwsSolutions-IAM5[Resource::{bucket_arn}/{prefix}*]", why)
 
+    def _may_list(self, role: iam.IRole) -> None:
+        """ListBucket, so that a missing object is S3's 404 and not a 403 like a denial (S3 HeadObject docs):
+        an expired result and an output not written yet must be told apart from a broken grant. It lists keys
+        (job ids under endpoint names), never contents."""
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]))
+
     def grant_router(self, role: iam.IRole) -> None:
         """Submit: write and (on a failed submit) delete inputs, record jobs; status: read and presign outputs."""
+        self._may_list(role)
         self._objects(
             role,
             ["s3:PutObject", "s3:DeleteObject"],
@@ -277,7 +285,9 @@ class AsyncStorage(Construct):
         )
 
     def grant_settler(self, role: iam.IRole, *, query_open_jobs: bool) -> None:
-        """The result handler and the sweeper: read results and failures, settle jobs (the sweeper also queries)."""
+        """The result handler and the sweeper: read results and failures, settle jobs (the sweeper also queries,
+        and reads the marker a submit leaves when the endpoint took a job the table could not be told of)."""
+        self._may_list(role)
         self._objects(
             role,
             ["s3:GetObject"],
@@ -287,6 +297,15 @@ class AsyncStorage(Construct):
         actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
         resources = [self.job_table.table_arn]
         if query_open_jobs:
+            marker = f"{INPUT_PREFIX}*{ACCEPTED_MARKER_SUFFIX}"
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(marker)])
+            )
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::{resource_token(self.bucket, 'Arn')}/{marker}]",
+                "The sweeper reads only the accepted-job markers (never the inputs); job ids exist only at run time.",
+            )
             actions.append("dynamodb:Query")
             resources.append(f"{self.job_table.table_arn}/index/{JOB_STATUS_INDEX}")
         role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from functions.adapters.jobs import DynamoDBJobStore
-from functions.common.jobs import QUEUED, Job
+from functions.common.jobs import QUEUED, SUBMITTING, Job
 from local.api_gateway import LocalLambdaContext
 from local.aws import (
     AsyncResources,
@@ -65,11 +66,14 @@ def notification(event: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def queued_job(world: tuple[LocalAws, AsyncResources], job_id: str = SAMPLE_JOB_ID) -> DynamoDBJobStore:
+def queued_job(
+    world: tuple[LocalAws, AsyncResources], job_id: str = SAMPLE_JOB_ID, status: str = QUEUED
+) -> DynamoDBJobStore:
     aws, resources = world
     store = DynamoDBJobStore(resources.job_table, 3600, aws_client("dynamodb", aws.url))
     store.delete(job_id)
-    store.create(Job(job_id, "iris", "dev-iris-async", QUEUED, 1_000, 2_000, f"s3://{resources.bucket}/input/x.json"))
+    input_location = f"s3://{resources.bucket}/input/dev-iris-async/{job_id}.json"
+    store.create(Job(job_id, "iris", "dev-iris-async", status, 1_000, 2_000, input_location))
     return store
 
 
@@ -99,12 +103,27 @@ def test_success_notification_settles_the_job_and_a_duplicate_is_harmless(
     assert '"DuplicateNotifications":[1.0]' in capsys.readouterr().out.replace(" ", "")
 
 
+def test_success_notification_settles_a_job_the_router_could_not_mark_queued(
+    world: tuple[LocalAws, AsyncResources], results: ModuleType
+) -> None:
+    # The endpoint took the job but the router's mark-queued write failed: the record still says submitting.
+    store = queued_job(world, status=SUBMITTING)
+    event = sample("results/sqs_inference_succeeded", world[1].bucket)
+    output = notification(event)["responseParameters"]["outputLocation"]
+    put(world, output, b'{"model_name": "iris", "outputs": []}')
+    assert results.lambda_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    job = store.get(SAMPLE_JOB_ID)
+    assert job is not None
+    assert (job.status, job.output_location) == ("succeeded", output)
+
+
 def test_failure_notification_fails_the_job_with_the_failure_objects_reason(
     world: tuple[LocalAws, AsyncResources], results: ModuleType
 ) -> None:
     store = queued_job(world)
     event = sample("results/sqs_inference_failed", world[1].bucket)
-    put(world, notification(event)["responseParameters"]["failureLocation"], b"model said: feature 3 is negative")
+    failure = b'{"error": "model said: feature 3 is negative"}'  # what the container answered
+    put(world, notification(event)["responseParameters"]["failureLocation"], failure)
     assert results.lambda_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
     job = store.get(SAMPLE_JOB_ID)
     assert job is not None
@@ -167,3 +186,23 @@ def test_sweeper_settles_overdue_jobs_and_reports_the_oldest_open_age(
     emitted = capsys.readouterr().out
     assert "OldestOpenJobAgeSeconds" in emitted
     assert "JobsSweptTimeout" in emitted
+
+
+def test_sweeper_adopts_a_submitting_job_the_endpoint_accepted(
+    world: tuple[LocalAws, AsyncResources], sweeper: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job_id = "c" * 32
+    aws, resources = world
+    store = DynamoDBJobStore(resources.job_table, 3600, aws_client("dynamodb", aws.url))
+    created = int(time.time()) - 600  # ten minutes ago: its submit deadline passed, its full one is hours ahead
+    input_location = f"s3://{resources.bucket}/input/dev-iris-async/{job_id}.json"
+    store.create(Job(job_id, "iris", "dev-iris-async", SUBMITTING, created, created + 85, input_location))
+    output = f"s3://{world[1].bucket}/output/dev-iris-async/{job_id}.out"
+    marker = {"output_location": output, "failure_location": None}
+    put(world, f"s3://{world[1].bucket}/input/dev-iris-async/{job_id}.accepted.json", json.dumps(marker).encode())
+    counts = sweeper.lambda_handler(sample("sweeper/scheduled", "unused"), LocalLambdaContext())
+    assert counts["adopted"] >= 1
+    job = store.get(job_id)
+    assert job is not None
+    assert (job.status, job.output_location) == ("queued", output)
+    assert '"JobsSweptAdopted":[' in capsys.readouterr().out.replace(" ", "")

@@ -9,6 +9,8 @@ import pytest
 from openapi_spec_validator import validate
 
 from functions.common import api
+from functions.common.errors import ResultExpiredError
+from functions.common.jobs import JOB_ID_PATTERN, OPEN_STATUSES, TERMINAL_STATUSES
 from functions.router.responses import STATUS_BY_ERROR
 from local.openapi import DOCUMENT_PATH, generate, render
 
@@ -40,7 +42,8 @@ def test_openapi_document_never_promises_a_500(document: dict[str, Any]) -> None
 
 def test_openapi_infer_lists_every_status_the_router_maps_errors_to(document: dict[str, Any]) -> None:
     infer = document["paths"][api.MODEL_INFER.resource]["post"]
-    assert set(infer["responses"]) == {"200", "202"} | {str(status) for status in STATUS_BY_ERROR.values()}
+    job_status_only = {str(STATUS_BY_ERROR[ResultExpiredError])}  # an expired result: GET /v2/jobs/{id} only
+    assert set(infer["responses"]) == {"200", "202"} | {str(s) for s in STATUS_BY_ERROR.values()} - job_status_only
     assert infer["responses"]["202"]["headers"]["Location"]["required"] is True
     assert infer["responses"]["503"]["headers"]["Retry-After"]["required"] is True
     assert infer["responses"]["409"]["headers"]["Retry-After"]["required"] is True
@@ -64,3 +67,17 @@ def test_openapi_infer_example_is_accepted_by_the_router(document: dict[str, Any
     event = build_rest_event("POST", f"/v2/models/{model}/infer", {"Content-Type": "application/json"}, body)
     assert event is not None
     assert call_router(event).status == 200
+
+
+def test_openapi_job_status_lists_its_errors_and_the_job_id_format(document: dict[str, Any]) -> None:
+    status = document["paths"][api.JOB_STATUS.resource]["get"]
+    assert set(status["responses"]) == {"200", "400", "404", "410", "503"}
+    assert status["responses"]["503"]["headers"]["Retry-After"]["required"] is True
+    (job_id,) = (p for p in status["parameters"] if p["name"] == "job_id")
+    assert job_id["schema"]["pattern"] == JOB_ID_PATTERN.pattern
+
+
+def test_openapi_job_statuses_are_the_ones_a_caller_can_see(document: dict[str, Any]) -> None:
+    # "submitting" shows as "queued"; "running" is never reported (SageMaker async gives no start signal).
+    public = {"queued" if s == "submitting" else s for s in (*OPEN_STATUSES, *TERMINAL_STATUSES)}
+    assert set(document["components"]["schemas"]["Job"]["properties"]["status"]["enum"]) == public

@@ -71,3 +71,26 @@ def test_result_and_sweeper_roles_are_least_privilege(dev: Synthesized) -> None:
     assert not actions(sweeper_statements) & {"sqs:ReceiveMessage", "s3:PutObject", "dynamodb:DeleteItem"}
     query = next(s for s in sweeper_statements if "dynamodb:Query" in s["Action"])
     assert "/index/by_status" in json.dumps(query["Resource"])
+
+
+def test_sweeper_reads_only_the_accepted_job_markers_of_the_inputs(dev: Synthesized) -> None:
+    _, sweeper = function(dev, "functions.sweeper.handler.lambda_handler")
+    reads = json.dumps([s["Resource"] for s in statements_of(dev, sweeper) if "s3:GetObject" in s["Action"]])
+    assert "/input/*.accepted.json" in reads
+    assert '/input/*"' not in reads  # never the inputs themselves
+    _, results = function(dev, "functions.results.handler.lambda_handler")
+    assert "/input/" not in json.dumps([s["Resource"] for s in statements_of(dev, results)])
+
+
+def test_roles_that_check_for_objects_may_list_the_bucket(dev: Synthesized) -> None:
+    # Without s3:ListBucket a missing object is a 403 like a denial: an expired result or an output not written
+    # yet could not be told apart from a broken grant (S3 HeadObject docs).
+    for handler in (
+        "functions.router.handler.lambda_handler",
+        "functions.results.handler.lambda_handler",
+        "functions.sweeper.handler.lambda_handler",
+    ):
+        _, props = function(dev, handler)
+        listing = [s for s in statements_of(dev, props) if s["Action"] == "s3:ListBucket"]
+        assert len(listing) == 1, handler
+        assert "Fn::GetAtt" in listing[0]["Resource"]  # the bucket itself, no object wildcard
