@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from ops.targets import Target, TargetError, apply_environment, local_target, stack_target
+from ops.targets import LOCAL_STATE_FILE, Target, TargetError, apply_environment, local_target, stack_target
 
 
 def _target(args: argparse.Namespace) -> Target:
-    return stack_target(args.stack) if args.stack else local_target()
+    return stack_target(args.stack) if args.stack else local_target(Path(args.local_state))
 
 
 def _redrive(args: argparse.Namespace) -> int:
@@ -68,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     where = argparse.ArgumentParser(add_help=False)
     where.add_argument(
         "--stack", help="a deployed stack (e.g. InferenceRouter-prod); default: the running `make local`"
+    )
+    where.add_argument(
+        "--local-state",
+        default=str(LOCAL_STATE_FILE),
+        help="the state file a running `make local` writes (default: .local/state.json in the repository)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     redrive = commands.add_parser("redrive", parents=[where], help="move dead letters back to the result queue")

@@ -125,8 +125,9 @@ def _move(sqs: Any, source_url: str, target_url: str, messages: list[dict[str, A
     return len(done), len(sent.get("Failed", []))
 
 
-def progress_printer(stream: TextIO = sys.stderr) -> Callable[[int, int], None]:
-    """A one-line progress bar on a terminal, a line per hundred messages otherwise."""
+def progress_printer(stream: TextIO | None = None) -> Callable[[int, int], None]:
+    """A one-line progress bar on a terminal, a line per hundred messages otherwise (on stderr by default)."""
+    stream = stream or sys.stderr
     interactive = stream.isatty()
     last = {"printed": 0}
 
