@@ -3,19 +3,29 @@ with a real-shaped SQS event, delete what it settled, leave what it reported as 
 
 As on AWS: a record the handler reports in ``batchItemFailures`` is not deleted and comes back after the
 visibility timeout; an invocation that crashes deletes nothing; after ``maxReceiveCount`` receives SQS (moto)
-moves the message to the dead-letter queue. Crashes can be injected per message, to prove exactly that.
+moves the message to the dead-letter queue. Crashes can be injected per job, to prove exactly that.
+
+An injected crash happens inside the real handler: the poller stands in for the job service the handler module
+holds (``service``) and raises from its ``settle`` for the chosen jobs, so the message goes through the real
+parsing, Powertools batch processing and failure reporting, and nothing is settled. The handler itself has no
+fault hook (production code must not), and raising around its call instead would come too late: by then it has
+settled the job, and the dead letter would recover nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from functions.common.jobs import AsyncOutcome
 
 from local.api_gateway import LocalLambdaContext
 from local.sagemaker_runtime import REGION
@@ -30,22 +40,47 @@ SqsHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 @dataclass
 class CrashFault:
-    """Which messages make the result function crash: a seeded share of them, or named jobs.
+    """Which jobs' notifications make the result function crash: a seeded share of them, or named jobs.
 
-    A message chosen once is chosen on every receive (a poison message), until the fault is cleared.
+    A job chosen once is chosen on every receive of its notification (a poison message), until the fault is
+    cleared.
     """
 
     rate: float = 0.0
     job_ids: frozenset[str] = frozenset()
     seed: int = 0
 
-    def crashes_on(self, message_id: str, body: str) -> bool:
-        if any(job_id in body for job_id in self.job_ids):
+    def crashes_on(self, job_id: str) -> bool:
+        if job_id in self.job_ids:
             return True
         if self.rate <= 0:
             return False
-        digest = int.from_bytes(hashlib.sha256(f"{self.seed}:{message_id}".encode()).digest()[:8], "big")
+        digest = int.from_bytes(hashlib.sha256(f"{self.seed}:{job_id}".encode()).digest()[:8], "big")
         return random.Random(digest).random() < self.rate
+
+
+class InjectedCrashError(RuntimeError):
+    """The crash local mode injects into the result handler's settle step."""
+
+
+class CrashingService:
+    """The result handler's job service with crashes injected: ``settle`` raises for the jobs the poller's
+    fault chooses, before anything is written; everything else is the real service's."""
+
+    def __init__(self, inner: Any, poller: ResultPoller) -> None:
+        self.inner = inner
+        self._poller = poller
+
+    def settle(self, outcome: AsyncOutcome) -> bool:
+        if self._poller.crash_fault().crashes_on(outcome.job_id):
+            self._poller.count_crash()
+            logger.info("result poller: injected crash settling job %s", outcome.job_id)
+            raise InjectedCrashError(f"injected crash while settling job {outcome.job_id}")
+        settled: bool = self.inner.settle(outcome)
+        return settled
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 @dataclass
@@ -59,7 +94,11 @@ class PollerStats:
 
 
 class ResultPoller:
-    """Polls ``queue_url`` on a thread and feeds ``handler`` SQS events, like Lambda's SQS event source."""
+    """Polls ``queue_url`` on a thread and feeds ``handler`` SQS events, like Lambda's SQS event source.
+
+    Crashes are injected into the module that defines ``handler``: its ``service`` is wrapped in a
+    :class:`CrashingService` (functions/results/handler.py keeps its job service there).
+    """
 
     def __init__(self, handler: SqsHandler, sqs: Any, queue_url: str, queue_arn: str) -> None:
         self.handler = handler
@@ -71,6 +110,13 @@ class ResultPoller:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="result-poller", daemon=True)
+        module = inspect.getmodule(handler)
+        service = getattr(module, "service", None)
+        if service is None:
+            raise ValueError(f"{handler!r} is not defined in a module holding its job service as 'service'")
+        if isinstance(service, CrashingService):  # a second poller on the same module: the real one underneath
+            service = service.inner
+        setattr(module, "service", CrashingService(service, self))  # noqa: B010 - a module, not an object of ours
 
     def start(self) -> ResultPoller:
         self._thread.start()
@@ -83,6 +129,14 @@ class ResultPoller:
     def set_crash_fault(self, fault: CrashFault) -> None:
         with self._lock:
             self.crash = fault
+
+    def crash_fault(self) -> CrashFault:
+        with self._lock:
+            return self.crash
+
+    def count_crash(self) -> None:
+        with self._lock:
+            self.stats.crashes += 1
 
     def _run(self) -> None:
         while not self._stopped.is_set():
@@ -105,16 +159,7 @@ class ResultPoller:
         messages: list[dict[str, Any]] = response.get("Messages", [])
         if not messages:
             return 0
-        with self._lock:
-            crash = self.crash
-        poisoned = [m for m in messages if crash.crashes_on(m["MessageId"], m["Body"])]
-        healthy = [m for m in messages if m not in poisoned]
-        # A crash takes down the invocation that held the message; the others are processed by another.
-        for message in poisoned:
-            self.stats.crashes += 1
-            logger.info("result poller: injected crash on message %s", message["MessageId"])
-        if healthy:
-            self._invoke(healthy)
+        self._invoke(messages)
         return len(messages)
 
     def _invoke(self, messages: list[dict[str, Any]]) -> None:
