@@ -8,14 +8,15 @@ SageMaker lays it out, once with batching on and once off, and driven with 1-row
 latency and the mean batch the server actually ran (from its ``/_batching`` counters).
 
 Target (issue 5): at concurrency 32, batching gives >= 3x the unbatched throughput on the MLP with p99 no
-worse than 2x.
+worse than 2x. The process exits 1 when a run that measured the MLP at concurrency 32 misses it, or when
+any request failed; a run that did not measure it (``BENCH_MODELS=iris``) says so and exits 0.
+``BENCH_TARGET=report`` prints the verdict without failing on it (failed requests still fail the run).
 
-The load generator shares the machine with the server, so it is a lean asyncio client over raw sockets
-(pre-built request bytes) rather than a thread per connection. Both modes run onnxruntime with one
-intra-op thread, so neither wins by oversubscribing the cores.
-
-Environment: ``BENCH_SECONDS`` (measured seconds per cell, default 3), ``BENCH_CONCURRENCY`` (default
-``1,8,32``), ``BENCH_MODELS`` (default ``iris,mlp``), plus any ``SERVING_*`` variable for the server.
+Per model it also prints the model's own onnxruntime time (in-process, one intra-op thread) for 1 row and
+for a full batch, and what each request costs the server outside the model (HTTP, JSON, validation) at its
+best unbatched throughput: batching can give at most (outside + 1 row) / (outside + full batch / its rows).
+On a 2-core machine the 512-wide MLP runs 1 row in ~0.05 ms of a ~0.25 ms request, so batching cannot reach
+3x there; from ~1536 wide the model dominates and it does (``make bench`` enforces it at 2048).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from functions.common.config import serving_signature  # noqa: E402 - needs the repo root on sys.path
+from functions.common.config import DEFAULT_MAX_BATCH_SIZE, serving_signature  # noqa: E402 - needs the repo root on sys.path
 from layers.models.mlp import build_mlp  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
@@ -47,6 +48,8 @@ WARMUP_SECONDS = 0.5
 CONCURRENCY = tuple(int(value) for value in os.environ.get("BENCH_CONCURRENCY", "1,8,32").split(","))
 MODELS = tuple(os.environ.get("BENCH_MODELS", "iris,mlp").split(","))
 CONFIG_PATH = ROOT / "functions" / "models.json"
+ENFORCE_TARGET = os.environ.get("BENCH_TARGET", "enforce") != "report"
+MODEL_RUNS = 200
 
 
 @dataclass(frozen=True)
@@ -176,27 +179,100 @@ def print_table(cells: list[Cell]) -> None:
         )
 
 
-def verdict(cells: list[Cell]) -> None:
+TARGET_MODEL = "mlp"
+TARGET_CONCURRENCY = 32
+TARGET_SPEEDUP = 3.0
+TARGET_P99_RATIO = 2.0
+
+
+@dataclass(frozen=True)
+class ModelCost:
+    """The model's own onnxruntime time, in-process: ms for one row and for a batch of ``rows``."""
+
+    one_row_ms: float
+    batch_ms: float
+    rows: int
+
+
+def model_cost(model_dir: Path, body: bytes, rows: int) -> ModelCost:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(model_dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    entry = json.loads(body)["inputs"][0]
+    row = np.asarray(entry["data"], dtype=np.float32).reshape(entry["shape"])
+
+    def median_ms(feed: Any) -> float:
+        for _ in range(20):
+            session.run(None, {entry["name"]: feed})
+        timings = []
+        for _ in range(MODEL_RUNS):
+            started = time.perf_counter()
+            session.run(None, {entry["name"]: feed})
+            timings.append(time.perf_counter() - started)
+        return float(np.median(timings) * 1000)
+
+    return ModelCost(median_ms(row), median_ms(np.repeat(row, rows, axis=0)), rows)
+
+
+def print_ceiling(model: str, cost: ModelCost, cells: list[Cell]) -> None:
+    print(
+        f"{model} alone (onnxruntime in-process, 1 thread): 1 row {cost.one_row_ms:.3f} ms, "
+        f"{cost.rows} rows {cost.batch_ms:.3f} ms ({cost.batch_ms / cost.rows:.3f} ms/row)"
+    )
+    unbatched = [c for c in cells if c.model == model and not c.batching]
+    if not unbatched:
+        return
+    # The server's time per request at its best unbatched throughput; batching can only shrink the model's share.
+    per_request = 1000 / max(c.requests_per_s for c in unbatched)
+    outside = max(per_request - cost.one_row_ms, 0.0)
+    ceiling = per_request / (outside + cost.batch_ms / cost.rows)
+    print(
+        f"  unbatched, the server spends {per_request:.3f} ms per request, {outside:.3f} ms of it outside the model"
+        f" -> batching can give at most ~{ceiling:.1f}x"
+    )
+
+
+def verdict(cells: list[Cell]) -> bool:
+    """Print the batching gain per model at the highest concurrency; False when the target was measured and
+    missed, or when any request failed."""
+    ok = True
+    failed = [cell for cell in cells if cell.errors]
+    for cell in failed:
+        print(f"{cell.model} batching {'on' if cell.batching else 'off'} at {cell.concurrency}: {cell.errors} errors")
+        ok = False
     top = max(CONCURRENCY)
     found = {(cell.model, cell.batching): cell for cell in cells if cell.concurrency == top}
+    measured = False
     for model in MODELS:
         on, off = found.get((model, True)), found.get((model, False))
         if on is None or off is None:
             continue
         speedup, p99_ratio = on.requests_per_s / off.requests_per_s, on.p99_ms / off.p99_ms
         line = f"{model} at concurrency {top}: batching gives {speedup:.1f}x throughput, p99 {p99_ratio:.2f}x"
-        if model == "mlp":
-            met = speedup >= 3 and p99_ratio <= 2
-            line += f" -> target (>= 3x, p99 <= 2x) {'met' if met else 'NOT met'}"
+        if model == TARGET_MODEL and top == TARGET_CONCURRENCY:
+            measured = True
+            met = speedup >= TARGET_SPEEDUP and p99_ratio <= TARGET_P99_RATIO
+            line += f" -> target (>= {TARGET_SPEEDUP:g}x, p99 <= {TARGET_P99_RATIO:g}x) {'met' if met else 'NOT met'}"
+            if not met and not ENFORCE_TARGET:
+                line += " (BENCH_TARGET=report: not failing the run)"
+            ok = ok and (met or not ENFORCE_TARGET)
         print(line)
+    if not measured:
+        print(f"target not evaluated: it needs {TARGET_MODEL} at concurrency {TARGET_CONCURRENCY} in this run")
+    return ok
 
 
-def main() -> None:
+def main() -> int:
     print(f"cpus: {os.cpu_count()}; {SECONDS:g} s per cell after {WARMUP_SECONDS:g} s warm-up; 1-row requests")
     cells: list[Cell] = []
+    costs: dict[str, ModelCost] = {}
+    batch_rows = int(os.environ.get("SERVING_MAX_BATCH_SIZE", DEFAULT_MAX_BATCH_SIZE))
     with tempfile.TemporaryDirectory(prefix="opt_ml_") as root:
         for model in MODELS:
             model_dir, body = layout_model(model, Path(root))
+            costs[model] = model_cost(model_dir, body, batch_rows)  # before any server runs beside it
             for batching in (False, True):
                 process, port = start_server(model_dir, batching)
                 try:
@@ -209,8 +285,10 @@ def main() -> None:
                     process.wait(timeout=10)
     print_table(cells)
     print()
-    verdict(cells)
+    for model, cost in costs.items():
+        print_ceiling(model, cost, cells)
+    return 0 if verdict(cells) else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
