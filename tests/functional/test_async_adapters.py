@@ -8,14 +8,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyPersistenceLayerError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyInconsistentStateError,
+    IdempotencyPersistenceLayerError,
+)
 from botocore.exceptions import ClientError
 
 from functions.adapters import aws_clients
 from functions.adapters.idempotency import IdempotentSubmitter
 from functions.adapters.jobs import DynamoDBJobStore
 from functions.adapters.s3 import S3ObjectStore
-from functions.common.errors import EndpointUnavailableError
+from functions.common.errors import ConflictError, EndpointUnavailableError
 from functions.common.jobs import FAILED, QUEUED, SUBMITTING, SUCCEEDED, Job
 from local.api_gateway import LocalLambdaContext
 from local.aws import AsyncResources, LocalAsyncResources, LocalAws, aws_client, create_async_resources
@@ -190,4 +193,19 @@ def test_idempotency_table_denied_still_raises(aws: LocalAws, resources: AsyncRe
     submitter = submitter_world(aws, resources, faulty)
     with pytest.raises(IdempotencyPersistenceLayerError, match="Failed to save in progress record"):
         submitter.submit("order-4", model="iris", caller=None, body_sha256="b", action=Submissions(),
+                         context=LocalLambdaContext())  # fmt: skip
+
+
+def test_idempotency_inconsistent_state_is_a_conflict_to_retry(
+    aws: LocalAws, resources: AsyncResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Powertools raises it when the record changes between its write and its read (a race): retryable.
+    submitter = submitter_world(aws, resources)
+
+    def racing(**_: Any) -> Any:
+        raise IdempotencyInconsistentStateError("save_inprogress and get_record return inconsistent results.")
+
+    monkeypatch.setattr(submitter, "_submit_once", racing)
+    with pytest.raises(ConflictError, match="still being submitted; retry shortly"):
+        submitter.submit("order-5", model="iris", caller=None, body_sha256="b", action=Submissions(),
                          context=LocalLambdaContext())  # fmt: skip
