@@ -39,7 +39,7 @@ from functions.common.errors import EndpointTimeoutError, EndpointUnavailableErr
 # plus the adapter's reason for a refused, reset or half-answered connection.
 RETRYABLE_REASONS: Final[frozenset[str]] = frozenset(
     {"model-not-ready", "throttled", "internal-failure", "service-unavailable", "internal-dependency",
-     "connection-error"}
+     "bad-gateway", "gateway-timeout", "connection-error"}
 )  # fmt: skip
 # Unavailable, but the deadline is what ran out: another attempt cannot fit.
 DEADLINE_REASONS: Final[frozenset[str]] = frozenset({"submit-timeout"})
