@@ -5,6 +5,7 @@ the figures are the benchmark's to print."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,13 @@ pytestmark = pytest.mark.e2e
 def test_load_with_faults_answers_every_request_without_a_500_and_degrades_where_configured(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    environment_before = dict(os.environ)
     reports = tmp_path / "load.json"
     exit_code = main(["--faults", "mixed", "--clients", "8", "--environments", "2", "--duration", "2",
                       "--json", str(reports)])  # fmt: skip
     capsys.readouterr()
     assert exit_code == 0
+    assert dict(os.environ) == environment_before  # the bench silences Powertools for itself only
     (report,) = json.loads(reports.read_text())
     assert report["requests"] > 0
     assert report["unanswered"] == {}
