@@ -16,8 +16,9 @@ Per model it also prints the model's own onnxruntime time (in-process, one intra
 for a full batch, its share of an unbatched request at concurrency 1, and the serial estimate of what batching
 can give when only the model's part shrinks: request / (request - 1 row + full batch / its rows). On a 2-core
 machine the 512-wide MLP runs 1 row in ~0.05 ms of a ~0.25 ms request (HTTP, JSON and validation are the
-rest), so batching cannot reach 3x there; from ~1536 wide the model dominates and it does (``make bench``
-enforces the target at 2048).
+rest), so batching cannot reach 3x there. At 2048 wide the model is ~70% of a request and batching reached
+3.1-3.8x in three runs on an otherwise quiet 2-core machine (2.0x once, with other jobs on both cores), so
+``make bench`` enforces the target there; 1536 wide met it once (3.3x) and missed once (1.5x).
 """
 
 from __future__ import annotations
