@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Final
 
+from functions.common.config import SERVERLESS_MAX_BODY_BYTES
 from functions.serving.server import read_body, write_answer
 from functions.serving.service import Answer
 
@@ -467,6 +468,13 @@ class LocalSageMakerRuntime:
         service = self.endpoints.get(endpoint)
         if service is None:
             return error_answer("ValidationError", f"Endpoint {endpoint} of account {ACCOUNT_ID} not found.")
+        if len(body) > SERVERLESS_MAX_BODY_BYTES:
+            # SageMaker refuses a payload over the serverless limit before any container sees it (design.md).
+            return error_answer(
+                "ValidationError",
+                f"Request payload is oversize: {len(body)} bytes; endpoint {endpoint} accepts at most "
+                f"{SERVERLESS_MAX_BODY_BYTES} bytes.",
+            )
         with self._random_lock:
             self.sync_invocations[endpoint] += 1
         with self._flight_lock:

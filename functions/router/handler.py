@@ -174,11 +174,12 @@ def infer(model: str) -> Response[str]:
         degraded = router.degraded_answer(request, error)
         if degraded is not None:
             return degraded_response(model_config, degraded[0], degraded[1])
-        if model_config.resilience.spill_async and router.async_available:
+        if router.can_spill(model_config, app.lambda_context.get_remaining_time_in_millis()):
             reason = error.reason if isinstance(error, EndpointUnavailableError) else "deadline"
-            count_degraded(model_config, f"{reason}; spilled-async")
-            spilled = submit_job(model_config, body, False)
-            spilled.headers["X-Inference-Degraded"] = f"{reason}; spilled-async"
+            spilled = submit_job(model_config, body, False)  # a refused submit answers its own 503
+            why = f"{reason}; spilled-async"
+            count_degraded(model_config, why)
+            spilled.headers["X-Inference-Degraded"] = why
             return spilled
         raise
     return Response(status_code=200, content_type="application/json", body=answer.decode("utf-8"))
@@ -199,12 +200,16 @@ def breaker_changed(endpoint: str, old: str, new: str, why: str) -> None:
 
 
 def count_degraded(model: ModelConfig, why: str) -> None:
-    """A metric per degraded answer; Powertools' metrics load only on this path, never on a cold start."""
+    """A metric per degraded answer, by model, how it was answered (``reason``: static-fallback, last-good,
+    spilled-async) and why the endpoint could not (``cause``: circuit-open, deadline, throttled...). Both sets
+    are small and fixed, so the dimensions stay bounded. Powertools' metrics load only on this path."""
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+    cause, _, answered_by = why.rpartition(";")
     with single_metric(name="DegradedAnswers", unit=MetricUnit.Count, value=1, namespace="InferenceRouter") as metric:
         metric.add_dimension(name="model", value=model.name)
-        metric.add_dimension(name="reason", value=why.rsplit(";", maxsplit=1)[-1].strip())
+        metric.add_dimension(name="reason", value=answered_by.strip())
+        metric.add_dimension(name="cause", value=cause.strip())
     logger.warning("degraded answer", extra={"model": model.name, "why": why})
 
 

@@ -38,6 +38,11 @@ class InProcessBackend(Protocol):
     def predict(self, request: InferRequest) -> bytes: ...
 
 
+# Kept back from the sync attempt of a model that spills to async, so that after the attempt fails (its
+# deadline included) the submit (S3 put, job record, invoke_endpoint_async) still fits before the Lambda's end.
+SPILL_RESERVE_MS = 1500
+
+
 @dataclass(frozen=True)
 class InferenceRouter:
     """Answers infer requests for the configured models.
@@ -89,10 +94,20 @@ class InferenceRouter:
         request = validate_infer_request(self.model(model_name), body)
         return self.forward(request, remaining_ms=remaining_ms)
 
+    def spills(self, model: ModelConfig) -> bool:
+        """Whether a failed sync call of ``model`` is answered with an async job (``resilience.spill_async``)."""
+        return model.resilience.spill_async and model.route.allows_async and self.async_available
+
+    def can_spill(self, model: ModelConfig, remaining_ms: int) -> bool:
+        """Whether a spill still fits in what the Lambda has left (else the sync error is the answer)."""
+        return self.spills(model) and remaining_ms - self.budget.reserve_ms >= SPILL_RESERVE_MS
+
     def forward(self, request: InferRequest, *, remaining_ms: int) -> bytes:
         route = request.model.route
         if route.sync == "serverless" and route.serverless_endpoint is not None:
-            answer = self._call_endpoint(request, self.endpoint_name_prefix + route.serverless_endpoint, remaining_ms)
+            sync_ms = remaining_ms - SPILL_RESERVE_MS if self.spills(request.model) else remaining_ms
+            endpoint = self.endpoint_name_prefix + route.serverless_endpoint
+            answer = checked_answer(endpoint, self._call_endpoint(request, endpoint, sync_ms))
             if request.model.resilience.fallback == "last_good":
                 self.last_good.put(last_good_key(request), answer)
             return answer
@@ -162,12 +177,30 @@ class InferenceRouter:
         if settings.fallback == "last_good":
             cached = self.last_good.get(last_good_key(request))
             if cached is not None:
-                document = json.loads(cached)
+                try:
+                    document = json.loads(cached)
+                except ValueError:  # an answer that passed checked_answer but is not whole JSON: no fallback
+                    return None
                 document.pop("id", None)  # the cached answer was for another request
                 if request.request_id is not None:
                     document["id"] = request.request_id
                 return json.dumps(document, separators=(",", ":")).encode(), f"{reason}; last-good"
         return None
+
+
+def checked_answer(endpoint: str, answer: bytes) -> bytes:
+    """The endpoint's answer if it can be an OIP JSON response (UTF-8, a JSON object), else a 502.
+
+    Cheap on purpose (a decode and one character): the full answer is passed through, not parsed, on the hot
+    path; an HTML error page or a binary body from a broken container is caught here instead of crashing.
+    """
+    try:
+        text = answer.decode("utf-8")
+    except UnicodeDecodeError:
+        raise EndpointRejectedError(f"endpoint {endpoint!r} answered a body that is not UTF-8 JSON") from None
+    if not text.lstrip().startswith("{"):
+        raise EndpointRejectedError(f"endpoint {endpoint!r} answered a body that is not an OIP JSON object")
+    return answer
 
 
 def last_good_key(request: InferRequest) -> str:

@@ -209,6 +209,72 @@ def test_an_unavailable_endpoint_spills_to_async_when_the_model_allows(stack: Lo
     assert refused.status == 503  # the same fault, for a model without spill_async
 
 
+# The spill_async column of the README's fault table: (fault, the Lambda's time in ms) -> status, degraded.
+SPILL_CELLS: dict[str, tuple[FaultSpec | str, int, int, str | None]] = {
+    "transient": (FaultSpec(error="ThrottlingException", error_rate=1.0), 28_000, 202, "throttled; spilled-async"),
+    "circuit-open": ("trip", 28_000, 202, "circuit-open; spilled-async"),
+    # 3 s Lambda: the sync attempt gets what is left after the spill reserve, times out, and the job still fits.
+    "deadline": (FaultSpec(latency_ms=3_000), 3_000, 202, "deadline; spilled-async"),
+    # Too little time for the attempt and a submit after it: the honest answer is the 504.
+    "deadline-no-time-to-spill": (FaultSpec(latency_ms=3_000), 1_600, 504, None),
+    "model-error-5xx": (FaultSpec(error="ModelError", error_rate=1.0, model_status=500), 28_000, 502, None),
+    "model-error-4xx": (FaultSpec(error="ModelError", error_rate=1.0, model_status=400), 28_000, 400, None),
+    "validation-error": (FaultSpec(error="ValidationError", error_rate=1.0), 28_000, 502, None),
+}
+
+
+@pytest.mark.parametrize("fault", SPILL_CELLS)
+def test_spill_async_cell(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fault: str
+) -> None:
+    cause, timeout_ms, expected_status, expected_degraded = SPILL_CELLS[fault]
+    stack.handler_module.router.breakers.reset()
+    if cause == "trip":
+        stack.runtime.set_fault("iris", FaultSpec(error="InternalFailure", error_rate=1.0))
+        for _ in range(3):  # 2 attempts each: past the default threshold of 5 consecutive failures
+            call(stack, "POST", "/v2/models/iris-spill/infer", infer_body([ROW]))
+        assert stack.handler_module.router.breakers.for_endpoint("iris").state == "open"
+    else:
+        assert isinstance(cause, FaultSpec)
+        stack.runtime.set_fault("iris", cause)
+    monkeypatch.setattr(stack.api, "timeout_ms", timeout_ms)
+    jobs_before = job_count(stack)
+    capsys.readouterr()
+    started = time.monotonic()
+    answer = call(stack, "POST", "/v2/models/iris-spill/infer", infer_body([ROW]))
+    elapsed_ms = (time.monotonic() - started) * 1000
+    metrics = [line for line in capsys.readouterr().out.splitlines() if '"DegradedAnswers"' in line]
+    assert (answer.status, answer.headers.get("X-Inference-Degraded")) == (expected_status, expected_degraded)
+    assert elapsed_ms < timeout_ms
+    if expected_degraded is None:
+        assert "error" in answer.body
+        assert job_count(stack) == jobs_before  # no job for a refusal
+        assert metrics == []
+        return
+    assert answer.headers["Location"] == f"/v2/jobs/{answer.body['id']}"
+    why, _, answered_by = expected_degraded.rpartition(";")
+    [metric] = [json.loads(line) for line in metrics]
+    assert (metric["model"], metric["reason"], metric["cause"]) == ("iris-spill", answered_by.strip(), why.strip())
+    [view] = wait_terminal(stack, [answer.body["id"]]).values()
+    assert view["status"] == "succeeded"  # the async endpoint was healthy
+
+
+def test_a_refused_spill_is_a_503_and_not_counted_as_degraded(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack.handler_module.router.breakers.reset()
+    stack.runtime.set_fault("iris", FaultSpec(error="ServiceUnavailable", error_rate=1.0))
+    stack.runtime.set_fault(ASYNC_ENDPOINT, FaultSpec(error="ServiceUnavailable", error_rate=1.0))
+    jobs_before = job_count(stack)
+    capsys.readouterr()
+    answer = call(stack, "POST", "/v2/models/iris-spill/infer", infer_body([ROW]))
+    assert answer.status == 503
+    assert "X-Inference-Degraded" not in answer.headers
+    assert int(answer.headers["Retry-After"]) >= 1
+    assert '"DegradedAnswers"' not in capsys.readouterr().out
+    assert job_count(stack) == jobs_before
+
+
 def test_model_error_ends_failed_with_the_models_message(stack: LocalStack) -> None:
     stack.runtime.set_fault(ASYNC_ENDPOINT, FaultSpec(error="ModelError", error_rate=1.0, model_status=500))
     accepted = submit(stack, infer_body([ROW]))

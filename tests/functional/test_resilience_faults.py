@@ -3,6 +3,7 @@ local SageMaker runtime with injected faults (retries, circuit breaker, fallback
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -218,3 +219,172 @@ def test_an_open_circuit_gets_the_last_good_answer(router: ModuleType, local_run
     assert headers["X-Inference-Degraded"] == "circuit-open; last-good"
     assert body == fresh
     assert local_runtime.sync_invocations["iris"] == calls
+
+
+# --- the README's fault table, cell by cell (sync configurations; spill_async cells: tests/e2e) -----------
+
+CONFIGS = {"none": "iris", "static": "iris-static", "last_good": "iris-last-good"}
+# fault -> (how to cause it, the Lambda's time in ms, endpoint calls the request makes, per config: status and
+# X-Inference-Degraded (None: not degraded))
+CELLS: dict[str, tuple[FaultSpec | str, int, int, dict[str, tuple[int, str | None]]]] = {
+    "transient": (
+        FaultSpec(error="InternalFailure", error_rate=1.0),
+        28_000,
+        3,
+        {"none": (503, None), "static": (200, "internal-failure; static-fallback"),
+         "last_good": (200, "internal-failure; last-good")},
+    ),
+    "circuit-open": (
+        "trip",
+        28_000,
+        0,
+        {"none": (503, None), "static": (200, "circuit-open; static-fallback"),
+         "last_good": (200, "circuit-open; last-good")},
+    ),
+    "deadline": (
+        FaultSpec(latency_ms=3_000),
+        1_500,
+        1,
+        {"none": (504, None), "static": (200, "deadline; static-fallback"), "last_good": (200, "deadline; last-good")},
+    ),
+    "model-error-4xx": (
+        FaultSpec(error="ModelError", error_rate=1.0, model_status=400),
+        28_000,
+        1,
+        {"none": (400, None), "static": (400, None), "last_good": (400, None)},
+    ),
+    "model-error-5xx": (
+        FaultSpec(error="ModelError", error_rate=1.0, model_status=500),
+        28_000,
+        1,
+        {"none": (502, None), "static": (502, None), "last_good": (502, None)},
+    ),
+    "validation-error": (
+        FaultSpec(error="ValidationError", error_rate=1.0),
+        28_000,
+        1,
+        {"none": (502, None), "static": (502, None), "last_good": (502, None)},
+    ),
+}  # fmt: skip
+
+
+def degraded_metrics(output: str) -> list[dict[str, Any]]:
+    documents = [json.loads(line) for line in output.splitlines() if line.startswith('{"_aws"')]
+    return [document for document in documents if "DegradedAnswers" in document]
+
+
+@pytest.mark.parametrize(("fault", "config"), [(fault, config) for fault in CELLS for config in CONFIGS])
+def test_fault_table_cell(
+    router: ModuleType,
+    local_runtime: LocalSageMakerRuntime,
+    capsys: pytest.CaptureFixture[str],
+    fault: str,
+    config: str,
+) -> None:
+    cause, timeout_ms, calls, expected = CELLS[fault]
+    model = CONFIGS[config]
+    fresh_status, _, fresh = infer(router, model)  # while healthy: the last good answer exists
+    assert fresh_status == 200
+    if cause == "trip":
+        local_runtime.set_fault("iris", FaultSpec(error="ThrottlingException", error_rate=1.0))
+        infer(router, "iris")
+        infer(router, "iris")  # 6 throttles: past the threshold of 4, the circuit is open for 30 s
+    else:
+        assert isinstance(cause, FaultSpec)
+        local_runtime.set_fault("iris", cause)
+    capsys.readouterr()
+    calls_before = local_runtime.sync_invocations["iris"]
+    started = time.monotonic()
+    status, headers, body = infer(router, model, timeout_ms=timeout_ms)
+    elapsed_ms = (time.monotonic() - started) * 1000
+    expected_status, expected_degraded = expected[config]
+    assert (status, headers.get("X-Inference-Degraded")) == (expected_status, expected_degraded), body
+    assert local_runtime.sync_invocations["iris"] - calls_before == calls
+    assert elapsed_ms < timeout_ms
+    metrics = degraded_metrics(capsys.readouterr().out)
+    if expected_degraded is None:
+        assert "error" in body
+        assert metrics == []
+        if status == 503:
+            # Retry-After: the breaker's remaining cooldown when open, else the next backoff's bound.
+            assert headers["Retry-After"] == ("30" if fault == "circuit-open" else "1")
+        return
+    why, _, answered_by = expected_degraded.rpartition(";")
+    assert [(m["model"], m["reason"], m["cause"]) for m in metrics] == [(model, answered_by.strip(), why.strip())]
+    if config == "static":
+        assert body == {"model_name": model, "model_version": "1", "id": "q1", **STATIC}
+    else:
+        assert body == fresh
+
+
+def test_a_backoff_retry_after_is_the_next_backoffs_bound(
+    router: ModuleType, local_runtime: LocalSageMakerRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = router.router.model("iris")
+    slow_backoff = dataclasses.replace(model.resilience, base_delay_ms=1_000, max_delay_ms=4_000, max_attempts=3)
+    config = dataclasses.replace(
+        router.router.config,
+        models=tuple(
+            dataclasses.replace(m, resilience=slow_backoff) if m.name == "iris" else m
+            for m in router.router.config.models
+        ),
+    )
+    monkeypatch.setattr(router, "router", dataclasses.replace(router.router, config=config, sleep=lambda _: None))
+    local_runtime.set_fault("iris", FaultSpec(error="ServiceUnavailable", error_rate=1.0))
+    status, headers, _ = infer(router, "iris")
+    assert status == 503
+    assert headers["Retry-After"] == "4"  # after the third attempt: min(4000, 1000 * 2**2) ms
+
+
+def test_an_oversize_body_the_endpoint_refuses_is_413(local_runtime: LocalSageMakerRuntime) -> None:
+    # The router's own limit (max_body_bytes <= 4 MB) stops such a body first; this is the endpoint's word.
+    from functions.adapters.sagemaker import SageMakerBackend
+    from functions.common.errors import PayloadTooLargeError
+    from functions.router.responses import status_for
+
+    with pytest.raises(PayloadTooLargeError) as raised:
+        SageMakerBackend().invoke("iris", b" " * (4 * 1024 * 1024 + 1), timeout_ms=5_000)
+    assert status_for(raised.value) == 413
+    assert "oversize" in str(raised.value)
+
+
+def test_an_endpoint_answer_that_is_not_json_is_a_502_not_a_crash(
+    router: ModuleType, local_runtime: LocalSageMakerRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class HtmlEndpoint:
+        def invoke(self, endpoint: str, body: bytes, *, timeout_ms: int, content_type: str = "") -> bytes:
+            return b"\xff\xfe<html>oops</html>"
+
+    healthy_router = router.router
+    monkeypatch.setattr(router, "router", dataclasses.replace(healthy_router, serverless=HtmlEndpoint()))
+    status, _, body = infer(router, "iris-last-good")
+    assert status == 502
+    assert "not UTF-8 JSON" in body["error"]
+    # Nor was it kept as the last good answer: with the real endpoint failing, the same question gets a 503.
+    monkeypatch.setattr(router, "router", healthy_router)
+    local_runtime.set_fault("iris", FaultSpec(error="ServiceUnavailable", error_rate=1.0))
+    assert infer(router, "iris-last-good")[0] == 503
+
+
+# (fault, Lambda time in ms): retries, latency, cold starts and throttles together never outlive the Lambda.
+DEADLINE_GRID = [
+    ({"error": "ThrottlingException", "latency_ms": 400}, 1_500),
+    ({"errors": {"ServiceUnavailable": 0.5}, "latency_ms": 700}, 2_000),
+    ({"latency": {"distribution": "lognormal", "median_ms": 300, "p99_ms": 3_000}}, 1_200),
+    ({"cold_start_s": 5}, 1_000),
+    ({"latency": {"distribution": "uniform", "min_ms": 200, "max_ms": 2_500}, "errors": {"InternalFailure": 0.3}}, 1_800),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("fault", "timeout_ms"), DEADLINE_GRID, ids=[str(i) for i in range(len(DEADLINE_GRID))])
+def test_the_deadline_holds_under_mixed_faults(
+    router: ModuleType, local_runtime: LocalSageMakerRuntime, fault: dict[str, Any], timeout_ms: int
+) -> None:
+    local_runtime.set_fault("iris", FaultSpec.from_json({**fault, "seed": 3}))
+    for _ in range(2):
+        started = time.monotonic()
+        status, _, _ = infer(router, "iris", timeout_ms=timeout_ms)
+        elapsed_ms = (time.monotonic() - started) * 1000
+        assert elapsed_ms < timeout_ms, (fault, status, elapsed_ms)
+        assert status in {200, 503, 504}
+        router.router.breakers.reset()  # each request meets the endpoint, not an open circuit

@@ -1,0 +1,146 @@
+"""The sync call loop never outlives its deadline, whatever the endpoint does: a grid of endpoint behaviours x
+time left, on a fake clock (sleeps and endpoint latency advance it), against InferenceRouter's own loop."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import random
+from dataclasses import dataclass, field
+
+import pytest
+
+from functions.common.config import load_models_config
+from functions.common.errors import (
+    EndpointRejectedError,
+    EndpointTimeoutError,
+    EndpointUnavailableError,
+    InferenceError,
+    ModelFailedError,
+)
+from functions.routing.deadline import DeadlineBudget
+from functions.routing.inference import SPILL_RESERVE_MS, InferenceRouter
+from functions.routing.validation import validate_infer_request
+
+CONFIG = load_models_config()
+BODY = json.dumps({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]})
+RESERVE_MS = 300
+ANSWER = b'{"model_name": "iris", "outputs": []}'
+
+
+@dataclass
+class FakeClock:
+    now_s: float = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.now_s += seconds
+
+
+@dataclass
+class ScriptedEndpoint:
+    """Each call takes ``latency_ms`` (cut at the call's timeout, as a read timeout does) and then fails with
+    the next outcome of ``failures`` (None: answers); past the script it keeps failing with the last one."""
+
+    clock: FakeClock
+    latency_ms: float
+    failures: list[InferenceError | None]
+    timeouts_ms: list[int] = field(default_factory=list)
+
+    def invoke(self, endpoint: str, body: bytes, *, timeout_ms: int, content_type: str = "application/json") -> bytes:
+        self.timeouts_ms.append(timeout_ms)
+        if self.latency_ms > timeout_ms:
+            self.clock.sleep(timeout_ms / 1000)
+            raise EndpointTimeoutError(f"{endpoint} did not answer within {timeout_ms} ms")
+        self.clock.sleep(self.latency_ms / 1000)
+        outcome = self.failures[min(len(self.timeouts_ms) - 1, len(self.failures) - 1)]
+        if outcome is not None:
+            raise outcome
+        return ANSWER
+
+
+def throttled() -> EndpointUnavailableError:
+    return EndpointUnavailableError("throttled", reason="throttled")
+
+
+BEHAVIOURS: dict[str, list[InferenceError | None]] = {
+    "healthy": [None],
+    "always-throttled": [throttled()],
+    "throttled-then-ok": [throttled(), throttled(), None],
+    "model-error": [ModelFailedError("model failed", 500)],
+    "rejected": [EndpointRejectedError("rejected")],
+}
+LATENCIES_MS = [0, 40, 400, 2_500, 30_000]
+REMAINING_MS = [200, 700, 1_500, 5_000, 28_000]
+
+
+def router(clock: FakeClock, endpoint: ScriptedEndpoint, *, spill: bool = False, attempts: int = 5) -> InferenceRouter:
+    model = CONFIG.model("iris")
+    assert model is not None
+    resilience = dataclasses.replace(
+        model.resilience,
+        max_attempts=attempts,
+        base_delay_ms=100,
+        max_delay_ms=2_000,
+        breaker_failure_threshold=1_000,  # the loop itself is under test, not the breaker
+        spill_async=spill,
+    )
+    iris = dataclasses.replace(model, resilience=resilience)
+    config = dataclasses.replace(CONFIG, models=tuple(iris if m.name == "iris" else m for m in CONFIG.models))
+    return InferenceRouter(
+        config=config,
+        serverless=endpoint,
+        budget=DeadlineBudget(invoke_budget_ms=20_000, reserve_ms=RESERVE_MS),
+        async_available=spill,
+        rng=random.Random(7),
+        sleep=clock.sleep,
+        clock=clock,
+    )
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "latency_ms", "remaining_ms"), list(itertools.product(BEHAVIOURS, LATENCIES_MS, REMAINING_MS))
+)
+def test_call_loop_ends_with_the_response_reserve_left(behaviour: str, latency_ms: int, remaining_ms: int) -> None:
+    clock = FakeClock()
+    endpoint = ScriptedEndpoint(clock, latency_ms, BEHAVIOURS[behaviour])
+    routed = router(clock, endpoint)
+    request = validate_infer_request(routed.model("iris"), BODY.encode())
+    try:
+        answer: bytes | InferenceError = routed.forward(request, remaining_ms=remaining_ms)
+    except InferenceError as error:
+        answer = error
+    elapsed_ms = clock.now_s * 1000
+    assert elapsed_ms <= max(remaining_ms - RESERVE_MS, 0) + 1e-6, (answer, endpoint.timeouts_ms)
+    assert all(timeout <= 20_000 for timeout in endpoint.timeouts_ms)  # never past the invoke budget
+    if isinstance(answer, EndpointUnavailableError):
+        assert answer.retry_after_seconds >= 1
+    if behaviour in ("model-error", "rejected") and latency_ms <= remaining_ms - RESERVE_MS:
+        assert len(endpoint.timeouts_ms) <= 1  # a final error is never retried
+
+
+@pytest.mark.parametrize("remaining_ms", [2_000, 3_000, 10_000])
+def test_a_spilling_model_keeps_the_submit_time_when_its_sync_call_fails(remaining_ms: int) -> None:
+    clock = FakeClock()
+    endpoint = ScriptedEndpoint(clock, 60_000, [None])  # never answers in time
+    routed = router(clock, endpoint, spill=True)
+    model = routed.model("iris")
+    with pytest.raises(EndpointTimeoutError):
+        routed.forward(validate_infer_request(model, BODY.encode()), remaining_ms=remaining_ms)
+    left_ms = remaining_ms - clock.now_s * 1000
+    assert left_ms >= SPILL_RESERVE_MS + RESERVE_MS - 1e-6
+    assert routed.can_spill(model, int(left_ms))
+
+
+def test_a_spill_that_cannot_fit_is_not_attempted() -> None:
+    clock = FakeClock()
+    routed = router(clock, ScriptedEndpoint(clock, 0, [None]), spill=True)
+    model = routed.model("iris")
+    assert not routed.can_spill(model, RESERVE_MS + SPILL_RESERVE_MS - 1)
+    assert routed.can_spill(model, RESERVE_MS + SPILL_RESERVE_MS)
+    without_async = router(clock, ScriptedEndpoint(clock, 0, [None]), spill=False)
+    assert not without_async.can_spill(without_async.model("iris"), 28_000)
