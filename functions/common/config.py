@@ -311,9 +311,9 @@ class _Reader:
         }  # fmt: skip
         raw = self.obj(raw_value, path, frozenset(keys))
         route = self.route(self.required(raw, "route", path), f"{path}.route")
-        resilience = self.resilience(raw.get("resilience", {}), f"{path}.resilience", route)
         inputs = self.tensors(raw, "inputs", path, is_input=True)
         outputs = self.tensors(raw, "outputs", path, is_input=False)
+        resilience = self.resilience(raw.get("resilience", {}), f"{path}.resilience", route, outputs)
         free_batch_dim = all(spec.has_free_batch_dim for spec in (*inputs, *outputs))
         return ModelConfig(
             name=self.string(self.required(raw, "name", path), f"{path}.name", MODEL_NAME_PATTERN),
@@ -372,7 +372,9 @@ class _Reader:
             limits=LimitsConfig(max_body_bytes=LAMBDA_MAX_BODY_BYTES, max_batch_rows=CONTAINER_MAX_BATCH_ROWS),
         )
 
-    def resilience(self, raw_value: Any, path: str, route: RouteConfig) -> ResilienceConfig:
+    def resilience(
+        self, raw_value: Any, path: str, route: RouteConfig, outputs: tuple[TensorSpec, ...]
+    ) -> ResilienceConfig:
         sections = {"retry", "breaker", "fallback", "spill_async"}
         raw = self.obj(raw_value, path, frozenset(sections))
         retry = self.obj(
@@ -397,11 +399,11 @@ class _Reader:
         if fallback_raw == "last_good":
             fallback = "last_good"
         elif isinstance(fallback_raw, dict) and set(fallback_raw) == {"static"}:
-            static = self.obj(
-                fallback_raw["static"], f"{path}.fallback.static", frozenset({"model_name", "model_version", "outputs"})
-            )
-            if not isinstance(static.get("outputs"), list) or not static["outputs"]:
-                raise self.fail(f"{path}.fallback.static.outputs", "must list the OIP outputs the fallback answers")
+            # The model's name and version are the model's own: the fallback declares only what it answers.
+            static = self.obj(fallback_raw["static"], f"{path}.fallback.static", frozenset({"outputs", "parameters"}))
+            self.static_outputs(static.get("outputs"), f"{path}.fallback.static.outputs", outputs)
+            if "parameters" in static and not isinstance(static["parameters"], dict):
+                raise self.fail(f"{path}.fallback.static.parameters", "must be an object")
             fallback = "static"
         elif fallback_raw is not None:
             raise self.fail(
@@ -427,6 +429,37 @@ class _Reader:
             static_response=static,
             spill_async=spill,
         )
+
+    def static_outputs(self, raw_value: Any, path: str, declared: tuple[TensorSpec, ...]) -> None:
+        """A static fallback answers OIP outputs the model declares: known names, their datatype, a shape that
+        fits the declared one (-1 free), and as many data elements as the shape holds."""
+        if not isinstance(raw_value, list) or not raw_value:
+            raise self.fail(path, "must list the OIP outputs the fallback answers")
+        by_name = {spec.name: spec for spec in declared}
+        seen: set[str] = set()
+        for index, raw_output in enumerate(raw_value):
+            where = f"{path}[{index}]"
+            output = self.obj(raw_output, where, frozenset({"name", "datatype", "shape", "data", "parameters"}))
+            name = self.required(output, "name", where)
+            spec = by_name.get(name) if isinstance(name, str) else None
+            if spec is None:
+                raise self.fail(f"{where}.name", f"{name!r} is not an output of the model ({', '.join(by_name)})")
+            if name in seen:
+                raise self.fail(f"{where}.name", f"output {name!r} is listed twice")
+            seen.add(name)
+            if self.required(output, "datatype", where) != spec.datatype:
+                raise self.fail(f"{where}.datatype", f"{output['datatype']!r} is not the model's {spec.datatype}")
+            shape = self.required(output, "shape", where)
+            if (
+                not isinstance(shape, list)
+                or len(shape) != len(spec.shape)
+                or any(isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in shape)
+                or any(want not in (-1, got) for got, want in zip(shape, spec.shape, strict=True))
+            ):
+                raise self.fail(f"{where}.shape", f"{shape!r} does not fit the model's {list(spec.shape)}")
+            count = _element_count(self.required(output, "data", where))
+            if count != math.prod(shape):
+                raise self.fail(f"{where}.data", f"holds {count} elements; shape {shape} needs {math.prod(shape)}")
 
     def config(self, raw_value: Any) -> ModelsConfig:
         raw = self.obj(raw_value, "", frozenset({"$schema", "server", "models"}))
@@ -488,3 +521,10 @@ def serving_signature(entry: dict[str, Any]) -> dict[str, Any]:
 def parse_model_signature(raw: Any, source: str = "<signature>") -> ModelConfig:
     """Check a ``signature.json`` (see :func:`serving_signature`); route and limits are the container's own."""
     return _Reader(source).signature(raw, "signature")
+
+
+def _element_count(data: Any) -> int:
+    """Elements in OIP ``data``, flat or nested row-major."""
+    if isinstance(data, list):
+        return sum(_element_count(item) for item in data)
+    return 1
