@@ -154,7 +154,14 @@ ERRORS: Final[dict[int, str]] = {
 }
 HEADERS_BY_STATUS: Final[dict[int, dict[str, Any]]] = {
     409: {"Retry-After": RETRY_AFTER},
+    429: {"Retry-After": RETRY_AFTER},
     503: {"Retry-After": RETRY_AFTER},
+}
+# What API Gateway itself answers in front of every operation, in the same {"error"} shape (its gateway
+# responses, infra/constructs/api.py); the router never sees these requests.
+GATEWAY_RESPONSES: Final[dict[int, tuple[str, str]]] = {
+    403: ("API Gateway: not authenticated (no or an invalid SigV4 signature, or API key) or not authorized", "Error"),
+    429: ("API Gateway: over the stage's throttle or the API key's usage-plan quota; wait Retry-After", "Error"),
 }
 # Per operation: (summary, {status: (description, schema name)}); error statuses point at ERRORS.
 OPERATIONS: Final[dict[api.ApiRoute, tuple[str, dict[int, tuple[str, str]]]]] = {
@@ -263,7 +270,10 @@ def generate() -> dict[str, Any]:
             seen.add(route)
             summary, statuses = OPERATIONS[route]
             operation["summary"] = summary
-            operation["responses"] = {str(status): _response(route, status, *statuses[status]) for status in statuses}
+            answered = {**statuses, **GATEWAY_RESPONSES}
+            operation["responses"] = {
+                str(status): _response(route, status, *answered[status]) for status in sorted(answered)
+            }
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "path":
                     parameter["schema"]["minLength"] = 1

@@ -14,6 +14,8 @@ from functions.common.jobs import JOB_ID_PATTERN, OPEN_STATUSES, TERMINAL_STATUS
 from functions.router.responses import STATUS_BY_ERROR
 from local.openapi import DOCUMENT_PATH, generate, render
 
+GATEWAY_STATUSES = {"403", "429"}
+
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
@@ -43,7 +45,9 @@ def test_openapi_document_never_promises_a_500(document: dict[str, Any]) -> None
 def test_openapi_infer_lists_every_status_the_router_maps_errors_to(document: dict[str, Any]) -> None:
     infer = document["paths"][api.MODEL_INFER.resource]["post"]
     job_status_only = {str(STATUS_BY_ERROR[ResultExpiredError])}  # an expired result: GET /v2/jobs/{id} only
-    assert set(infer["responses"]) == {"200", "202"} | {str(s) for s in STATUS_BY_ERROR.values()} - job_status_only
+    assert set(infer["responses"]) == (
+        {"200", "202"} | {str(s) for s in STATUS_BY_ERROR.values()} - job_status_only | GATEWAY_STATUSES
+    )
     assert infer["responses"]["202"]["headers"]["Location"]["required"] is True
     assert infer["responses"]["503"]["headers"]["Retry-After"]["required"] is True
     assert infer["responses"]["409"]["headers"]["Retry-After"]["required"] is True
@@ -71,7 +75,7 @@ def test_openapi_infer_example_is_accepted_by_the_router(document: dict[str, Any
 
 def test_openapi_job_status_lists_its_errors_and_the_job_id_format(document: dict[str, Any]) -> None:
     status = document["paths"][api.JOB_STATUS.resource]["get"]
-    assert set(status["responses"]) == {"200", "400", "404", "410", "503"}
+    assert set(status["responses"]) == {"200", "400", "404", "410", "503"} | GATEWAY_STATUSES
     assert status["responses"]["503"]["headers"]["Retry-After"]["required"] is True
     (job_id,) = (p for p in status["parameters"] if p["name"] == "job_id")
     assert job_id["schema"]["pattern"] == JOB_ID_PATTERN.pattern
@@ -81,3 +85,11 @@ def test_openapi_job_statuses_are_the_ones_a_caller_can_see(document: dict[str, 
     # "submitting" shows as "queued"; "running" is never reported (SageMaker async gives no start signal).
     public = {"queued" if s == "submitting" else s for s in (*OPEN_STATUSES, *TERMINAL_STATUSES)}
     assert set(document["components"]["schemas"]["Job"]["properties"]["status"]["enum"]) == public
+
+
+def test_openapi_every_operation_lists_api_gateways_own_answers(document: dict[str, Any]) -> None:
+    # 403 (authentication) and 429 (stage throttle, usage-plan quota) come from API Gateway, before the router.
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            assert set(operation["responses"]) >= GATEWAY_STATUSES, (method, path)
+            assert "Retry-After" in operation["responses"]["429"]["headers"], (method, path)
