@@ -87,6 +87,7 @@ model: setup
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache cdk.out *.egg-info
 
-## Fuzz the local API with schemathesis against docs/openapi.json: 10,000 cases, zero 5xx, all conforming.
+## Fuzz the local API with schemathesis against docs/openapi.json: 10,000 cases, zero 5xx, all conforming
+## (`make fuzz ARGS=--faults`: with endpoint faults injected, every 5xx documented and conforming).
 fuzz: setup
-	$(BIN)/python -m bench.fuzz --cases 10000
+	$(BIN)/python -m bench.fuzz --cases 10000 $(ARGS)

@@ -6,6 +6,10 @@ the document, positive (valid by the document) and negative (invalid), with the 
 real job id mixed in so the 200 and 202 answers are exercised, not only the 404s. Each response must pass:
 no 5xx, a documented status, the documented content type, body schema and headers.
 
+With ``--faults`` the endpoint fails a share of its calls (``FAULTS``: transient errors, model errors, a
+dropped connection): the 502/503 answers that brings must still be documented and conforming
+(``Retry-After`` on every 503), so only the no-5xx check is dropped.
+
 Seeded: the same ``--seed`` and ``--cases`` generate the same requests.
 
     python -m bench.fuzz --cases 10000       # make fuzz
@@ -43,6 +47,12 @@ WEIGHTS: Final[dict[str, int]] = {
     "GET /v2": 1,
     "GET /v2/health/live": 1,
     "GET /v2/health/ready": 1,
+}
+# --faults: what the iris endpoint does wrong while the fuzz runs (a local runtime fault spec).
+FAULTS: Final[dict[str, Any]] = {
+    "errors": {"ServiceUnavailable": 0.2, "ThrottlingException": 0.1, "ModelError": 0.05, "DropConnection": 0.05},
+    "model_status": 500,
+    "seed": 5,
 }
 
 
@@ -119,8 +129,11 @@ def fuzz(
     model: str = "iris",
     document: Path = DOCUMENT,
     progress: Callable[[str], None] | None = None,
+    allow_5xx: bool = False,
 ) -> FuzzReport:
-    """Run ``cases`` generated requests against ``base_url``; failures are collected, not raised."""
+    """Run ``cases`` generated requests against ``base_url``; failures are collected, not raised.
+
+    ``allow_5xx`` (when faults are injected) drops the no-5xx check; every other check still applies."""
     import requests
     import schemathesis
     from hypothesis import HealthCheck, Phase, given, settings
@@ -136,7 +149,7 @@ def fuzz(
     )
 
     checks = [
-        not_a_server_error,
+        *([] if allow_5xx else [not_a_server_error]),
         status_code_conformance,
         content_type_conformance,
         response_schema_conformance,
@@ -203,24 +216,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fuzz", description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=10_000, help="generated requests in all (default 10000)")
     parser.add_argument("--seed", type=int, default=20240611)
+    parser.add_argument(
+        "--faults", action="store_true", help="inject endpoint faults (FAULTS); 5xx allowed, still conforming"
+    )
     args = parser.parse_args(argv)
     if args.cases < len(WEIGHTS):
         parser.error(f"--cases must be at least {len(WEIGHTS)} (one per operation)")
     # The router logs every refused request; a fuzz run refuses thousands.
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    from local.sagemaker_runtime import FaultSpec
     from local.stack import AsyncOptions, start_local_stack
 
     stack = start_local_stack(api_port=0, async_options=AsyncOptions(sweep_interval_s=3600))
     try:
         print(f"fuzzing {stack.api.url} from {DOCUMENT.relative_to(ROOT)}: {args.cases} cases, seed {args.seed}")
-        report = fuzz(stack.api.url, cases=args.cases, seed=args.seed, progress=print)
+        if args.faults:
+            stack.runtime.set_fault("iris", FaultSpec.from_json(FAULTS))
+            print(f"with endpoint faults {json.dumps(FAULTS)}")
+        report = fuzz(stack.api.url, cases=args.cases, seed=args.seed, progress=print, allow_5xx=args.faults)
     finally:
         stack.stop()
     print(report.summary())
     verdict = "PASS" if not report.findings else "FAIL"
+    promise = "every response conforming" if args.faults else "zero 5xx and every response conforming"
     print(
-        f"\n{verdict}: {report.cases} cases, {len(report.findings)} finding(s), zero 5xx and every response conforming"
+        f"\n{verdict}: {report.cases} cases, {len(report.findings)} finding(s), {promise}"
         if not report.findings
         else f"\n{verdict}: {len(report.findings)} finding(s)"
     )
