@@ -1,5 +1,5 @@
 """Fixtures shared by the functional and end-to-end tests: a local SageMaker runtime serving the real
-iris model, and the router handler imported only after boto3 is pointed at it."""
+iris model, the router handler imported only after boto3 is pointed at it, and one AWS emulator."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 from functions.common.async_settings import ASYNC_ENVIRONMENT_VARIABLES
 from functions.common.config import load_models_config
 from local.api_gateway import LocalLambdaContext
+from local.aws import LocalAws
 from local.sagemaker_runtime import LocalSageMakerRuntime
 from local.stack import LOCAL_AWS_ENVIRONMENT, fresh_import, serverless_endpoints
 
@@ -35,6 +36,14 @@ class HandlerAnswer:
 def load_event(name: str) -> dict[str, Any]:
     event: dict[str, Any] = json.loads((EVENTS_DIR / "router" / f"{name}.json").read_text())
     return event
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator[LocalAws]:
+    """One moto server for the session; each module creates its own uniquely named resources on it."""
+    server = LocalAws().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ the domain's 503 (never an unhandled error, which API Gateway turns into a 502 t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,13 +23,6 @@ from local.api_gateway import LocalLambdaContext
 from local.aws import AsyncResources, LocalAsyncResources, LocalAws, aws_client, create_async_resources
 from local.stack import LOCAL_AWS_ENVIRONMENT
 from tests.aws_faults import FaultyClient, client_error, unreachable
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[LocalAws]:
-    server = LocalAws().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -22,13 +21,6 @@ from local.aws import (
     local_environment,
 )
 from local.stack import LOCAL_AWS_ENVIRONMENT
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[LocalAws]:
-    server = LocalAws().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

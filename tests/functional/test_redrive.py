@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,13 +17,6 @@ from ops.redrive import (
     redrive,
     size_bounded_batches,
 )
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[LocalAws]:
-    server = LocalAws().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
