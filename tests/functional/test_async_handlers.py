@@ -33,9 +33,6 @@ SAMPLE_BUCKET = "inferencerouter-dev-asyncstoragebucket"
 @pytest.fixture(scope="module")
 def world() -> Iterator[tuple[LocalAws, AsyncResources]]:
     saved = dict(os.environ)
-    # These tests read the EMF metrics the handlers print; a bench run earlier in this process may have
-    # silenced them (bench.load sets POWERTOOLS_METRICS_DISABLED for itself).
-    os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
     aws = LocalAws().start()
     resources = create_async_resources(aws.url, LocalAsyncResources.unique("handlers"))
     os.environ.update({**LOCAL_AWS_ENVIRONMENT, **local_environment(resources, aws.url)})

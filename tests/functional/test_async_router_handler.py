@@ -72,7 +72,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     config = load_models_config(str(config_path))
 
     saved = dict(os.environ)
-    os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)  # a bench run in this process may have set it; we read EMF
     aws = LocalAws().start()
     resources = create_async_resources(aws.url, LocalAsyncResources.unique("async-router"))
     runtime = LocalSageMakerRuntime(
