@@ -162,6 +162,22 @@ def fuzz(
     session = requests.Session()
     counts = case_counts(cases)
 
+    def record(case: FuzzCase, label: str) -> None:
+        response = case.call(base_url=base_url, session=session, timeout=60)
+        report.cases += 1
+        report.statuses[f"{label} {response.status_code}"] += 1
+        try:
+            case.validate_response(response, checks=checks)
+        except FailureGroup as group:
+            for failure in group.exceptions:
+                key = f"{label}: {failure.title}: {failure.message.splitlines()[0] if failure.message else ''}"
+                report.finding_counts[key] += 1
+                report.findings.setdefault(
+                    key,
+                    f"{response.status_code} {response.text[:300]}\n"
+                    + case.as_curl_command(headers=dict(response.request.headers)),
+                )
+
     def make_test(operation: Operation, label: str, budget: int, seed: int) -> Callable[[], None]:
         @hypothesis_seed(seed)
         @settings(
@@ -173,20 +189,7 @@ def fuzz(
         )
         @given(case=strategies(operation, model=model, job_id=job_id))
         def run(case: FuzzCase) -> None:
-            response = case.call(base_url=base_url, session=session, timeout=60)
-            report.cases += 1
-            report.statuses[f"{label} {response.status_code}"] += 1
-            try:
-                case.validate_response(response, checks=checks)
-            except FailureGroup as group:
-                for failure in group.exceptions:
-                    key = f"{label}: {failure.title}: {failure.message.splitlines()[0] if failure.message else ''}"
-                    report.finding_counts[key] += 1
-                    report.findings.setdefault(
-                        key,
-                        f"{response.status_code} {response.text[:300]}\n"
-                        + case.as_curl_command(headers=dict(response.request.headers)),
-                    )
+            record(case, label)
 
         return run
 
@@ -208,6 +211,14 @@ def fuzz(
     while report.cases < cases and rounds < 10:  # hypothesis stopped early: more inferences, on another seed
         rounds += 1
         make_test(operations[infer_label], infer_label, cases - report.cases, seed + rounds)()
+    # The document's own example, sync, whatever was generated: at least one answer from the model's endpoint
+    # (a 200, or with faults injected the 502/503 they bring) is always checked against the document.
+    example_case = operations[infer_label].Case(
+        path_parameters={"model": model},
+        body=example["content"]["application/json"]["example"],
+        media_type="application/json",
+    )
+    record(example_case, infer_label)
     report.seconds = time.perf_counter() - started
     return report
 
