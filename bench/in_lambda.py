@@ -50,13 +50,9 @@ print(json.dumps({{"import_ms": (imported - started) * 1000, "onnxruntime_import
 
 
 def config_with_local_model(directory: Path) -> Path:
-    document = json.loads((ROOT / "functions" / "models.json").read_text())
-    local = json.loads(json.dumps(document["models"][0]))
-    local["name"], local["route"] = "iris-local", {"sync": "lambda"}
-    document["models"].append(local)
-    path = directory / "models.json"
-    path.write_text(json.dumps(document))
-    return path
+    from local.model_variants import write_models_with_variants
+
+    return write_models_with_variants(directory, {"iris-local": {"route": {"sync": "lambda"}}})
 
 
 def cold(config: Path | None, with_request: bool, *, provisioned: bool = False) -> dict[str, Any]:

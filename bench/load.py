@@ -134,18 +134,15 @@ def requests_for(host: str) -> list[tuple[str, bytes]]:
 
 def write_models_config(directory: Path) -> Path:
     """The repository's model config plus the fallback variants of iris (``MODELS``)."""
-    document = json.loads((ROOT / "functions" / "models.json").read_text(encoding="utf-8"))
-    base = next(model for model in document["models"] if model["name"] == "iris")
-    for name, fallback in MODELS.items():
-        if name == "iris":
-            continue
-        variant = json.loads(json.dumps(base))
-        variant["name"] = name
-        variant["resilience"] = {**variant.get("resilience", {}), "fallback": fallback}
-        document["models"].append(variant)
-    path = directory / "models.json"
-    path.write_text(json.dumps(document), encoding="utf-8")
-    return path
+    from local.model_variants import models_with_variants, write_models_with_variants
+
+    base = next(m for m in models_with_variants({})["models"] if m["name"] == ENDPOINT)
+    variants = {
+        name: {"resilience": {**base.get("resilience", {}), "fallback": fallback}}
+        for name, fallback in MODELS.items()
+        if name != "iris"
+    }
+    return write_models_with_variants(directory, variants)
 
 
 async def read_answer(reader: asyncio.StreamReader) -> tuple[int, dict[bytes, bytes]]:

@@ -11,13 +11,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from functions.common.jobs import INPUT_PREFIX, TERMINAL_STATUSES
 from local.aws import aws_client
+from local.model_variants import write_models_with_variants
 from local.result_poller import CrashFault
 from local.sagemaker_runtime import FaultSpec
 from local.stack import AsyncOptions, LocalStack, start_local_stack
@@ -26,7 +26,6 @@ from ops.resubmit import resubmit
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 ASYNC_ENDPOINT = "iris-async"
 ROW = [5.1, 3.5, 1.4, 0.2]
 
@@ -47,17 +46,14 @@ def infer_body(rows: list[list[float]]) -> bytes:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     # iris (sync + async) and iris-gpu: the same model behind an async-only route.
-    document = json.loads((ROOT / "functions" / "models.json").read_text())
-    gpu = json.loads(json.dumps(document["models"][0]))
-    gpu["name"] = "iris-gpu"
-    gpu["route"] = {"sync": None, "async_endpoint": "iris-gpu"}
-    document["models"].append(gpu)
-    spill = json.loads(json.dumps(document["models"][0]))
-    spill["name"] = "iris-spill"
-    spill["resilience"] = {"spill_async": True, "retry": {"max_attempts": 2, "base_delay_ms": 5, "max_delay_ms": 10}}
-    document["models"].append(spill)
-    config = tmp_path_factory.mktemp("config") / "models.json"
-    config.write_text(json.dumps(document))
+    spill_resilience = {"spill_async": True, "retry": {"max_attempts": 2, "base_delay_ms": 5, "max_delay_ms": 10}}
+    config = write_models_with_variants(
+        tmp_path_factory.mktemp("config"),
+        {
+            "iris-gpu": {"route": {"sync": None, "async_endpoint": "iris-gpu"}},
+            "iris-spill": {"resilience": spill_resilience},
+        },
+    )
     options = AsyncOptions(visibility_timeout_s=1, max_receive_count=2, sweep_interval_s=3600)
     saved = os.environ.get("JOB_RESULT_INLINE_MAX_BYTES")
     os.environ["JOB_RESULT_INLINE_MAX_BYTES"] = "20000"

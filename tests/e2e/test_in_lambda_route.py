@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from functions.common.config import DEFAULT_CONFIG_PATH
+from local.model_variants import write_models_with_variants
 from local.sagemaker_runtime import LocalSageMakerRuntime
 from local.stack import LocalStack, fresh_import, start_local_stack
 
@@ -23,12 +23,9 @@ INFER = {"id": "e2e-1", "inputs": [{"name": "input", "shape": [3, 4], "datatype"
 
 @pytest.fixture(scope="module")
 def stack(local_runtime: LocalSageMakerRuntime, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    document = json.loads(DEFAULT_CONFIG_PATH.read_text())
-    in_lambda = json.loads(json.dumps(document["models"][0]))
-    in_lambda["name"], in_lambda["route"] = "iris-lambda", {"sync": "lambda"}
-    document["models"].append(in_lambda)
-    config = tmp_path_factory.mktemp("config") / "models.json"
-    config.write_text(json.dumps(document))
+    config = write_models_with_variants(
+        tmp_path_factory.mktemp("config"), {"iris-lambda": {"route": {"sync": "lambda"}}}
+    )
     started = start_local_stack(api_port=0, runtime=local_runtime, config_path=str(config), async_options=None)
     try:
         yield started

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from local.api_gateway import LocalLambdaContext, build_rest_event
+from local.model_variants import write_models_with_variants
 from local.sagemaker_runtime import LocalSageMakerRuntime
 from local.stack import fresh_import
 from tests.onnx_graphs import BROKEN_TENSORS, LOOKUP_TENSORS, broken_model, lookup_model
@@ -27,13 +28,9 @@ ROW = [6.7, 3.0, 5.2, 2.3]
 def router_with_local_model(
     local_runtime: LocalSageMakerRuntime, router_module: ModuleType, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ModuleType]:
-    document = json.loads((ROOT / "functions" / "models.json").read_text())
-    local = json.loads(json.dumps(document["models"][0]))
-    local["name"] = "iris-local"
-    local["route"] = {"sync": "lambda"}
-    document["models"].append(local)
-    config = tmp_path_factory.mktemp("config") / "models.json"
-    config.write_text(json.dumps(document))
+    config = write_models_with_variants(
+        tmp_path_factory.mktemp("config"), {"iris-local": {"route": {"sync": "lambda"}}}
+    )
     os.environ["MODELS_CONFIG_PATH"] = str(config)
     try:
         yield fresh_import("functions.router.handler")
@@ -198,13 +195,7 @@ def probe_environment(**extra: str) -> dict[str, str]:
 
 
 def config_with_iris_local(directory: Path) -> Path:
-    document = json.loads((ROOT / "functions" / "models.json").read_text())
-    local = json.loads(json.dumps(document["models"][0]))
-    local["name"], local["route"] = "iris-local", {"sync": "lambda"}
-    document["models"].append(local)
-    path = directory / "models.json"
-    path.write_text(json.dumps(document))
-    return path
+    return write_models_with_variants(directory, {"iris-local": {"route": {"sync": "lambda"}}})
 
 
 def test_lambda_routed_model_without_the_onnxruntime_layer_is_a_clear_502(tmp_path: Path) -> None:

@@ -8,17 +8,16 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from local.api_gateway import LocalLambdaContext, build_rest_event
+from local.model_variants import write_models_with_variants
 from local.sagemaker_runtime import FaultSpec, LocalSageMakerRuntime
 from local.stack import fresh_import
 
-ROOT = Path(__file__).resolve().parents[2]
 ROW = [5.1, 3.5, 1.4, 0.2]
 STATIC = {"outputs": [{"name": "label", "datatype": "INT64", "shape": [1], "data": [0]}]}
 FAST_RETRY = {"max_attempts": 3, "base_delay_ms": 5, "max_delay_ms": 20}
@@ -30,16 +29,13 @@ def router(
     local_runtime: LocalSageMakerRuntime, router_module: ModuleType, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ModuleType]:
     """iris with no fallback, iris-static (a declared answer), iris-last-good; all on the 'iris' endpoint."""
-    document = json.loads((ROOT / "functions" / "models.json").read_text())
-    base = document["models"][0]
-    base["resilience"] = {"retry": FAST_RETRY, "breaker": BREAKER}
-    for name, fallback in (("iris-static", {"static": STATIC}), ("iris-last-good", "last_good")):
-        model = json.loads(json.dumps(base))
-        model["name"] = name
-        model["resilience"] = {"retry": FAST_RETRY, "breaker": BREAKER, "fallback": fallback}
-        document["models"].append(model)
-    config = tmp_path_factory.mktemp("config") / "models.json"
-    config.write_text(json.dumps(document))
+    config = write_models_with_variants(
+        tmp_path_factory.mktemp("config"),
+        {
+            name: {"resilience": {"retry": FAST_RETRY, "breaker": BREAKER, "fallback": fallback}}
+            for name, fallback in (("iris", None), ("iris-static", {"static": STATIC}), ("iris-last-good", "last_good"))
+        },
+    )
     os.environ["MODELS_CONFIG_PATH"] = str(config)
     try:
         yield fresh_import("functions.router.handler")

@@ -16,6 +16,7 @@ from functions.common.jobs import JOB_STATUS_INDEX, JOB_TABLE_PARTITION_KEY, JOB
 from infra.app import new_app
 from infra.config import load_stage_config
 from infra.stacks.inference_router import InferenceRouterStack
+from local.model_variants import write_models_with_variants
 from tests.infra.conftest import Synthesized, ref_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -252,13 +253,7 @@ def test_model_tarball_holds_the_model_and_its_signature(dev: Synthesized) -> No
 
 
 def test_a_lambda_routed_model_gets_the_onnxruntime_and_model_layers(tmp_path: Path) -> None:
-    document = json.loads((ROOT / "functions" / "models.json").read_text())
-    local = json.loads(json.dumps(document["models"][0]))
-    local["name"] = "iris-local"
-    local["route"] = {"sync": "lambda"}
-    document["models"].append(local)
-    (tmp_path / "models.json").write_text(json.dumps(document))
-    models = load_models_config(tmp_path / "models.json")
+    models = load_models_config(write_models_with_variants(tmp_path, {"iris-local": {"route": {"sync": "lambda"}}}))
     layer_zip = tmp_path / "onnxruntime-layer.zip"
     with zipfile.ZipFile(layer_zip, "w") as archive:
         archive.writestr("python/onnxruntime/__init__.py", "")
@@ -286,12 +281,7 @@ def test_a_lambda_routed_model_gets_the_onnxruntime_and_model_layers(tmp_path: P
 
 
 def test_a_lambda_routed_model_without_the_built_layer_stops_synth(tmp_path: Path) -> None:
-    document = json.loads((ROOT / "functions" / "models.json").read_text())
-    local = json.loads(json.dumps(document["models"][0]))
-    local["name"], local["route"] = "iris-local", {"sync": "lambda"}
-    document["models"].append(local)
-    (tmp_path / "models.json").write_text(json.dumps(document))
-    models = load_models_config(tmp_path / "models.json")
+    models = load_models_config(write_models_with_variants(tmp_path, {"iris-local": {"route": {"sync": "lambda"}}}))
     app = new_app(outdir=str(tmp_path / "out"))
     with pytest.raises(FileNotFoundError, match="build it with `make layers`"):
         InferenceRouterStack(
