@@ -2,7 +2,7 @@
 
 For the iris model and a generated MLP (64 inputs, 4 hidden layers 512 wide, 10 classes; built by
 ``layers/models/mlp/build_mlp.py``; ``BENCH_MLP_WIDTH`` changes the hidden width), the real server
-process (``python -m functions.serving.server serve``) is started with its model directory laid out as
+process (``python -m serving.server serve``) is started with its model directory laid out as
 SageMaker lays it out, once with batching on and once off, and driven with 1-row requests at concurrency
 1, 8 and 32 (one keep-alive connection per concurrent client). Prints requests/s, p50 and p99
 latency and the mean batch the server actually ran (from its ``/_batching`` counters).
@@ -42,7 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from functions.common.config import DEFAULT_MAX_BATCH_SIZE, serving_signature  # noqa: E402 - needs the repo root on sys.path
+from functions.config.models import DEFAULT_MAX_BATCH_SIZE, serving_signature  # noqa: E402 - needs the repo root on sys.path
 from layers.models.mlp import build_mlp  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
@@ -112,7 +112,7 @@ def start_server(model_dir: Path, batching: bool) -> tuple[subprocess.Popen[byte
         "SERVING_INTRA_OP_THREADS": os.environ.get("SERVING_INTRA_OP_THREADS", "1"),
         "LOG_LEVEL": "WARNING",
     }
-    command = [sys.executable, "-m", "functions.serving.server", "serve"]
+    command = [sys.executable, "-m", "serving.server", "serve"]
     process = subprocess.Popen(command, env=env, cwd=ROOT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -33,7 +33,7 @@ WARM_REQUESTS = 2000
 COLD_PROBE = """
 import json, sys, time
 started = time.perf_counter()
-import functions.router.handler as handler
+import functions.handlers.router.handler as handler
 imported = time.perf_counter()
 onnxruntime_at_import = "onnxruntime" in sys.modules
 from local.api_gateway import LocalLambdaContext, build_rest_event

@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def load(args: argparse.Namespace) -> int:
-    from functions.common.config import load_models_config
+    from functions.config.models import load_models_config
     from local.api_gateway import LocalApiGateway
     from local.sagemaker_runtime import LocalSageMakerRuntime
     from local.stack import serverless_endpoints, start_local_stack

@@ -97,22 +97,22 @@ def per_request(handler: Any, event: dict[str, Any], timer: dict[str, float]) ->
 
 def main() -> None:
     print(f"(a) import + init, median of {COLD_RUNS} fresh processes")
-    router_cold = cold_import_seconds("functions.router.handler")
+    router_cold = cold_import_seconds("functions.handlers.router.handler")
     bare_cold = cold_import_seconds("bench.bare_handler")
     print(f"    router handler  {router_cold * 1000:7.1f} ms")
     print(f"    bare handler    {bare_cold * 1000:7.1f} ms   (boto3 + sagemaker-runtime client)")
     print(f"    ratio           {router_cold / bare_cold:7.2f}   (target <= 1.30)")
     onnx_loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, functions.router.handler; print('onnxruntime' in sys.modules)"],
+        [sys.executable, "-c", "import sys, functions.handlers.router.handler; print('onnxruntime' in sys.modules)"],
         capture_output=True, text=True, check=True, cwd=ROOT,
     ).stdout.strip()  # fmt: skip
     print(f"    onnxruntime imported by the router's cold path: {onnx_loaded}")
 
-    import functions.router.handler as router
+    import functions.handlers.router.handler as router
     from bench import bare_handler
-    from functions.common.config import load_models_config
-    from functions.routing.validation import validate_infer_request
-    from functions.serving.onnx_model import OnnxModel
+    from functions.adapters.onnx_model import OnnxModel
+    from functions.config.models import load_models_config
+    from functions.domain.validation import validate_infer_request
 
     iris = load_models_config().model("iris")
     assert iris is not None

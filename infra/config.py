@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from functions.common.config import (
+from functions.config.models import (
     ENDPOINT_NAME_PATTERN,
     LAMBDA_MAX_BODY_BYTES,
     SERVERLESS_MAX_BODY_BYTES,

@@ -1,8 +1,8 @@
 """Pack a model from the repo into the ``model.tar.gz`` SageMaker unpacks into ``/opt/ml/model``.
 
-The serving container (functions/serving/server.py) loads ``model.onnx`` and checks it against
+The serving container (serving/server.py) loads ``model.onnx`` and checks it against
 ``signature.json``: the part of the model's config entry a container needs (name, version, platform, inputs,
-outputs; :func:`functions.common.config.serving_signature`). The router's own settings (route, limits,
+outputs; :func:`functions.config.models.serving_signature`). The router's own settings (route, limits,
 resilience) stay out, and batching reaches the container as ``CfnModel`` environment instead. The archive is
 byte-for-byte reproducible (fixed mtimes, owners and order), so the CDK asset hash, and with it the
 ``CfnModel``, only changes when the model file or its signature does.
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from functions.common.config import ModelConfig, ModelsConfig, parse_model_config, serving_signature
+from functions.config.models import ModelConfig, ModelsConfig, parse_model_config, serving_signature
 
 REPO_ROOT: Final[Path] = Path(__file__).resolve().parent.parent
 MODEL_FILE: Final[str] = "model.onnx"
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m infra.model_package iris [--output-dir DIR]``: write the model.tar.gz SageMaker unpacks."""
     import argparse
 
-    from functions.common.config import ConfigError, load_models_config
+    from functions.config.models import ConfigError, load_models_config
 
     parser = argparse.ArgumentParser(prog="python -m infra.model_package", description=main.__doc__)
     parser.add_argument("model", help="a model name from the model config")

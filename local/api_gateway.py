@@ -1,7 +1,7 @@
 """A local API Gateway (REST, v1 proxy integration) on 127.0.0.1: each HTTP request becomes the event
 API Gateway would send, the Lambda handler runs in-process, and its response is written back.
 
-Resources come from ``functions.common.api.ROUTES``; any other path goes to the ``/{proxy+}`` resource,
+Resources come from ``functions.config.api_routes.ROUTES``; any other path goes to the ``/{proxy+}`` resource,
 as the deployed API does, so the router answers it with a clear 404. A path that matches a resource
 with another method gets API Gateway's own 403 ``Missing Authentication Token``.
 
@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
-from functions.common.api import ROUTES, ApiRoute
+from functions.config.api_routes import ROUTES, ApiRoute
 
 STAGE: Final[str] = "local"
 API_ID: Final[str] = "localapi01"

@@ -7,13 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from functions.serving.batching import BatchingSettings
-from functions.serving.onnx_model import OnnxModel
-from functions.serving.service import InvocationService
+from functions.adapters.onnx_model import OnnxModel
 from local.sagemaker_runtime import AsyncEndpointSpec
+from serving.batching import BatchingSettings
+from serving.service import InvocationService
 
 if TYPE_CHECKING:
-    from functions.common.config import ModelsConfig
+    from functions.config.models import ModelsConfig
     from local.aws import AsyncResources
 
 # Artifacts in the config are relative to the repository root, as local/stack.py resolves them.

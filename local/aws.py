@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import boto3
 
-from functions.common.jobs import (
+from functions.config.async_contract import (
     FAILURE_PREFIX,
     IDEMPOTENCY_PARTITION_KEY,
     IDEMPOTENCY_TTL_ATTRIBUTE,

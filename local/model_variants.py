@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from functions.common.config import DEFAULT_CONFIG_PATH
+from functions.config.models import DEFAULT_CONFIG_PATH
 
 
 def models_with_variants(

@@ -2,11 +2,11 @@
 when the committed file is stale.
 
 Paths, operations and path parameters come from the router's own Powertools resolver
-(``functions.router.handler.app``), so a route added there shows up here. Its handlers take raw bodies (the
+(``functions.handlers.router.handler.app``), so a route added there shows up here. Its handlers take raw bodies (the
 router validates them against the model and names the input at fault), so the resolver knows no schemas:
 this module adds the Open Inference Protocol's request and response schemas, the ``Prefer`` and
 ``Idempotency-Key`` headers, and every status the router really answers per operation (the table in
-``functions/router/responses.py``; never 500, which would be a bug).
+``functions/handlers/router/responses.py``; never 500, which would be a bug).
 
 Powertools' OpenAPI generation needs pydantic, which the router's cold path never imports: the document is
 generated offline, here, and committed.
@@ -25,9 +25,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
-from functions.common import api
-from functions.common.config import ModelConfig
-from functions.common.jobs import JOB_ID_PATTERN
+from functions.config import api_routes as api
+from functions.config.models import ModelConfig
+from functions.domain.job_records import JOB_ID_PATTERN
 
 DOCUMENT_PATH: Final[Path] = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 TITLE: Final[str] = "inference-router: Open Inference Protocol (KServe v2 REST)"
@@ -116,7 +116,7 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
         "required": ["id", "status", "model"],
         "properties": {
             "id": {"type": "string"},
-            # No "running": a SageMaker async endpoint does not say when it starts a job (functions/common/jobs.py).
+            # No "running": a SageMaker async endpoint does not say when it starts a job.
             "status": {"type": "string", "enum": ["queued", "succeeded", "failed"]},
             "model": {"type": "string"},
             "result": {
@@ -250,7 +250,7 @@ def _offline_region() -> Iterator[None]:
 def generate() -> dict[str, Any]:
     """The document: the resolver's paths, enriched with the OIP schemas, headers and statuses."""
     with _offline_region():
-        handler = importlib.import_module("functions.router.handler")
+        handler = importlib.import_module("functions.handlers.router.handler")
     config = handler.config
     document: dict[str, Any] = json.loads(
         handler.app.get_openapi_json_schema(
@@ -266,7 +266,9 @@ def generate() -> dict[str, Any]:
         for method, operation in methods.items():
             route = routes.get((method, path))
             if route is None:
-                raise ValueError(f"the resolver serves {method.upper()} {path}, which functions/common/api.py lacks")
+                raise ValueError(
+                    f"the resolver serves {method.upper()} {path}, which functions/config/api_routes.py lacks"
+                )
             seen.add(route)
             summary, statuses = OPERATIONS[route]
             operation["summary"] = summary

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from functions.common.jobs import AsyncOutcome
+    from functions.domain.job_records import AsyncOutcome
 
 from local.api_gateway import LocalLambdaContext
 from local.sagemaker_runtime import REGION
@@ -97,7 +97,7 @@ class ResultPoller:
     """Polls ``queue_url`` on a thread and feeds ``handler`` SQS events, like Lambda's SQS event source.
 
     Crashes are injected into the module that defines ``handler``: its ``service`` is wrapped in a
-    :class:`CrashingService` (functions/results/handler.py keeps its job service there).
+    :class:`CrashingService` (functions/handlers/results/handler.py keeps its job service there).
     """
 
     def __init__(self, handler: SqsHandler, sqs: Any, queue_url: str, queue_arn: str) -> None:

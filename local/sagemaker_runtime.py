@@ -38,14 +38,14 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Final
 
-from functions.common.config import SERVERLESS_MAX_BODY_BYTES
-from functions.serving.server import read_body, write_answer
-from functions.serving.service import Answer
+from functions.config.models import SERVERLESS_MAX_BODY_BYTES
+from serving.server import read_body, write_answer
+from serving.service import Answer
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from functions.serving.service import InvocationService
+    from serving.service import InvocationService
 
 ACCOUNT_ID: Final[str] = "123456789012"
 REGION: Final[str] = "us-east-1"

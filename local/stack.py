@@ -10,10 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from functions.common.config import ModelsConfig, load_models_config
-from functions.serving.batching import BatchingSettings
-from functions.serving.onnx_model import OnnxModel
-from functions.serving.service import InvocationService
+from functions.adapters.onnx_model import OnnxModel
+from functions.config.models import ModelsConfig, load_models_config
 from local.api_gateway import LocalApiGateway
 from local.async_endpoints import async_endpoint_specs
 from local.aws import (
@@ -26,6 +24,8 @@ from local.aws import (
 )
 from local.result_poller import ResultPoller, SweeperLoop
 from local.sagemaker_runtime import REGION, LocalSageMakerRuntime
+from serving.batching import BatchingSettings
+from serving.service import InvocationService
 
 REPO_ROOT: Final[Path] = Path(__file__).resolve().parent.parent
 # Fake credentials: local mode must never reach a real AWS account, whatever the shell has set.
@@ -169,18 +169,18 @@ def start_local_stack(
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime.url
     if config_path is not None:
         os.environ["MODELS_CONFIG_PATH"] = config_path
-    handler_module = fresh_import("functions.router.handler")
+    handler_module = fresh_import("functions.handlers.router.handler")
     api = LocalApiGateway(handler_module.lambda_handler, port=api_port).start()
     poller: ResultPoller | None = None
     sweeper: SweeperLoop | None = None
     if aws is not None and resources is not None and async_options is not None:
-        results = fresh_import("functions.results.handler")
+        results = fresh_import("functions.handlers.results.handler")
         poller = ResultPoller(
             results.lambda_handler,
             aws_client("sqs", aws.url),
             resources.result_queue_url,
             resources.result_queue_arn,
         ).start()
-        sweeper_module = fresh_import("functions.sweeper.handler")
+        sweeper_module = fresh_import("functions.handlers.sweeper.handler")
         sweeper = SweeperLoop(sweeper_module.lambda_handler, async_options.sweep_interval_s).start()
     return LocalStack(runtime, api, handler_module, aws, resources, poller, sweeper, owns_runtime, saved_environment)

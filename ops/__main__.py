@@ -46,8 +46,8 @@ def _resubmit(args: argparse.Namespace) -> int:
     target = _target(args)
     apply_environment(target)
     from functions.adapters.async_service import build_async_service
-    from functions.common.async_settings import AsyncSettings
-    from functions.common.config import load_models_config
+    from functions.config.async_settings import AsyncSettings
+    from functions.config.models import load_models_config
     from ops.resubmit import ResubmitError, resubmit
 
     settings = AsyncSettings.from_env()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from functions.common.config import LAMBDA_MAX_BODY_BYTES, ModelsConfig
-from functions.common.jobs import FAILED, Job
-from functions.routing.async_jobs import AsyncJobService
-from functions.routing.deadline import DeadlineBudget
-from functions.routing.validation import validate_infer_request
+from functions.config.models import LAMBDA_MAX_BODY_BYTES, ModelsConfig
+from functions.domain.async_jobs import AsyncJobService
+from functions.domain.deadline import DeadlineBudget
+from functions.domain.job_records import FAILED, Job
+from functions.domain.validation import validate_infer_request
 
 # An operator's shell has no Lambda deadline: the submit's window (its "submitting" record's deadline) and the
 # endpoint call's timeout are fixed instead.

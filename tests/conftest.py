@@ -16,8 +16,8 @@ import pytest
 # jsii prints a page-long end-of-life warning on Node 20 in every process that imports aws_cdk.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from functions.common.async_settings import ASYNC_ENVIRONMENT_VARIABLES
-from functions.common.config import load_models_config
+from functions.config.async_settings import ASYNC_ENVIRONMENT_VARIABLES
+from functions.config.models import load_models_config
 from local.api_gateway import LocalLambdaContext
 from local.aws import LocalAws
 from local.sagemaker_runtime import LocalSageMakerRuntime
@@ -74,7 +74,7 @@ def router_module(local_runtime: LocalSageMakerRuntime) -> ModuleType:
     # A sync-only router (no async settings) pointed at this session's runtime, whatever ran before.
     for name in ASYNC_ENVIRONMENT_VARIABLES:
         os.environ.pop(name, None)
-    handler_module: ModuleType = fresh_import("functions.router.handler")
+    handler_module: ModuleType = fresh_import("functions.handlers.router.handler")
     return handler_module
 
 

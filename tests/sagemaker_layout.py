@@ -9,7 +9,7 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
-from functions.common.config import ModelsConfig, load_models_config
+from functions.config.models import ModelsConfig, load_models_config
 from infra.model_package import REPO_ROOT, package_model
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from functions.adapters.jobs import DynamoDBJobStore
-from functions.adapters.s3 import S3ObjectStore
+from functions.adapters.dynamodb_jobs import DynamoDBJobStore
+from functions.adapters.s3_objects import S3ObjectStore
 from functions.adapters.sagemaker import SageMakerBackend
-from functions.common.async_settings import AsyncSettings, AsyncSettingsError
-from functions.routing.async_jobs import AsyncJobService, AsyncPolicy, LoggedSubmitEvents, SubmitEvents
+from functions.config.async_settings import AsyncSettings, AsyncSettingsError
+from functions.domain.async_jobs import AsyncJobService, AsyncPolicy, LoggedSubmitEvents, SubmitEvents
 
 
 def build_async_service(

@@ -15,7 +15,7 @@ from typing import Final
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from functions.common.errors import EndpointUnavailableError
+from functions.domain.errors import EndpointUnavailableError
 
 # Error codes S3 and DynamoDB answer when a retry later may succeed (their docs' "retryable" errors).
 TRANSIENT_CODES: Final[frozenset[str]] = frozenset(

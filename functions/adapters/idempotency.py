@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from functions.adapters import aws_clients
 from functions.adapters.aws_errors import RETRY_AFTER_S, error_code, is_transient
-from functions.common.errors import ConflictError, EndpointUnavailableError, IdempotencyKeyReusedError
+from functions.domain.errors import ConflictError, EndpointUnavailableError, IdempotencyKeyReusedError
 
 logger = logging.getLogger(__name__)
 # What identifies one submission: who asked, for which model, under which key (a JMESPath multiselect list).

@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from functions.common.errors import EndpointRejectedError
+from functions.domain.errors import EndpointRejectedError
 
 if TYPE_CHECKING:
-    from functions.common.config import ModelConfig
-    from functions.routing.validation import InferRequest
+    from functions.config.models import ModelConfig
+    from functions.domain.validation import InferRequest
 
 logger = logging.getLogger(__name__)
 # What warm() feeds a model's free dims: one row, so the first real run finds its buffers allocated.
@@ -38,7 +38,7 @@ class InLambdaBackend:
 
     Example:
         >>> backend = InLambdaBackend(model_root=Path("/opt"))
-        >>> backend.predict(request)  # request validated by functions.routing.validation
+        >>> backend.predict(request)  # request validated by functions.domain.validation
     """
 
     def __init__(self, model_root: Path, intra_op_threads: int = 1) -> None:
@@ -63,7 +63,7 @@ class InLambdaBackend:
         if not path.is_file():
             raise EndpointRejectedError(f"model {config.name!r}: {path} is missing (is the model layer attached?)")
         try:
-            from functions.serving.onnx_model import OnnxModel
+            from functions.adapters.onnx_model import OnnxModel
         except ImportError as error:
             logger.error("in-Lambda model %r: onnxruntime cannot be imported: %s", config.name, error)
             raise EndpointRejectedError(
@@ -108,7 +108,7 @@ def _zeros(config: ModelConfig) -> dict[str, Any] | None:
     """A one-row input of zeros for every input (free dims become 1); None for a BYTES input."""
     import numpy as np
 
-    from functions.serving.onnx_model import NUMPY_DTYPES
+    from functions.adapters.onnx_model import NUMPY_DTYPES
 
     if any(spec.datatype == "BYTES" for spec in config.inputs):
         return None

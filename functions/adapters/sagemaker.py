@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError, IncompleteReadError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from functions.common.errors import (
+from functions.domain.errors import (
     EndpointRejectedError,
     EndpointTimeoutError,
     EndpointUnavailableError,

@@ -25,7 +25,7 @@ from aws_cdk import aws_sns_subscriptions as sns_subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from functions.common.jobs import METRICS_NAMESPACE, OLDEST_OPEN_JOB_AGE_METRIC, SWEEPER_SERVICE
+from functions.config.telemetry import METRICS_NAMESPACE, OLDEST_OPEN_JOB_AGE_METRIC, SWEEPER_SERVICE
 from infra.config import ALARM_NAMES, ALARM_TOPICS, AlarmConfig
 from infra.constructs.model_endpoint import SAGEMAKER_NAMESPACE, VARIANT_NAME
 
@@ -341,7 +341,7 @@ class RouterAlarms(Construct):
                 sagemaker_metric("ApproximateAgeOfOldestRequest", endpoint_name, variant=False),
             )
 
-        # The sweeper reports it every run (functions/sweeper/handler.py), 0 when no job is open.
+        # The sweeper reports it every run (functions/handlers/sweeper/handler.py), 0 when no job is open.
         self._alarm(
             "async_oldest_open_job_age",
             "",

@@ -1,6 +1,6 @@
 """InferenceApi: the public REST API (only REST has request validation, WAF, API keys and usage plans).
 
-Every route in ``functions/common/api.py`` becomes a resource and method here, plus ``ANY /{proxy+}`` so an
+Every route in ``functions/config/api_routes.py`` becomes a resource and method here, plus ``ANY /{proxy+}`` so an
 unknown path still reaches the router, which answers a clear OIP 404 instead of API Gateway's
 "Missing Authentication Token". All methods are Lambda proxy integrations on the router's ``live`` alias.
 """
@@ -17,7 +17,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from functions.common.api import INFER_REQUEST_SCHEMA, MODEL_INFER, ApiRoute
+from functions.config.api_routes import INFER_REQUEST_SCHEMA, MODEL_INFER, ApiRoute
 from infra.config import API_GATEWAY_MAX_TIMEOUT_MS, Throttle, UsagePlanConfig, WafConfig
 from infra.guardrails import acknowledge
 
@@ -36,7 +36,7 @@ class InferenceApi(Construct):
 
     Props (keyword-only):
         handler: the router alias every method integrates with.
-        routes: the API's routes (``functions.common.api.ROUTES``).
+        routes: the API's routes (``functions.config.api_routes.ROUTES``).
         api_name: the REST API's name, also the ``ApiName`` dimension of its metrics: unique per account and
             region, or the API's alarms would count another API's requests.
         stage_name: the API stage (also the URL's first path segment).

@@ -17,12 +17,12 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from functions.common.jobs import METRICS_NAMESPACE, RESULTS_SERVICE, SWEEPER_SERVICE
+from functions.config.telemetry import METRICS_NAMESPACE, RESULTS_SERVICE, SWEEPER_SERVICE
 from infra.constructs.async_storage import AsyncStorage
 from infra.constructs.python_function import PythonFunction
 
-RESULTS_HANDLER: Final[str] = "functions.results.handler.lambda_handler"
-SWEEPER_HANDLER: Final[str] = "functions.sweeper.handler.lambda_handler"
+RESULTS_HANDLER: Final[str] = "functions.handlers.results.handler.lambda_handler"
+SWEEPER_HANDLER: Final[str] = "functions.handlers.sweeper.handler.lambda_handler"
 SWEEPER_TIMEOUT: Final[Duration] = Duration.minutes(5)
 
 

@@ -19,7 +19,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from functions.common.jobs import (
+from functions.config.async_contract import (
     ACCEPTED_MARKER_SUFFIX,
     FAILURE_PREFIX,
     IDEMPOTENCY_PARTITION_KEY,
@@ -235,7 +235,7 @@ class AsyncStorage(Construct):
     def function_environment(
         self, *, invocation_timeout_s: int, request_ttl_s: int, result_inline_max_bytes: int
     ) -> dict[str, str]:
-        """What the router, result and sweeper functions read (functions/common/async_settings.py)."""
+        """What the router, result and sweeper functions read (functions/config/async_settings.py)."""
         return {
             "ASYNC_BUCKET": self.bucket.bucket_name,
             "JOB_TABLE": self.job_table.table_name,

@@ -21,14 +21,12 @@ from infra.guardrails import acknowledge
 REPO_ROOT: Final[Path] = Path(__file__).resolve().parents[2]
 RUNTIME: Final[lambda_.Runtime] = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE: Final[lambda_.Architecture] = lambda_.Architecture.ARM_64
-# Glob patterns over the repo root, applied in order ("!" re-includes): everything out, then functions/ back
-# in, minus the model server (it runs in the SageMaker container, not here) and bytecode.
+# Glob patterns over the repo root, applied in order ("!" re-includes): everything out, then functions/ (the
+# Lambda asset, nothing else) back in, minus bytecode.
 ASSET_EXCLUDES: Final[tuple[str, ...]] = (
     "*",
     "!functions",
     "!functions/**",
-    "functions/serving",
-    "functions/serving/**",
     "__pycache__",
     "*.pyc",
 )

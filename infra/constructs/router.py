@@ -15,10 +15,10 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from functions.common.jobs import METRICS_NAMESPACE
+from functions.config.telemetry import METRICS_NAMESPACE
 from infra.constructs.python_function import PythonFunction, functions_code
 
-HANDLER: Final[str] = "functions.router.handler.lambda_handler"
+HANDLER: Final[str] = "functions.handlers.router.handler.lambda_handler"
 ALIAS_NAME: Final[str] = "live"
 SERVICE_NAME: Final[str] = "inference-router"
 
@@ -29,7 +29,7 @@ class Router(Construct):
     Props (keyword-only):
         powertools_layer_arn: the AWS-managed Powertools v3 layer for python3.14/arm64 in the stack's region.
         endpoint_name_prefix: ENDPOINT_NAME_PREFIX; SageMaker endpoint name = prefix + route endpoint name.
-        invoke_budget_ms / response_reserve_ms: INVOKE_BUDGET_MS / RESPONSE_RESERVE_MS (functions/router/settings.py).
+        invoke_budget_ms / response_reserve_ms: INVOKE_BUDGET_MS / RESPONSE_RESERVE_MS (the router settings).
         memory_mb (128-10240), timeout (below the API Gateway timeout; checked by the stage config).
         reserved_concurrency: None leaves the function in the account's unreserved pool.
         provisioned_concurrency: on the alias; 0 = none.

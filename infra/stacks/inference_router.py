@@ -17,8 +17,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from functions.common.api import ROUTES
-from functions.common.config import ModelsConfig
+from functions.config.api_routes import ROUTES
+from functions.config.models import ModelsConfig
 from infra.config import IMAGE_ASSET, StageConfig
 from infra.constructs.alarms import RouterAlarms, ServerlessEndpointTarget
 from infra.constructs.api import InferenceApi

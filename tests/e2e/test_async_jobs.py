@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from functions.common.jobs import INPUT_PREFIX, TERMINAL_STATUSES
+from functions.config.async_contract import INPUT_PREFIX
+from functions.domain.job_records import TERMINAL_STATUSES
 from local.aws import aws_client
 from local.model_variants import write_models_with_variants
 from local.result_poller import CrashFault
@@ -120,13 +121,13 @@ def input_objects(stack: LocalStack) -> int:
 
 def sweep(stack: LocalStack, *, ahead_s: int) -> dict[str, int]:
     """Run the real sweeper use case with its clock ``ahead_s`` seconds in the future (no waiting for deadlines)."""
-    sweeper = sys.modules["functions.sweeper.handler"]
+    sweeper = sys.modules["functions.handlers.sweeper.handler"]
     counts: dict[str, int] = sweeper.service.sweep(now=int(time.time()) + ahead_s, limit=1000)
     return counts
 
 
 def deadline_span(stack: LocalStack) -> int:
-    sweeper = sys.modules["functions.sweeper.handler"]
+    sweeper = sys.modules["functions.handlers.sweeper.handler"]
     return int(sweeper.service.policy.deadline(0)) + 1
 
 
@@ -363,7 +364,7 @@ def test_a_failed_job_can_be_resubmitted(stack: LocalStack) -> None:
     failed_id = submit(stack, infer_body([ROW])).body["id"]
     assert wait_terminal(stack, [failed_id])[failed_id]["status"] == "failed"
     stack.runtime.clear_faults()
-    router = sys.modules["functions.router.handler"]
+    router = sys.modules["functions.handlers.router.handler"]
     again = resubmit(router.async_service(), router.config, failed_id)
     assert again.job_id != failed_id
     assert wait_terminal(stack, [again.job_id])[again.job_id]["status"] == "succeeded"

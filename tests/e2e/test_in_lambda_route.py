@@ -31,7 +31,7 @@ def stack(local_runtime: LocalSageMakerRuntime, tmp_path_factory: pytest.TempPat
         yield started
     finally:
         started.stop()
-        fresh_import("functions.router.handler")  # leave the shared module on the default config again
+        fresh_import("functions.handlers.router.handler")  # leave the shared module on the default config again
 
 
 def http(url: str, body: Any = None) -> tuple[int, dict[str, str], Any]:

@@ -14,11 +14,11 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from botocore.exceptions import ClientError
 
 from functions.adapters import aws_clients
+from functions.adapters.dynamodb_jobs import DynamoDBJobStore
 from functions.adapters.idempotency import IdempotentSubmitter
-from functions.adapters.jobs import DynamoDBJobStore
-from functions.adapters.s3 import S3ObjectStore
-from functions.common.errors import ConflictError, EndpointUnavailableError
-from functions.common.jobs import FAILED, QUEUED, SUBMITTING, SUCCEEDED, Job
+from functions.adapters.s3_objects import S3ObjectStore
+from functions.domain.errors import ConflictError, EndpointUnavailableError
+from functions.domain.job_records import FAILED, QUEUED, SUBMITTING, SUCCEEDED, Job
 from local.api_gateway import LocalLambdaContext
 from local.aws import AsyncResources, LocalAsyncResources, LocalAws, aws_client, create_async_resources
 from local.stack import LOCAL_AWS_ENVIRONMENT

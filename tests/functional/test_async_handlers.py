@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from functions.adapters.jobs import DynamoDBJobStore
-from functions.common.jobs import QUEUED, SUBMITTING, Job
+from functions.adapters.dynamodb_jobs import DynamoDBJobStore
+from functions.domain.job_records import QUEUED, SUBMITTING, Job
 from local.api_gateway import LocalLambdaContext
 from local.aws import (
     AsyncResources,
@@ -44,13 +44,13 @@ def world() -> Iterator[tuple[LocalAws, AsyncResources]]:
 
 @pytest.fixture(scope="module")
 def results(world: tuple[LocalAws, AsyncResources]) -> ModuleType:
-    module: ModuleType = fresh_import("functions.results.handler")
+    module: ModuleType = fresh_import("functions.handlers.results.handler")
     return module
 
 
 @pytest.fixture(scope="module")
 def sweeper(world: tuple[LocalAws, AsyncResources]) -> ModuleType:
-    module: ModuleType = fresh_import("functions.sweeper.handler")
+    module: ModuleType = fresh_import("functions.handlers.sweeper.handler")
     return module
 
 

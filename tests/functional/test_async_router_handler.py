@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from functions.adapters import aws_clients
-from functions.adapters.jobs import DynamoDBJobStore
-from functions.common.config import load_models_config
-from functions.common.jobs import QUEUED, SUBMITTING, SUCCEEDED, Job
+from functions.adapters.dynamodb_jobs import DynamoDBJobStore
+from functions.config.models import load_models_config
+from functions.domain.job_records import QUEUED, SUBMITTING, SUCCEEDED, Job
 from local.api_gateway import LocalLambdaContext
 from local.async_endpoints import async_endpoint_specs
 from local.aws import (
@@ -80,7 +80,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     os.environ.update({**LOCAL_AWS_ENVIRONMENT, **local_environment(resources, aws.url)})
     os.environ.update({"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": runtime.url, "MODELS_CONFIG_PATH": str(config_path)})
     aws_clients.reset_clients()
-    spec = importlib.util.spec_from_file_location("async_router_environment", ROOT / "functions/router/handler.py")
+    spec = importlib.util.spec_from_file_location(
+        "async_router_environment", ROOT / "functions/handlers/router/handler.py"
+    )
     assert spec is not None
     assert spec.loader is not None
     router = importlib.util.module_from_spec(spec)

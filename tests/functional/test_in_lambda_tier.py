@@ -33,10 +33,10 @@ def router_with_local_model(
     )
     os.environ["MODELS_CONFIG_PATH"] = str(config)
     try:
-        yield fresh_import("functions.router.handler")
+        yield fresh_import("functions.handlers.router.handler")
     finally:
         os.environ.pop("MODELS_CONFIG_PATH", None)
-        fresh_import("functions.router.handler")  # the session's router_module is the same module object
+        fresh_import("functions.handlers.router.handler")  # the session's router_module is the same module object
 
 
 def infer(module: ModuleType, model: str, body: dict[str, Any]) -> tuple[int, Any]:
@@ -79,7 +79,7 @@ def test_a_missing_model_file_is_a_clear_502(router_with_local_model: ModuleType
 
 def test_routes_without_an_in_lambda_model_never_import_onnxruntime() -> None:
     probe = (
-        "import sys, functions.router.handler as h; "
+        "import sys, functions.handlers.router.handler as h; "
         "print(int('onnxruntime' in sys.modules), int('numpy' in sys.modules), int(h.in_lambda is None))"
     )
     environment = {
@@ -131,11 +131,11 @@ def router_with_failing_models(
     root = tmp_path_factory.mktemp("opt")
     os.environ.update({"MODELS_CONFIG_PATH": str(failing_models_config(root)), "MODEL_ROOT": str(root)})
     try:
-        yield fresh_import("functions.router.handler")
+        yield fresh_import("functions.handlers.router.handler")
     finally:
         os.environ.pop("MODELS_CONFIG_PATH", None)
         os.environ.pop("MODEL_ROOT", None)
-        fresh_import("functions.router.handler")
+        fresh_import("functions.handlers.router.handler")
 
 
 LOOKUP = {"inputs": [{"name": "index", "shape": [1], "datatype": "INT64", "data": [3]}]}
@@ -174,7 +174,7 @@ class Block(importlib.abc.MetaPathFinder):
         if name.split(".")[0] == "onnxruntime":
             raise ImportError(f"No module named {name!r}")
 sys.meta_path.insert(0, Block())
-import functions.router.handler as handler
+import functions.handlers.router.handler as handler
 from local.api_gateway import LocalLambdaContext, build_rest_event
 body = json.dumps({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [6.7, 3.0, 5.2, 2.3]}]})
 event = build_rest_event("POST", "/v2/models/iris-local/infer", {"Content-Type": "application/json"}, body.encode())
@@ -216,7 +216,7 @@ def test_lambda_routed_model_without_the_onnxruntime_layer_is_a_clear_502(tmp_pa
 
 WARM_PROBE = """
 import json, sys
-import functions.router.handler as handler
+import functions.handlers.router.handler as handler
 print(json.dumps({
     "onnxruntime": "onnxruntime" in sys.modules,
     "sessions": sorted(handler.in_lambda._models) if handler.in_lambda is not None else None,

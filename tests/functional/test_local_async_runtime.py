@@ -15,7 +15,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from functions.common.config import load_models_config, parse_models_config
+from functions.config.models import load_models_config, parse_models_config
 from local.async_endpoints import REPO_ROOT, async_endpoint_specs
 from local.aws import AsyncResources, LocalAsyncResources, LocalAws, aws_client, create_async_resources
 from local.sagemaker_runtime import AsyncEndpointSpec, FaultSpec, LocalSageMakerRuntime

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from functions.common.config import DEFAULT_CONFIG_PATH, ModelsConfig, load_models_config
+from functions.config.models import DEFAULT_CONFIG_PATH, ModelsConfig, load_models_config
 from local.async_endpoints import async_endpoint_specs
 from local.aws import AsyncResources
 from local.sagemaker_runtime import LocalSageMakerRuntime

@@ -21,10 +21,10 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from functions.common.config import load_models_config
-from functions.serving.service import Answer, InvocationService
+from functions.config.models import load_models_config
 from local.sagemaker_runtime import FaultSpec, FaultSpecError, LatencySpec, LocalSageMakerRuntime
 from local.stack import LOCAL_AWS_ENVIRONMENT, serverless_endpoints
+from serving.service import Answer, InvocationService
 
 BODY = json.dumps(
     {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]}

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from functions.common import api
-from functions.common.errors import ResultExpiredError
-from functions.common.jobs import JOB_ID_PATTERN, OPEN_STATUSES, TERMINAL_STATUSES
-from functions.router.responses import STATUS_BY_ERROR
+from functions.config import api_routes as api
+from functions.domain.errors import ResultExpiredError
+from functions.domain.job_records import JOB_ID_PATTERN, OPEN_STATUSES, TERMINAL_STATUSES
+from functions.handlers.router.responses import STATUS_BY_ERROR
 from local.openapi import DOCUMENT_PATH, generate, render
 
 GATEWAY_STATUSES = {"403", "429"}

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from functions.adapters import aws_clients
-from functions.adapters.jobs import DynamoDBJobStore
-from functions.common.config import load_models_config
-from functions.common.jobs import FAILED, QUEUED, Job
+from functions.adapters.dynamodb_jobs import DynamoDBJobStore
+from functions.config.models import load_models_config
+from functions.domain.job_records import FAILED, QUEUED, Job
 from local.async_endpoints import async_endpoint_specs
 from local.aws import (
     AsyncResources,

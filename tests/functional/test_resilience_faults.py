@@ -38,10 +38,10 @@ def router(
     )
     os.environ["MODELS_CONFIG_PATH"] = str(config)
     try:
-        yield fresh_import("functions.router.handler")
+        yield fresh_import("functions.handlers.router.handler")
     finally:
         os.environ.pop("MODELS_CONFIG_PATH", None)
-        fresh_import("functions.router.handler")
+        fresh_import("functions.handlers.router.handler")
 
 
 @pytest.fixture(autouse=True)
@@ -335,8 +335,8 @@ def test_a_backoff_retry_after_is_the_next_backoffs_bound(
 def test_an_oversize_body_the_endpoint_refuses_is_413(local_runtime: LocalSageMakerRuntime) -> None:
     # The router's own limit (max_body_bytes <= 4 MB) stops such a body first; this is the endpoint's word.
     from functions.adapters.sagemaker import SageMakerBackend
-    from functions.common.errors import PayloadTooLargeError
-    from functions.router.responses import status_for
+    from functions.domain.errors import PayloadTooLargeError
+    from functions.handlers.router.responses import status_for
 
     with pytest.raises(PayloadTooLargeError) as raised:
         SageMakerBackend().invoke("iris", b" " * (4 * 1024 * 1024 + 1), timeout_ms=5_000)

@@ -14,7 +14,7 @@ import pytest
 from botocore.config import Config
 
 from functions.adapters.sagemaker import SageMakerBackend, create_sagemaker_runtime_client, split_timeout_ms
-from functions.common.errors import EndpointUnavailableError
+from functions.domain.errors import EndpointUnavailableError
 from local.sagemaker_runtime import DROP_CONNECTION, FaultSpec, LocalSageMakerRuntime
 from tests.conftest import load_event
 

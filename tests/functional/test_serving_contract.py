@@ -49,7 +49,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(model_dir: Path) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "SAGEMAKER_BIND_TO_PORT": str(port), "SM_MODEL_DIR": str(model_dir)}
-    process = subprocess.Popen([sys.executable, "-m", "functions.serving.server", "serve"], env=env, cwd=REPO_ROOT)
+    process = subprocess.Popen([sys.executable, "-m", "serving.server", "serve"], env=env, cwd=REPO_ROOT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -96,7 +96,7 @@ def test_unknown_path_is_404(server: str) -> None:
 def test_ping_unhealthy_while_the_model_cannot_load(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "SAGEMAKER_BIND_TO_PORT": str(port), "SM_MODEL_DIR": str(tmp_path)}
-    process = subprocess.Popen([sys.executable, "-m", "functions.serving.server", "serve"], env=env, cwd=REPO_ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "serving.server", "serve"], env=env, cwd=REPO_ROOT,
                                stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         deadline = time.monotonic() + 20

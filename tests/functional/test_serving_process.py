@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from functions.common.config import load_models_config, parse_model_signature
-from functions.routing.validation import validate_infer_request
-from functions.serving.onnx_model import OnnxModel
+from functions.adapters.onnx_model import OnnxModel
+from functions.config.models import load_models_config, parse_model_signature
+from functions.domain.validation import validate_infer_request
 from tests.onnx_graphs import LOOKUP_TENSORS, lookup_model
 from tests.sagemaker_layout import unpack_model
 
@@ -90,7 +90,7 @@ def start(model_dir: Path, **environ: str) -> Iterator[int]:
         "LOG_LEVEL": "WARNING",
         **environ,
     }
-    process = subprocess.Popen([sys.executable, "-m", "functions.serving.server", "serve"], env=env, cwd=REPO_ROOT)
+    process = subprocess.Popen([sys.executable, "-m", "serving.server", "serve"], env=env, cwd=REPO_ROOT)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -255,7 +255,7 @@ def test_serve_configured_for_a_provider_the_session_cannot_use_stays_unhealthy(
         "LOG_LEVEL": "INFO",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "functions.serving.server", "serve"],
+        [sys.executable, "-m", "serving.server", "serve"],
         env=env,
         cwd=REPO_ROOT,
         stderr=subprocess.PIPE,

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from functions.common.config import load_models_config
-from functions.common.jobs import JOB_STATUS_INDEX, JOB_TABLE_PARTITION_KEY, JOB_TTL_ATTRIBUTE
+from functions.config.async_contract import JOB_STATUS_INDEX, JOB_TABLE_PARTITION_KEY, JOB_TTL_ATTRIBUTE
+from functions.config.models import load_models_config
 from infra.app import new_app
 from infra.config import load_stage_config
 from infra.stacks.inference_router import InferenceRouterStack
@@ -274,7 +274,7 @@ def test_a_lambda_routed_model_gets_the_onnxruntime_and_model_layers(tmp_path: P
     router = next(
         r["Properties"]
         for r in template.find_resources("AWS::Lambda::Function").values()
-        if r["Properties"]["Handler"] == "functions.router.handler.lambda_handler"
+        if r["Properties"]["Handler"] == "functions.handlers.router.handler.lambda_handler"
     )
     assert router["Environment"]["Variables"]["MODEL_ROOT"] == "/opt"
     assert {ref_id(layer) for layer in router["Layers"] if isinstance(layer, dict)} == set(layers)

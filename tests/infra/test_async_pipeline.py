@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from functions.common.async_settings import ASYNC_ENVIRONMENT_VARIABLES, AsyncSettings
+from functions.config.async_settings import ASYNC_ENVIRONMENT_VARIABLES, AsyncSettings
 from tests.infra.conftest import Synthesized, ref_id
 
 
@@ -32,7 +32,7 @@ def actions(statements: list[dict[str, Any]]) -> set[str]:
 
 
 def test_result_function_consumes_the_queue_reporting_batch_item_failures(dev: Synthesized) -> None:
-    results_id, props = function(dev, "functions.results.handler.lambda_handler")
+    results_id, props = function(dev, "functions.handlers.results.handler.lambda_handler")
     assert props["Architectures"] == ["arm64"]
     [mapping] = [r["Properties"] for r in dev.resources("AWS::Lambda::EventSourceMapping").values()]
     assert ref_id(mapping["FunctionName"]) == results_id
@@ -45,7 +45,7 @@ def test_result_function_consumes_the_queue_reporting_batch_item_failures(dev: S
 
 
 def test_sweeper_runs_on_a_schedule_one_at_a_time(dev: Synthesized) -> None:
-    sweeper_id, props = function(dev, "functions.sweeper.handler.lambda_handler")
+    sweeper_id, props = function(dev, "functions.handlers.sweeper.handler.lambda_handler")
     assert props["ReservedConcurrentExecutions"] == 1
     [rule] = [r["Properties"] for r in dev.resources("AWS::Events::Rule").values()]
     assert rule["ScheduleExpression"] == "rate(5 minutes)"
@@ -53,19 +53,22 @@ def test_sweeper_runs_on_a_schedule_one_at_a_time(dev: Synthesized) -> None:
 
 
 def test_async_functions_read_exactly_the_async_settings(dev: Synthesized) -> None:
-    for handler in ("functions.results.handler.lambda_handler", "functions.sweeper.handler.lambda_handler"):
+    for handler in (
+        "functions.handlers.results.handler.lambda_handler",
+        "functions.handlers.sweeper.handler.lambda_handler",
+    ):
         environment = function(dev, handler)[1]["Environment"]["Variables"]
         assert set(ASYNC_ENVIRONMENT_VARIABLES) <= set(environment)
         assert AsyncSettings.from_env(environment) is not None
 
 
 def test_result_and_sweeper_roles_are_least_privilege(dev: Synthesized) -> None:
-    _, results = function(dev, "functions.results.handler.lambda_handler")
+    _, results = function(dev, "functions.handlers.results.handler.lambda_handler")
     result_actions = actions(statements_of(dev, results))
     assert not [a for a in result_actions if "*" in a and not a.startswith("xray:")], result_actions
     assert {"dynamodb:UpdateItem", "dynamodb:GetItem", "s3:GetObject", "sqs:DeleteMessage"} <= result_actions
     assert not result_actions & {"dynamodb:DeleteItem", "dynamodb:PutItem", "s3:PutObject", "dynamodb:Query"}
-    _, sweeper = function(dev, "functions.sweeper.handler.lambda_handler")
+    _, sweeper = function(dev, "functions.handlers.sweeper.handler.lambda_handler")
     sweeper_statements = statements_of(dev, sweeper)
     assert "dynamodb:Query" in actions(sweeper_statements)
     assert not actions(sweeper_statements) & {"sqs:ReceiveMessage", "s3:PutObject", "dynamodb:DeleteItem"}
@@ -74,11 +77,11 @@ def test_result_and_sweeper_roles_are_least_privilege(dev: Synthesized) -> None:
 
 
 def test_sweeper_reads_only_the_accepted_job_markers_of_the_inputs(dev: Synthesized) -> None:
-    _, sweeper = function(dev, "functions.sweeper.handler.lambda_handler")
+    _, sweeper = function(dev, "functions.handlers.sweeper.handler.lambda_handler")
     reads = json.dumps([s["Resource"] for s in statements_of(dev, sweeper) if "s3:GetObject" in s["Action"]])
     assert "/input/*.accepted.json" in reads
     assert '/input/*"' not in reads  # never the inputs themselves
-    _, results = function(dev, "functions.results.handler.lambda_handler")
+    _, results = function(dev, "functions.handlers.results.handler.lambda_handler")
     assert "/input/" not in json.dumps([s["Resource"] for s in statements_of(dev, results)])
 
 
@@ -86,9 +89,9 @@ def test_roles_that_check_for_objects_may_list_the_bucket(dev: Synthesized) -> N
     # Without s3:ListBucket a missing object is a 403 like a denial: an expired result or an output not written
     # yet could not be told apart from a broken grant (S3 HeadObject docs).
     for handler in (
-        "functions.router.handler.lambda_handler",
-        "functions.results.handler.lambda_handler",
-        "functions.sweeper.handler.lambda_handler",
+        "functions.handlers.router.handler.lambda_handler",
+        "functions.handlers.results.handler.lambda_handler",
+        "functions.handlers.sweeper.handler.lambda_handler",
     ):
         _, props = function(dev, handler)
         listing = [s for s in statements_of(dev, props) if s["Action"] == "s3:ListBucket"]

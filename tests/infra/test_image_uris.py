@@ -166,7 +166,7 @@ def _probe_imports(*modules: str, extra_env: dict[str, str] | None = None) -> di
 
 
 def test_router_handler_import_never_imports_sagemaker_sdk() -> None:
-    assert _probe_imports("functions.router.handler") == {"attempted": [], "loaded": []}
+    assert _probe_imports("functions.handlers.router.handler") == {"attempted": [], "loaded": []}
 
 
 def test_every_module_under_functions_imports_without_sagemaker_sdk() -> None:

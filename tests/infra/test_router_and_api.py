@@ -7,9 +7,9 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from functions.common.api import ROUTES
-from functions.common.async_settings import ASYNC_ENVIRONMENT_VARIABLES, AsyncSettings
-from functions.router.settings import ENVIRONMENT_VARIABLES, RouterSettings
+from functions.config.api_routes import ROUTES
+from functions.config.async_settings import ASYNC_ENVIRONMENT_VARIABLES, AsyncSettings
+from functions.config.router_settings import ENVIRONMENT_VARIABLES, RouterSettings
 from tests.infra.conftest import Synthesized, ref_id
 
 POWERTOOLS_VARIABLES = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"}
@@ -22,7 +22,9 @@ def only(found: dict[str, Any]) -> dict[str, Any]:
 
 
 def router_function(synth: Synthesized) -> dict[str, Any]:
-    return only(synth.resources("AWS::Lambda::Function", {"Handler": "functions.router.handler.lambda_handler"}))
+    return only(
+        synth.resources("AWS::Lambda::Function", {"Handler": "functions.handlers.router.handler.lambda_handler"})
+    )
 
 
 def test_router_runs_on_graviton_with_the_newest_python_and_powertools_layer(dev: Synthesized) -> None:

@@ -1,4 +1,4 @@
-"""The async use cases (functions/routing/async_jobs.py) on in-memory fakes of the object store, the job table
+"""The async use cases (functions/domain/async_jobs.py) on in-memory fakes of the object store, the job table
 and the endpoint: deadlines read at call time, a submit that fails half-way, a job table that fails after the
 endpoint took the job, the sweeper's outcomes, and how a finished job is shown."""
 
@@ -10,18 +10,18 @@ from typing import Any
 
 import pytest
 
-from functions.common.config import load_models_config
-from functions.common.errors import (
+from functions.config.models import load_models_config
+from functions.domain.async_jobs import AsyncJobService, AsyncPolicy, UnknownJobError
+from functions.domain.deadline import DeadlineBudget
+from functions.domain.errors import (
     EndpointTimeoutError,
     EndpointUnavailableError,
     InvalidRequestError,
     JobNotFoundError,
     ResultExpiredError,
 )
-from functions.common.jobs import FAILED, OPEN_STATUSES, QUEUED, SUBMITTING, SUCCEEDED, AsyncOutcome, Job
-from functions.routing.async_jobs import AsyncJobService, AsyncPolicy, UnknownJobError
-from functions.routing.deadline import DeadlineBudget
-from functions.routing.validation import InferRequest, validate_infer_request
+from functions.domain.job_records import FAILED, OPEN_STATUSES, QUEUED, SUBMITTING, SUCCEEDED, AsyncOutcome, Job
+from functions.domain.validation import InferRequest, validate_infer_request
 
 MODEL = load_models_config().models[0]  # iris: serverless + async (iris-async)
 BODY = json.dumps({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]})

@@ -16,11 +16,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from functions.common.config import BatchingConfig, load_models_config, parse_model_config
-from functions.routing.validation import validate_infer_request
-from functions.serving.batching import BatchingConfigError, BatchingSettings, DynamicBatcher
-from functions.serving.onnx_model import OnnxModel, PreparedRequest
-from functions.serving.service import InvocationService
+from functions.adapters.onnx_model import OnnxModel, PreparedRequest
+from functions.config.models import BatchingConfig, load_models_config, parse_model_config
+from functions.domain.validation import validate_infer_request
+from serving.batching import BatchingConfigError, BatchingSettings, DynamicBatcher
+from serving.service import InvocationService
 from tests.onnx_graphs import BROKEN_TENSORS, LOOKUP_TENSORS, broken_model, lookup_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -11,17 +11,17 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from functions.common.config import load_models_config
-from functions.common.errors import (
+from functions.config.models import load_models_config
+from functions.domain.deadline import DeadlineBudget
+from functions.domain.errors import (
     EndpointRejectedError,
     EndpointTimeoutError,
     EndpointUnavailableError,
     InferenceError,
     ModelFailedError,
 )
-from functions.routing.deadline import DeadlineBudget
-from functions.routing.inference import SPILL_RESERVE_MS, InferenceRouter
-from functions.routing.validation import validate_infer_request
+from functions.domain.inference import SPILL_RESERVE_MS, InferenceRouter
+from functions.domain.validation import validate_infer_request
 
 CONFIG = load_models_config()
 BODY = json.dumps({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]})

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from functions.common.config import (
+from functions.config.models import (
     DEFAULT_CONFIG_PATH,
     BatchingConfig,
     ConfigError,

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 from functions.adapters.sagemaker import timeout_step_ms
-from functions.common.errors import EndpointTimeoutError, EndpointUnavailableError, ModelFailedError
-from functions.router.responses import error_response, status_for
-from functions.routing.deadline import DeadlineBudget
+from functions.domain.deadline import DeadlineBudget
+from functions.domain.errors import EndpointTimeoutError, EndpointUnavailableError, ModelFailedError
+from functions.handlers.router.responses import error_response, status_for
 
 
 def test_invoke_timeout_is_capped_by_the_budget() -> None:

@@ -167,9 +167,9 @@ class Block(importlib.abc.MetaPathFinder):
         if name.split(".")[0] in BLOCKED:
             raise ImportError(f"{name} is not in the serving image")
 sys.meta_path.insert(0, Block())
-from functions.serving.server import load_model
-from functions.serving.service import InvocationService
-from functions.serving.batching import BatchingSettings
+from serving.server import load_model
+from serving.service import InvocationService
+from serving.batching import BatchingSettings
 root = Path(sys.argv[1])
 model_dir = root / "model"
 service = InvocationService(load_model(model_dir), batching=BatchingSettings())

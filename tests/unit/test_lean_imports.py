@@ -23,7 +23,7 @@ def run(code: str) -> str:
 
 def test_router_cold_path_skips_unused_resolvers_and_onnxruntime() -> None:
     loaded = run(
-        "import sys, functions.router.handler; "
+        "import sys, functions.handlers.router.handler; "
         "print(sorted(m for m in ('asyncio', 'onnxruntime', 'numpy', 'aws_lambda_powertools.event_handler.appsync', "
         "'aws_lambda_powertools.event_handler.bedrock_agent', 'pydantic') if m in sys.modules))"
     )
@@ -32,8 +32,8 @@ def test_router_cold_path_skips_unused_resolvers_and_onnxruntime() -> None:
 
 def test_deferred_package_still_imports_fully_on_demand() -> None:
     code = (
-        "import functions.router.handler; "
+        "import functions.handlers.router.handler; "
         "from aws_lambda_powertools.event_handler import AppSyncResolver, APIGatewayRestResolver; "
-        "print(AppSyncResolver.__name__, APIGatewayRestResolver is functions.router.handler.APIGatewayRestResolver)"
+        "print(AppSyncResolver.__name__, APIGatewayRestResolver is functions.handlers.router.handler.APIGatewayRestResolver)"
     )
     assert run(code) == "AppSyncResolver True"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from functions.common.config import DEFAULT_CONFIG_PATH, load_models_config
+from functions.config.models import DEFAULT_CONFIG_PATH, load_models_config
 from infra.model_package import REPO_ROOT, main, package_model
 
 SHIPPED: dict[str, Any] = json.loads(DEFAULT_CONFIG_PATH.read_text())

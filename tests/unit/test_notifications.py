@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from functions.common.jobs import NotificationError, parse_notification
+from functions.domain.job_records import NotificationError, parse_notification
 from local.sample_events import SAMPLE_JOB_ID, inference_result
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.common.config import ModelConfig, load_models_config
+from functions.config.models import ModelConfig, load_models_config
 from infra.model_package import stage_model_layer
 from layers.onnxruntime import build as layer_build
 

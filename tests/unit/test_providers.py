@@ -13,9 +13,9 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
-from functions.common.config import ModelConfig, load_models_config
-from functions.serving import server
-from functions.serving.onnx_model import CPU_PROVIDER, OnnxModel, ProviderError, choose_providers
+from functions.adapters.onnx_model import CPU_PROVIDER, OnnxModel, ProviderError, choose_providers
+from functions.config.models import ModelConfig, load_models_config
+from serving import server
 from tests.sagemaker_layout import unpack_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ def test_a_required_provider_the_session_fell_back_from_fails_the_load() -> None
 
 
 def test_a_provider_picked_without_configuration_may_fall_back_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="functions.serving.onnx_model"):
+    with caplog.at_level(logging.WARNING, logger="functions.adapters.onnx_model"):
         model = OnnxModel(iris_config(), IRIS_FILE, providers=[CUDA, CPU_PROVIDER])
     assert model.session.get_providers() == [CPU_PROVIDER]
     assert f"providers ['{CUDA}'] unusable, running on ['{CPU_PROVIDER}']" in caplog.text

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from functions.adapters.sagemaker import TRANSIENT_ERRORS
-from functions.common.errors import (
+from functions.domain.errors import (
     EndpointRejectedError,
     EndpointTimeoutError,
     EndpointUnavailableError,
@@ -19,7 +19,7 @@ from functions.common.errors import (
     ModelNotFoundError,
     PayloadTooLargeError,
 )
-from functions.routing.resilience import (
+from functions.domain.resilience import (
     RETRYABLE_REASONS,
     BreakerRegistry,
     BreakerSettings,

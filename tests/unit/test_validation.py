@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from functions.common.config import ModelConfig, load_models_config, parse_model_config
-from functions.common.errors import InferenceError, InvalidRequestError, PayloadTooLargeError
-from functions.router.responses import status_for
-from functions.routing.validation import validate_infer_request
+from functions.config.models import ModelConfig, load_models_config, parse_model_config
+from functions.domain.errors import InferenceError, InvalidRequestError, PayloadTooLargeError
+from functions.domain.validation import validate_infer_request
+from functions.handlers.router.responses import status_for
 
 IRIS = load_models_config().model("iris")
 ROW = [5.1, 3.5, 1.4, 0.2]

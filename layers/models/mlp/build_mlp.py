@@ -34,7 +34,7 @@ DEFAULT_OUTPUT_DIR: Final[Path] = Path(__file__).resolve().parent.parent / "buil
 
 
 def signature() -> dict[str, Any]:
-    """The model's ``signature.json``, as the server reads it (functions.common.config.SIGNATURE_FIELDS)."""
+    """The model's ``signature.json``, as the server reads it (functions.config.models.SIGNATURE_FIELDS)."""
     return {
         "name": NAME,
         "version": "1",

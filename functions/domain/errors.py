@@ -1,5 +1,5 @@
 """Domain errors. Each says what went wrong in words a caller can act on; the handler maps them to HTTP
-statuses in one table (``functions/router/responses.py``)."""
+statuses in one table (``functions/handlers/router/responses.py``)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Dynamic batching: concurrent requests to one model share one onnxruntime call.
 
-A request thread hands its :class:`~functions.serving.onnx_model.PreparedRequest` to
+A request thread hands its :class:`~functions.adapters.onnx_model.PreparedRequest` to
 :meth:`DynamicBatcher.infer` and blocks. One runner thread gathers what is queued into a batch — requests
-with the same :attr:`~functions.serving.onnx_model.PreparedRequest.batch_key` only, up to
+with the same :attr:`~functions.adapters.onnx_model.PreparedRequest.batch_key` only, up to
 ``max_batch_size`` rows, waiting at most ``max_queue_delay_ms`` after the oldest request arrived for the
 batch to fill — stacks their inputs along dim 0, runs the model once and splits every output back by each
 request's row count. A request is never split: one larger than ``max_batch_size`` runs alone.
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import numpy as np
 
-from functions.common.config import (
+from functions.config.models import (
     BATCHING_ENV,
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_MAX_QUEUE_DELAY_MS,
@@ -37,8 +37,8 @@ from functions.common.config import (
 )
 
 if TYPE_CHECKING:
-    from functions.common.config import BatchingConfig
-    from functions.serving.onnx_model import PreparedRequest
+    from functions.adapters.onnx_model import PreparedRequest
+    from functions.config.models import BatchingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class BatchingConfigError(ValueError):
 
 
 class BatchModel(Protocol):
-    """What the batcher needs of a model (:class:`~functions.serving.onnx_model.OnnxModel` has it)."""
+    """What the batcher needs of a model (:class:`~functions.adapters.onnx_model.OnnxModel` has it)."""
 
     @property
     def batchable(self) -> bool: ...
@@ -65,7 +65,7 @@ class BatchingSettings:
 
     ``SERVING_BATCHING`` (on|off, default on), ``SERVING_MAX_BATCH_SIZE`` (rows, default 32),
     ``SERVING_MAX_QUEUE_DELAY_MS`` (default 1.0). The templates set them from the model's ``batching`` block
-    (:meth:`functions.common.config.BatchingConfig.environment`); local mode uses :meth:`from_config`.
+    (:meth:`functions.config.models.BatchingConfig.environment`); local mode uses :meth:`from_config`.
 
     Example:
         >>> BatchingSettings.from_environ({"SERVING_MAX_BATCH_SIZE": "64"}).max_batch_size

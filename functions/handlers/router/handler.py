@@ -19,31 +19,31 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from functions.adapters.in_lambda import InLambdaBackend
 from functions.adapters.sagemaker import SageMakerBackend
-from functions.common import api
-from functions.common.async_settings import AsyncSettings
-from functions.common.config import LAMBDA_MAX_BODY_BYTES, ModelConfig, load_models_config
-from functions.common.errors import (
+from functions.config import api_routes as api
+from functions.config.async_settings import AsyncSettings
+from functions.config.models import LAMBDA_MAX_BODY_BYTES, ModelConfig, load_models_config
+from functions.domain.deadline import DeadlineBudget
+from functions.domain.errors import (
     EndpointTimeoutError,
     EndpointUnavailableError,
     InferenceError,
     JobNotFoundError,
     RouteNotFoundError,
 )
-from functions.router.responses import error_response, json_response
-from functions.router.settings import RouterSettings
-from functions.routing.deadline import DeadlineBudget
-from functions.routing.inference import InferenceRouter
-from functions.routing.resilience import BreakerRegistry
-from functions.routing.validation import validate_infer_request
+from functions.domain.inference import InferenceRouter
+from functions.domain.resilience import BreakerRegistry
+from functions.domain.validation import validate_infer_request
+from functions.handlers.router.responses import error_response, json_response
+from functions.config.router_settings import RouterSettings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from functions.adapters.idempotency import IdempotentSubmitter
-    from functions.routing.async_jobs import AsyncJobService
+    from functions.domain.async_jobs import AsyncJobService
 
 logger = Logger(service="inference-router")
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 settings = RouterSettings.from_env()
 async_settings = AsyncSettings.from_env()
 config = load_models_config(settings.models_config_path)
@@ -80,7 +80,7 @@ def async_service() -> AsyncJobService:
 
 
 class SubmitAnomalies:
-    """What a submit reports besides its answer (functions/routing/async_jobs.py ``SubmitEvents``): logged, and
+    """What a submit reports besides its answer (functions/domain/async_jobs.py ``SubmitEvents``): logged, and
     the one that needs a look (the endpoint has a job the table does not show as queued) counted."""
 
     def cleanup_failed(self, job_id: str, what: str, error: Exception) -> None:

@@ -14,7 +14,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from functions.adapters.async_service import async_service_from_env
-from functions.common.jobs import METRICS_NAMESPACE, RESULTS_SERVICE, parse_notification
+from functions.config.telemetry import METRICS_NAMESPACE, RESULTS_SERVICE
+from functions.domain.job_records import parse_notification
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Final
 
-from functions.common.errors import EndpointTimeoutError, EndpointUnavailableError
+from functions.domain.errors import EndpointTimeoutError, EndpointUnavailableError
 
 # EndpointUnavailableError reasons that a later attempt may cure: the values of TRANSIENT_ERRORS in
 # functions/adapters/sagemaker.py (a unit test keeps the two in step; routing may not import adapters),

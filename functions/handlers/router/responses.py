@@ -6,7 +6,7 @@ import json
 
 from aws_lambda_powertools.event_handler.api_gateway import Response
 
-from functions.common.errors import (
+from functions.domain.errors import (
     ConflictError,
     EndpointRejectedError,
     EndpointTimeoutError,

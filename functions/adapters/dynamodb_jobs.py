@@ -1,7 +1,7 @@
 """DynamoDB job table adapter.
 
 The table's schema (partition key, the sweeper's status + deadline index, the TTL attribute) is declared once in
-``functions/common/jobs.py``, which the CDK construct and local mode read too. Every state change is a
+``functions/domain/job_records.py``, which the CDK construct and local mode read too. Every state change is a
 conditional write, so a duplicate or late notification can never move a settled job again. Transient DynamoDB
 failures raise the domain's 503 error (functions/adapters/aws_errors.py).
 """
@@ -14,17 +14,14 @@ from botocore.exceptions import ClientError
 
 from functions.adapters import aws_clients
 from functions.adapters.aws_errors import unavailable_when_transient
-from functions.common.jobs import (
+from functions.config.async_contract import (
     JOB_DEADLINE_ATTRIBUTE,
     JOB_STATUS_ATTRIBUTE,
     JOB_STATUS_INDEX,
     JOB_TABLE_PARTITION_KEY,
     JOB_TTL_ATTRIBUTE,
-    OPEN_STATUSES,
-    QUEUED,
-    SUBMITTING,
-    Job,
 )
+from functions.domain.job_records import OPEN_STATUSES, QUEUED, SUBMITTING, Job
 
 STORE: Final[str] = "the job table (DynamoDB)"
 REASON: Final[str] = "job-table-unavailable"

@@ -11,19 +11,19 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from functions.common.config import LAMBDA_MAX_BODY_BYTES
-from functions.common.errors import (
+from functions.config.models import LAMBDA_MAX_BODY_BYTES
+from functions.domain.errors import (
     InferenceError,
     InvalidRequestError,
     ModelFailedError,
     ModelNotFoundError,
     PayloadTooLargeError,
 )
-from functions.routing.validation import validate_infer_request
-from functions.serving.batching import BatchingSettings, DynamicBatcher
+from functions.domain.validation import validate_infer_request
+from serving.batching import BatchingSettings, DynamicBatcher
 
 if TYPE_CHECKING:
-    from functions.serving.onnx_model import OnnxModel
+    from functions.adapters.onnx_model import OnnxModel
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class InvocationService:
 
     ``model`` is None while the model is still loading: ``ping`` then answers 503 so SageMaker does not
     route traffic to a container that cannot answer yet. With ``batching`` enabled and a model whose batch
-    dim is free, concurrent ``invoke`` calls share onnxruntime runs (:mod:`functions.serving.batching`);
+    dim is free, concurrent ``invoke`` calls share onnxruntime runs (:mod:`serving.batching`);
     without it each call runs on its own. ``timeout_s`` bounds how long a request waits for its run.
 
     Example:

@@ -16,9 +16,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from functions.common.config import ModelConfig, TensorSpec
-from functions.common.datatypes import DATATYPES, FLOAT_MAX, FLOAT_TYPES, INTEGER_BOUNDS
-from functions.common.errors import InvalidRequestError, PayloadTooLargeError
+from functions.config.datatypes import DATATYPES, FLOAT_MAX, FLOAT_TYPES, INTEGER_BOUNDS
+from functions.config.models import ModelConfig, TensorSpec
+from functions.domain.errors import InvalidRequestError, PayloadTooLargeError
 
 REQUEST_FIELDS = frozenset({"id", "parameters", "inputs", "outputs"})
 INPUT_FIELDS = frozenset({"name", "shape", "datatype", "data", "parameters"})

@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from functions.adapters import aws_clients
 from functions.adapters.aws_errors import unavailable_when_transient
-from functions.common.jobs import split_s3_uri
+from functions.config.async_contract import split_s3_uri
 
 STORE: Final[str] = "the async object store (S3)"
 REASON: Final[str] = "object-store-unavailable"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from functions.common.errors import EndpointTimeoutError
+from functions.domain.errors import EndpointTimeoutError
 
 # Below this an attempt cannot even finish a TLS handshake; answering 504 at once is more honest.
 MIN_ATTEMPT_MS = 50

@@ -1,6 +1,6 @@
 """The model server a SageMaker container runs: ``serve`` listens on port 8080 and answers ``GET /ping``
 and ``POST /invocations`` for the model under ``/opt/ml/model`` (``model.onnx`` + ``signature.json``, the
-model's name, version, platform, inputs and outputs: :data:`functions.common.config.SIGNATURE_FIELDS`).
+model's name, version, platform, inputs and outputs: :data:`functions.config.models.SIGNATURE_FIELDS`).
 
 The model loads on a background thread so ``/ping`` can say 503 until it is ready, as SageMaker expects.
 Every response carries ``Content-Length`` (async endpoints require it).
@@ -15,7 +15,7 @@ Environment (SageMaker's own variables first):
 - ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` (60): seconds a request may wait for its model run before a 504;
   SageMaker itself gives ``/invocations`` 60 s.
 - ``SERVING_BATCHING`` / ``SERVING_MAX_BATCH_SIZE`` / ``SERVING_MAX_QUEUE_DELAY_MS``: dynamic batching
-  (:class:`functions.serving.batching.BatchingSettings`). The templates set them on the ``CfnModel`` from the
+  (:class:`serving.batching.BatchingSettings`). The templates set them on the ``CfnModel`` from the
   model's ``batching`` block; this environment is the only place the server learns them from.
 - ``SERVING_INTRA_OP_THREADS`` (0 = onnxruntime decides), ``SERVING_PROVIDERS`` (comma-separated
   execution providers; empty picks CUDA when the build has it, else CPU; a provider named here that the
@@ -41,12 +41,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from functions.common.config import parse_model_signature
-from functions.serving.batching import BatchingSettings
-from functions.serving.service import Answer, InvocationService
+from functions.config.models import parse_model_signature
+from serving.batching import BatchingSettings
+from serving.service import Answer, InvocationService
 
 if TYPE_CHECKING:
-    from functions.serving.onnx_model import OnnxModel
+    from functions.adapters.onnx_model import OnnxModel
 
 logger = logging.getLogger("serving")
 MODEL_FILE = "model.onnx"
@@ -86,7 +86,7 @@ class ServerSettings:
 def load_model(model_dir: Path, intra_op_threads: int = 0, providers: str | None = None) -> OnnxModel:
     import onnxruntime as ort  # heavy: imported once the port is open so /ping can answer 503 meanwhile
 
-    from functions.serving.onnx_model import OnnxModel, choose_providers, requested_providers
+    from functions.adapters.onnx_model import OnnxModel, choose_providers, requested_providers
 
     signature_path = model_dir / SIGNATURE_FILE
     config = parse_model_signature(json.loads(signature_path.read_text(encoding="utf-8")), str(signature_path))

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from functions.common.config import ENDPOINT_NAME_PATTERN
+from functions.config.models import ENDPOINT_NAME_PATTERN
 
 ENVIRONMENT_VARIABLES: Final[tuple[str, ...]] = (
     "MODELS_CONFIG_PATH",

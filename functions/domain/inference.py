@@ -10,8 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from functions.common.config import LAMBDA_MAX_BODY_BYTES, ModelConfig, ModelsConfig
-from functions.common.errors import (
+from functions.config.models import LAMBDA_MAX_BODY_BYTES, ModelConfig, ModelsConfig
+from functions.domain.deadline import DeadlineBudget
+from functions.domain.errors import (
     EndpointRejectedError,
     EndpointTimeoutError,
     EndpointUnavailableError,
@@ -19,15 +20,14 @@ from functions.common.errors import (
     ModelNotFoundError,
     PayloadTooLargeError,
 )
-from functions.routing.deadline import DeadlineBudget
-from functions.routing.resilience import (
+from functions.domain.resilience import (
     BreakerRegistry,
     BreakerSettings,
     LastGoodCache,
     RetryPolicy,
     is_retryable,
 )
-from functions.routing.validation import InferRequest, validate_infer_request
+from functions.domain.validation import InferRequest, validate_infer_request
 
 
 class ModelBackend(Protocol):

@@ -21,30 +21,6 @@ TERMINAL_STATUSES: Final[tuple[str, ...]] = (SUCCEEDED, FAILED)
 # Job ids are ``uuid4().hex``: anything else cannot name a job (and is refused before reaching the table).
 JOB_ID_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[0-9a-f]{32}$")
 
-# The async bucket's layout, per physical endpoint name: the router writes inputs, SageMaker writes outputs
-# and failures. The endpoint's IAM grants are scoped to these prefixes (infra/constructs/async_storage.py).
-INPUT_PREFIX: Final[str] = "input/"
-OUTPUT_PREFIX: Final[str] = "output/"
-FAILURE_PREFIX: Final[str] = "failure/"
-# Written beside a job's input only when the endpoint accepted the job but the job table could not be told:
-# it holds the output and failure locations, so the sweeper can still follow the job (never a lost job).
-ACCEPTED_MARKER_SUFFIX: Final[str] = ".accepted.json"
-
-# The job table's schema, shared by the DynamoDB adapter, the CDK construct and local mode.
-JOB_TABLE_PARTITION_KEY: Final[str] = "job_id"
-JOB_STATUS_ATTRIBUTE: Final[str] = "job_status"
-JOB_DEADLINE_ATTRIBUTE: Final[str] = "deadline"
-JOB_STATUS_INDEX: Final[str] = "by_status"  # job_status + deadline: the sweeper's "open and overdue" query
-JOB_TTL_ATTRIBUTE: Final[str] = "expires_at"
-# Custom metrics of the async pipeline (Powertools EMF adds the "service" dimension); alarms read the same names.
-METRICS_NAMESPACE: Final[str] = "InferenceRouter"
-RESULTS_SERVICE: Final[str] = "inference-results"
-SWEEPER_SERVICE: Final[str] = "inference-sweeper"
-OLDEST_OPEN_JOB_AGE_METRIC: Final[str] = "OldestOpenJobAgeSeconds"
-# Powertools idempotency's DynamoDB layout (its defaults).
-IDEMPOTENCY_PARTITION_KEY: Final[str] = "id"
-IDEMPOTENCY_TTL_ATTRIBUTE: Final[str] = "expiration"
-
 
 @dataclass(frozen=True)
 class Job:
@@ -106,10 +82,3 @@ def parse_notification(body: str) -> AsyncOutcome:
         failure_location=response.get("failureLocation"),
         reason=document.get("failureReason"),
     )
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise ValueError(f"not an S3 URI: {uri!r}")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key

@@ -1,6 +1,6 @@
 """An ONNX model behind its declared Open Inference Protocol signature; the session is created once.
 
-A prediction is three steps so the dynamic batcher (:mod:`functions.serving.batching`) can put one
+A prediction is three steps so the dynamic batcher (:mod:`serving.batching`) can put one
 onnxruntime call between many requests: :meth:`OnnxModel.prepare` turns a validated request into arrays,
 :meth:`OnnxModel.run` is the only place onnxruntime runs, :meth:`OnnxModel.respond` builds the OIP answer.
 """
@@ -17,13 +17,13 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
-from functions.common.errors import InvalidRequestError, ModelFailedError
-from functions.routing.validation import InferRequest
+from functions.domain.errors import InvalidRequestError, ModelFailedError
+from functions.domain.validation import InferRequest
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from functions.common.config import ModelConfig
+    from functions.config.models import ModelConfig
 
 logger = logging.getLogger(__name__)
 

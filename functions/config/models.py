@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from functions.common.datatypes import DATATYPES, INTEGER_BOUNDS
+from functions.config.datatypes import DATATYPES, INTEGER_BOUNDS
 
 DEFAULT_CONFIG_PATH: Final[Path] = Path(__file__).resolve().parent.parent / "models.json"
 SyncTarget = Literal["serverless", "lambda"]
@@ -29,7 +29,7 @@ MODEL_NAME_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[a-z0-9][a-z0-9_.-]{0
 # Limits of the route itself: SageMaker serverless takes 4 MB (design.md), a Lambda sync payload 6 MB.
 SERVERLESS_MAX_BODY_BYTES: Final[int] = 4 * 1024 * 1024
 LAMBDA_MAX_BODY_BYTES: Final[int] = 6 * 1024 * 1024
-# Dynamic batching in the serving container (functions/serving/batching.py). The defaults are short on
+# Dynamic batching in the serving container (serving/batching.py). The defaults are short on
 # purpose: under load the queue fills while the previous batch runs, so the delay only matters when
 # traffic is light, where it is pure added latency (bench/batching.py has the measurements).
 DEFAULT_MAX_BATCH_SIZE: Final[int] = 32

@@ -12,20 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
-from functions.common.errors import InferenceError, InvalidRequestError, JobNotFoundError, ResultExpiredError
-from functions.common.jobs import (
-    ACCEPTED_MARKER_SUFFIX,
-    FAILED,
-    INPUT_PREFIX,
-    JOB_ID_PATTERN,
-    QUEUED,
-    SUBMITTING,
-    SUCCEEDED,
-    AsyncOutcome,
-    Job,
-)
-from functions.routing.deadline import DeadlineBudget
-from functions.routing.validation import InferRequest
+from functions.config.async_contract import ACCEPTED_MARKER_SUFFIX, INPUT_PREFIX
+from functions.domain.deadline import DeadlineBudget
+from functions.domain.errors import InferenceError, InvalidRequestError, JobNotFoundError, ResultExpiredError
+from functions.domain.job_records import FAILED, JOB_ID_PATTERN, QUEUED, SUBMITTING, SUCCEEDED, AsyncOutcome, Job
+from functions.domain.validation import InferRequest
 
 logger = logging.getLogger(__name__)
 # The sweeper's outcomes, each a metric (JobsSwept<Outcome>); "timeout" is the one that means lost work.
@@ -64,7 +55,7 @@ class SubmitEvents(Protocol):
 
 
 class LoggedSubmitEvents:
-    """The default: log each anomaly (the router adds a metric, functions/router/handler.py)."""
+    """The default: log each anomaly (the router adds a metric, functions/handlers/router/handler.py)."""
 
     def cleanup_failed(self, job_id: str, what: str, error: Exception) -> None:
         logger.warning("job %s: could not remove the %s of a failed submit: %r", job_id, what, error)
