@@ -256,7 +256,7 @@ def put_fault(runtime_url: str, document: dict[str, Any] | None) -> None:
 def handler_copy(index: int) -> ModuleType:
     """Another Lambda environment: the router handler module imported afresh under its own name, so its
     router, breakers, cache and resolver are its own. Imported after the stack set the environment."""
-    path = ROOT / "functions" / "router" / "handler.py"
+    path = ROOT / "functions" / "handlers" / "router" / "handler.py"
     spec = importlib.util.spec_from_file_location(f"bench_router_environment_{index}", path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot load {path}")
