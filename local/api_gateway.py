@@ -12,7 +12,6 @@ the same way (``sam local start-api`` with a warm container).
 from __future__ import annotations
 
 import base64
-import json
 import re
 import threading
 import time
@@ -25,13 +24,13 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
 from functions.config.api_routes import ROUTES, ApiRoute
+from functions.config.limits import API_GATEWAY_MAX_BODY_BYTES
+from local.account import ACCOUNT_ID, REGION
 
 STAGE: Final[str] = "local"
 API_ID: Final[str] = "localapi01"
-ACCOUNT_ID: Final[str] = "123456789012"
 PROXY_RESOURCE: Final[str] = "/{proxy+}"
 TEXT_TYPES: Final[tuple[str, ...]] = ("application/json", "text/", "application/x-www-form-urlencoded")
-MAX_BODY_BYTES: Final[int] = 10 * 1024 * 1024  # API Gateway REST's payload limit
 
 
 def _template_regex(resource: str) -> re.Pattern[str]:
@@ -139,7 +138,7 @@ class LocalLambdaContext:
     _deadline: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{self.function_name}:live"
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.function_name}:live"
         self._deadline = time.monotonic() + self.timeout_ms / 1000
 
     def get_remaining_time_in_millis(self) -> int:
@@ -195,7 +194,7 @@ class LocalApiGateway:
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY_BYTES:
+                if length > API_GATEWAY_MAX_BODY_BYTES:
                     self._reply(413, {"Content-Type": "application/json"}, b'{"message":"Request Too Long"}')
                     return
                 body = self.rfile.read(length) if length else b""
@@ -233,7 +232,3 @@ class LocalApiGateway:
                 return
 
         return ApiHandler
-
-
-def dumps_event(event: dict[str, Any]) -> str:
-    return json.dumps(event, indent=2, sort_keys=False) + "\n"

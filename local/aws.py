@@ -39,14 +39,8 @@ from functions.config.async_contract import (
     JOB_TTL_ATTRIBUTE,
     OUTPUT_PREFIX,
 )
-from local.sagemaker_runtime import REGION
+from local.account import FAKE_CREDENTIALS, REGION
 
-# The same fake credentials local/stack.py exports; repeated here so this module has no import cycle with it.
-FAKE_CREDENTIALS: Final[dict[str, str]] = {
-    "aws_access_key_id": "local",
-    "aws_secret_access_key": "local",
-    "aws_session_token": "local",
-}
 # SQS caps MessageRetentionPeriod at 14 days; a dead-letter queue keeps failures as long as it can.
 DLQ_RETENTION_S: Final[int] = 14 * 24 * 3600
 
