@@ -42,7 +42,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from functions.config.models import DEFAULT_MAX_BATCH_SIZE, serving_signature  # noqa: E402 - needs the repo root on sys.path
+from functions.config.model_types import DEFAULT_MAX_BATCH_SIZE  # noqa: E402 - needs the repo root on sys.path
+from functions.config.models import serving_signature  # noqa: E402 - needs the repo root on sys.path
 from layers.models.mlp import build_mlp  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))

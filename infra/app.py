@@ -16,7 +16,8 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from aws_cdk import App, Environment
 
-from functions.config.models import ConfigError, load_models_config
+from functions.config.config_reader import ConfigError
+from functions.config.models import load_models_config
 from infra.config import DEFAULT_STAGE, load_stage_config
 from infra.guardrails import add_guardrails
 from infra.stacks.inference_router import InferenceRouterStack, stack_name

@@ -25,15 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from functions.config.models import (
-    ENDPOINT_NAME_PATTERN,
-    LAMBDA_MAX_BODY_BYTES,
-    SERVERLESS_MAX_BODY_BYTES,
-    ConfigError,
-    ModelsConfig,
-    load_models_config,
-    read_json_file,
-)
+from functions.config.config_reader import ConfigError, read_json_file
+from functions.config.limits import LAMBDA_MAX_BODY_BYTES, SERVERLESS_MAX_BODY_BYTES
+from functions.config.model_types import ModelsConfig
+from functions.config.models import ENDPOINT_NAME_PATTERN, load_models_config
 
 DEFAULT_STAGES_PATH: Final[Path] = Path(__file__).resolve().parent / "stages.json"
 DEFAULT_STAGE: Final[str] = "dev"

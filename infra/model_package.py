@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from functions.config.models import ModelConfig, ModelsConfig, parse_model_config, serving_signature
+from functions.config.model_types import ModelConfig, ModelsConfig
+from functions.config.models import parse_model_config, serving_signature
 
 REPO_ROOT: Final[Path] = Path(__file__).resolve().parent.parent
 MODEL_FILE: Final[str] = "model.onnx"
@@ -125,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m infra.model_package iris [--output-dir DIR]``: write the model.tar.gz SageMaker unpacks."""
     import argparse
 
-    from functions.config.models import ConfigError, load_models_config
+    from functions.config.config_reader import ConfigError
+    from functions.config.models import load_models_config
 
     parser = argparse.ArgumentParser(prog="python -m infra.model_package", description=main.__doc__)
     parser.add_argument("model", help="a model name from the model config")

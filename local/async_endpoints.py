@@ -13,7 +13,7 @@ from serving.batching import BatchingSettings
 from serving.service import InvocationService
 
 if TYPE_CHECKING:
-    from functions.config.models import ModelsConfig
+    from functions.config.model_types import ModelsConfig
     from local.aws import AsyncResources
 
 # Artifacts in the config are relative to the repository root, as local/stack.py resolves them.

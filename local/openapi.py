@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from functions.config import api_routes as api
-from functions.config.models import ModelConfig
+from functions.config.model_types import ModelConfig
 from functions.domain.job_records import JOB_ID_PATTERN
 
 DOCUMENT_PATH: Final[Path] = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from functions.adapters.onnx_model import OnnxModel
-from functions.config.models import ModelsConfig, load_models_config
+from functions.config.model_types import ModelsConfig
+from functions.config.models import load_models_config
 from local.api_gateway import LocalApiGateway
 from local.async_endpoints import async_endpoint_specs
 from local.aws import (

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from functions.config.models import LAMBDA_MAX_BODY_BYTES, ModelsConfig
+from functions.config.limits import LAMBDA_MAX_BODY_BYTES
+from functions.config.model_types import ModelsConfig
 from functions.domain.async_jobs import AsyncJobService
 from functions.domain.deadline import DeadlineBudget
 from functions.domain.job_records import FAILED, Job

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import numpy as np
 
-from functions.config.models import (
+from functions.config.model_types import (
     BATCHING_ENV,
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_MAX_QUEUE_DELAY_MS,
@@ -38,7 +38,7 @@ from functions.config.models import (
 
 if TYPE_CHECKING:
     from functions.adapters.onnx_model import PreparedRequest
-    from functions.config.models import BatchingConfig
+    from functions.config.model_types import BatchingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class BatchingSettings:
 
     ``SERVING_BATCHING`` (on|off, default on), ``SERVING_MAX_BATCH_SIZE`` (rows, default 32),
     ``SERVING_MAX_QUEUE_DELAY_MS`` (default 1.0). The templates set them from the model's ``batching`` block
-    (:meth:`functions.config.models.BatchingConfig.environment`); local mode uses :meth:`from_config`.
+    (:meth:`functions.config.model_types.BatchingConfig.environment`); local mode uses :meth:`from_config`.
 
     Example:
         >>> BatchingSettings.from_environ({"SERVING_MAX_BATCH_SIZE": "64"}).max_batch_size

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from functions.config.models import LAMBDA_MAX_BODY_BYTES
+from functions.config.limits import LAMBDA_MAX_BODY_BYTES
 from functions.domain.errors import (
     InferenceError,
     InvalidRequestError,

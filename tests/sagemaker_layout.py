@@ -9,7 +9,8 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
-from functions.config.models import ModelsConfig, load_models_config
+from functions.config.model_types import ModelsConfig
+from functions.config.models import load_models_config
 from infra.model_package import REPO_ROOT, package_model
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from functions.domain.errors import EndpointRejectedError
 
 if TYPE_CHECKING:
-    from functions.config.models import ModelConfig
+    from functions.config.model_types import ModelConfig
     from functions.domain.validation import InferRequest
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from functions.domain.validation import InferRequest
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from functions.config.models import ModelConfig
+    from functions.config.model_types import ModelConfig
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
-"""The model and route config: one typed file read by the router at cold start and by the CDK app at synth.
+"""Reading the model and route config: one file read by the router at cold start and by the CDK app at synth.
 
-Every field is checked when the file is loaded; an invalid file raises :class:`ConfigError` naming the
-file and the field, e.g. ``functions/models.json: models[0].inputs[0].datatype: 'FP33' is not one of ...``.
+Every field is checked when the file is loaded; an invalid file raises
+:class:`~functions.config.config_reader.ConfigError` naming the file and the field, e.g.
+``functions/models.json: models[0].inputs[0].datatype: 'FP33' is not one of ...``.
 
 Example:
     >>> config = load_models_config()
@@ -11,36 +12,36 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
+from functions.config.config_reader import ConfigReader, read_json_file
 from functions.config.datatypes import DATATYPES, INTEGER_BOUNDS
+from functions.config.limits import LAMBDA_MAX_BODY_BYTES, SERVERLESS_MAX_BODY_BYTES
+from functions.config.model_types import (
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_QUEUE_DELAY_MS,
+    SYNC_TARGETS,
+    BatchingConfig,
+    LimitsConfig,
+    ModelConfig,
+    ModelsConfig,
+    ResilienceConfig,
+    RouteConfig,
+    ServerInfo,
+    TensorSpec,
+    ValueRange,
+)
 
 DEFAULT_CONFIG_PATH: Final[Path] = Path(__file__).resolve().parent.parent / "models.json"
-SyncTarget = Literal["serverless", "lambda"]
-SYNC_TARGETS: Final[tuple[str, ...]] = ("serverless", "lambda")
 # SageMaker endpoint names: 1-63 chars, alphanumerics and hyphens (CreateEndpoint's EndpointName pattern).
 ENDPOINT_NAME_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 MODEL_NAME_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-# Limits of the route itself: SageMaker serverless takes 4 MB (design.md), a Lambda sync payload 6 MB.
-SERVERLESS_MAX_BODY_BYTES: Final[int] = 4 * 1024 * 1024
-LAMBDA_MAX_BODY_BYTES: Final[int] = 6 * 1024 * 1024
-# Dynamic batching in the serving container (serving/batching.py). The defaults are short on
-# purpose: under load the queue fills while the previous batch runs, so the delay only matters when
-# traffic is light, where it is pure added latency (bench/batching.py has the measurements).
-DEFAULT_MAX_BATCH_SIZE: Final[int] = 32
-DEFAULT_MAX_QUEUE_DELAY_MS: Final[float] = 1.0
+# Project bounds on the batching block (serving/batching.py): a bigger batch or a longer wait is a typo.
 MAX_BATCH_SIZE_LIMIT: Final[int] = 4096
 MAX_QUEUE_DELAY_MS_LIMIT: Final[float] = 1000.0
-# The one channel that carries the batching block to the container: environment variables on its CfnModel
-# (infra/constructs/model_endpoint.py), read back by BatchingSettings.from_environ. Not signature.json.
-BATCHING_ENV: Final[str] = "SERVING_BATCHING"
-MAX_BATCH_SIZE_ENV: Final[str] = "SERVING_MAX_BATCH_SIZE"
-MAX_QUEUE_DELAY_MS_ENV: Final[str] = "SERVING_MAX_QUEUE_DELAY_MS"
 # What a serving container reads from signature.json: the model's identity and tensors, nothing of the
 # router's (route, limits, resilience), so router-only config changes leave the artifact and CfnModel alone.
 SIGNATURE_FIELDS: Final[tuple[str, ...]] = ("name", "version", "platform", "inputs", "outputs")
@@ -49,182 +50,8 @@ SIGNATURE_FIELDS: Final[tuple[str, ...]] = ("name", "version", "platform", "inpu
 CONTAINER_MAX_BATCH_ROWS: Final[int] = 2**31 - 1
 
 
-class ConfigError(ValueError):
-    """The config file is invalid; the message names the file and the field."""
-
-
-@dataclass(frozen=True)
-class ValueRange:
-    minimum: float | None
-    maximum: float | None
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    name: str
-    datatype: str
-    shape: tuple[int, ...]
-    value_range: ValueRange | None = None
-    allow_non_finite: bool = False
-
-    @property
-    def has_free_batch_dim(self) -> bool:
-        return bool(self.shape) and self.shape[0] == -1
-
-
-@dataclass(frozen=True)
-class RouteConfig:
-    sync: SyncTarget | None
-    serverless_endpoint: str | None
-    async_endpoint: str | None
-
-    @property
-    def allows_async(self) -> bool:
-        return self.async_endpoint is not None
-
-
-@dataclass(frozen=True)
-class LimitsConfig:
-    max_body_bytes: int
-    max_batch_rows: int
-
-
-@dataclass(frozen=True)
-class ResilienceConfig:
-    """How the sync path behaves when the endpoint does not answer (all optional in the config file)."""
-
-    max_attempts: int = 3
-    base_delay_ms: int = 50
-    max_delay_ms: int = 1000
-    breaker_failure_threshold: int = 5
-    breaker_failure_rate: float = 0.5
-    breaker_window_s: int = 30
-    breaker_min_calls: int = 10
-    breaker_cooldown_s: int = 10
-    fallback: str | None = None  # None, "last_good" or "static"
-    static_response: dict[str, Any] | None = None  # the OIP response a "static" fallback answers
-    spill_async: bool = False  # answer 202 with a job instead of failing (needs an async route)
-
-
-@dataclass(frozen=True)
-class BatchingConfig:
-    """Dynamic batching of the model's serving container (optional ``batching`` block of a model).
-
-    ``enabled`` defaults to on when every input and output has a free batch dim (-1 first) and the block is
-    absent; a block that is present means batching is wanted (``enabled`` defaults to true in it), so a
-    model that cannot be stacked is rejected rather than silently served unbatched.
-
-    Example:
-        >>> BatchingConfig(enabled=True, max_batch_size=64).environment()["SERVING_MAX_BATCH_SIZE"]
-        '64'
-    """
-
-    enabled: bool
-    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
-    max_queue_delay_ms: float = DEFAULT_MAX_QUEUE_DELAY_MS
-
-    def environment(self) -> dict[str, str]:
-        """The container environment that carries this block (what ``BatchingSettings.from_environ`` reads)."""
-        return {
-            BATCHING_ENV: "on" if self.enabled else "off",
-            MAX_BATCH_SIZE_ENV: str(self.max_batch_size),
-            MAX_QUEUE_DELAY_MS_ENV: f"{self.max_queue_delay_ms:g}",
-        }
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    name: str
-    version: str
-    platform: str
-    artifact: str | None
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
-    route: RouteConfig
-    limits: LimitsConfig
-    resilience: ResilienceConfig = field(default_factory=ResilienceConfig)
-    batching: BatchingConfig = field(default_factory=lambda: BatchingConfig(enabled=False))
-    input_by_name: dict[str, TensorSpec] = field(init=False, repr=False, compare=False)
-    output_names: frozenset[str] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "input_by_name", {spec.name: spec for spec in self.inputs})
-        object.__setattr__(self, "output_names", frozenset(spec.name for spec in self.outputs))
-
-    @property
-    def has_free_batch_dim(self) -> bool:
-        """Whether requests can be stacked along dim 0, as far as the declared signature says."""
-        return all(spec.has_free_batch_dim for spec in (*self.inputs, *self.outputs))
-
-
-@dataclass(frozen=True)
-class ServerInfo:
-    name: str
-    version: str
-
-
-@dataclass(frozen=True)
-class ModelsConfig:
-    source: str
-    server: ServerInfo
-    models: tuple[ModelConfig, ...]
-    by_name: dict[str, ModelConfig] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "by_name", {model.name: model for model in self.models})
-
-    def model(self, name: str) -> ModelConfig | None:
-        return self.by_name.get(name)
-
-
-class _Reader:
-    """Walks the raw JSON, checking each field and naming its path when one is wrong."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, path: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {path}: {message}")
-
-    def obj(self, value: Any, path: str, allowed: frozenset[str]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, f"must be an object, got {type(value).__name__}")
-        unknown = sorted(set(value) - allowed)
-        if unknown:
-            raise self.fail(
-                f"{path}.{unknown[0]}" if path else unknown[0], f"unknown field (allowed: {', '.join(sorted(allowed))})"
-            )
-        return value
-
-    def required(self, raw: dict[str, Any], key: str, path: str) -> Any:
-        if key not in raw:
-            raise self.fail(f"{path}.{key}" if path else key, "is required")
-        return raw[key]
-
-    def string(self, value: Any, path: str, pattern: re.Pattern[str] | None = None) -> str:
-        if not isinstance(value, str) or not value:
-            raise self.fail(path, f"must be a non-empty string, got {value!r}")
-        if pattern is not None and not pattern.match(value):
-            raise self.fail(path, f"{value!r} does not match {pattern.pattern}")
-        return value
-
-    def optional_string(
-        self, raw: dict[str, Any], key: str, path: str, pattern: re.Pattern[str] | None = None
-    ) -> str | None:
-        value = raw.get(key)
-        return None if value is None else self.string(value, f"{path}.{key}", pattern)
-
-    def positive_int(self, value: Any, path: str, upper: int | None = None) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise self.fail(path, f"must be a positive integer, got {value!r}")
-        if upper is not None and value > upper:
-            raise self.fail(path, f"{value} exceeds the route's limit of {upper}")
-        return value
-
-    def number(self, value: Any, path: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise self.fail(path, f"must be a finite number, got {value!r}")
-        return float(value)
+class _Reader(ConfigReader):
+    """Walks the raw model config, checking each field and naming its path when one is wrong."""
 
     def tensor(self, raw_value: Any, path: str, *, is_input: bool) -> TensorSpec:
         allowed = {"name", "datatype", "shape"} | ({"range", "allow_non_finite"} if is_input else set())
@@ -483,18 +310,6 @@ class _Reader:
 def parse_models_config(raw: Any, source: str = "<config>") -> ModelsConfig:
     """Check an already-decoded config document and return the typed config."""
     return _Reader(source).config(raw)
-
-
-def read_json_file(path: Path, error: type[ConfigError] = ConfigError) -> Any:
-    """A config file's JSON; ``error`` names the file, and the line and column of a syntax error."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as failure:
-        raise error(f"{path}: cannot be read: {failure.strerror}") from failure
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as failure:
-        raise error(f"{path}: line {failure.lineno} column {failure.colno}: invalid JSON: {failure.msg}") from failure
 
 
 def load_models_config(path: str | Path | None = None) -> ModelsConfig:

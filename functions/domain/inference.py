@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from functions.config.models import LAMBDA_MAX_BODY_BYTES, ModelConfig, ModelsConfig
+from functions.config.limits import LAMBDA_MAX_BODY_BYTES
+from functions.config.model_types import ModelConfig, ModelsConfig
 from functions.domain.deadline import DeadlineBudget
 from functions.domain.errors import (
     EndpointRejectedError,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.config.datatypes import DATATYPES, FLOAT_MAX, FLOAT_TYPES, INTEGER_BOUNDS
-from functions.config.models import ModelConfig, TensorSpec
+from functions.config.model_types import ModelConfig, TensorSpec
 from functions.domain.errors import InvalidRequestError, PayloadTooLargeError
 
 REQUEST_FIELDS = frozenset({"id", "parameters", "inputs", "outputs"})

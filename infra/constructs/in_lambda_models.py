@@ -15,7 +15,7 @@ from typing import Final
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from functions.config.models import ModelConfig
+from functions.config.model_types import ModelConfig
 from infra.constructs.python_function import ARCHITECTURE, RUNTIME
 from infra.model_package import stage_model_layer
 

@@ -21,7 +21,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from functions.config.models import ModelConfig
+from functions.config.model_types import ModelConfig
 from infra.config import (
     ECR_IMAGE_PATTERN,
     S3_URL_PATTERN,

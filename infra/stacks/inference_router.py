@@ -18,7 +18,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from functions.config.api_routes import ROUTES
-from functions.config.models import ModelsConfig
+from functions.config.model_types import ModelsConfig
 from infra.config import IMAGE_ASSET, StageConfig
 from infra.constructs.alarms import RouterAlarms, ServerlessEndpointTarget
 from infra.constructs.api import InferenceApi

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from functions.config.models import DEFAULT_CONFIG_PATH, ModelsConfig, load_models_config
+from functions.config.model_types import ModelsConfig
+from functions.config.models import DEFAULT_CONFIG_PATH, load_models_config
 from local.async_endpoints import async_endpoint_specs
 from local.aws import AsyncResources
 from local.sagemaker_runtime import LocalSageMakerRuntime

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from functions.config.models import ConfigError, load_models_config, parse_models_config
+from functions.config.config_reader import ConfigError
+from functions.config.models import load_models_config, parse_models_config
 from infra.config import DEFAULT_STAGES_PATH, StageConfigError, load_stage_config, parse_stage_config
 
 MODELS = load_models_config()

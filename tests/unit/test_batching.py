@@ -17,7 +17,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from functions.adapters.onnx_model import OnnxModel, PreparedRequest
-from functions.config.models import BatchingConfig, load_models_config, parse_model_config
+from functions.config.model_types import BatchingConfig
+from functions.config.models import load_models_config, parse_model_config
 from functions.domain.validation import validate_infer_request
 from serving.batching import BatchingConfigError, BatchingSettings, DynamicBatcher
 from serving.service import InvocationService

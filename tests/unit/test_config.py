@@ -9,14 +9,9 @@ from typing import Any
 
 import pytest
 
-from functions.config.models import (
-    DEFAULT_CONFIG_PATH,
-    BatchingConfig,
-    ConfigError,
-    load_models_config,
-    parse_model_signature,
-    serving_signature,
-)
+from functions.config.config_reader import ConfigError
+from functions.config.model_types import BatchingConfig
+from functions.config.models import DEFAULT_CONFIG_PATH, load_models_config, parse_model_signature, serving_signature
 
 VALID: dict[str, Any] = json.loads(DEFAULT_CONFIG_PATH.read_text())
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from functions.config.models import ModelConfig, load_models_config
+from functions.config.model_types import ModelConfig
+from functions.config.models import load_models_config
 from infra.model_package import stage_model_layer
 from layers.onnxruntime import build as layer_build
 

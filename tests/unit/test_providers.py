@@ -14,7 +14,8 @@ import onnxruntime as ort
 import pytest
 
 from functions.adapters.onnx_model import CPU_PROVIDER, OnnxModel, ProviderError, choose_providers
-from functions.config.models import ModelConfig, load_models_config
+from functions.config.model_types import ModelConfig
+from functions.config.models import load_models_config
 from serving import server
 from tests.sagemaker_layout import unpack_model
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from functions.config.models import ModelConfig, load_models_config, parse_model_config
+from functions.config.model_types import ModelConfig
+from functions.config.models import load_models_config, parse_model_config
 from functions.domain.errors import InferenceError, InvalidRequestError, PayloadTooLargeError
 from functions.domain.validation import validate_infer_request
 from functions.handlers.router.responses import status_for

@@ -21,7 +21,10 @@ from functions.adapters.in_lambda import InLambdaBackend
 from functions.adapters.sagemaker import SageMakerBackend
 from functions.config import api_routes as api
 from functions.config.async_settings import AsyncSettings
-from functions.config.models import LAMBDA_MAX_BODY_BYTES, ModelConfig, load_models_config
+from functions.config.limits import LAMBDA_MAX_BODY_BYTES
+from functions.config.model_types import ModelConfig
+from functions.config.models import load_models_config
+from functions.config.router_settings import RouterSettings
 from functions.domain.deadline import DeadlineBudget
 from functions.domain.errors import (
     EndpointTimeoutError,
@@ -34,7 +37,6 @@ from functions.domain.inference import InferenceRouter
 from functions.domain.resilience import BreakerRegistry
 from functions.domain.validation import validate_infer_request
 from functions.handlers.router.responses import error_response, json_response
-from functions.config.router_settings import RouterSettings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

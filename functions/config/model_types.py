@@ -1,0 +1,149 @@
+"""The model and route config as typed, frozen values: what :mod:`functions.config.models` reads
+``functions/models.json`` into, and what the router, the serving container and the CDK app work with.
+
+Example:
+    >>> TensorSpec("x", "FP32", (-1, 4)).has_free_batch_dim
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+SyncTarget = Literal["serverless", "lambda"]
+SYNC_TARGETS: Final[tuple[str, ...]] = ("serverless", "lambda")
+# Dynamic batching in the serving container (serving/batching.py). The defaults are short on
+# purpose: under load the queue fills while the previous batch runs, so the delay only matters when
+# traffic is light, where it is pure added latency (bench/batching.py has the measurements).
+DEFAULT_MAX_BATCH_SIZE: Final[int] = 32
+DEFAULT_MAX_QUEUE_DELAY_MS: Final[float] = 1.0
+# The one channel that carries the batching block to the container: environment variables on its CfnModel
+# (infra/constructs/model_endpoint.py), read back by BatchingSettings.from_environ. Not signature.json.
+BATCHING_ENV: Final[str] = "SERVING_BATCHING"
+MAX_BATCH_SIZE_ENV: Final[str] = "SERVING_MAX_BATCH_SIZE"
+MAX_QUEUE_DELAY_MS_ENV: Final[str] = "SERVING_MAX_QUEUE_DELAY_MS"
+
+
+@dataclass(frozen=True)
+class ValueRange:
+    minimum: float | None
+    maximum: float | None
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+    value_range: ValueRange | None = None
+    allow_non_finite: bool = False
+
+    @property
+    def has_free_batch_dim(self) -> bool:
+        return bool(self.shape) and self.shape[0] == -1
+
+
+@dataclass(frozen=True)
+class RouteConfig:
+    sync: SyncTarget | None
+    serverless_endpoint: str | None
+    async_endpoint: str | None
+
+    @property
+    def allows_async(self) -> bool:
+        return self.async_endpoint is not None
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_body_bytes: int
+    max_batch_rows: int
+
+
+@dataclass(frozen=True)
+class ResilienceConfig:
+    """How the sync path behaves when the endpoint does not answer (all optional in the config file)."""
+
+    max_attempts: int = 3
+    base_delay_ms: int = 50
+    max_delay_ms: int = 1000
+    breaker_failure_threshold: int = 5
+    breaker_failure_rate: float = 0.5
+    breaker_window_s: int = 30
+    breaker_min_calls: int = 10
+    breaker_cooldown_s: int = 10
+    fallback: str | None = None  # None, "last_good" or "static"
+    static_response: dict[str, Any] | None = None  # the OIP response a "static" fallback answers
+    spill_async: bool = False  # answer 202 with a job instead of failing (needs an async route)
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    """Dynamic batching of the model's serving container (optional ``batching`` block of a model).
+
+    ``enabled`` defaults to on when every input and output has a free batch dim (-1 first) and the block is
+    absent; a block that is present means batching is wanted (``enabled`` defaults to true in it), so a
+    model that cannot be stacked is rejected rather than silently served unbatched.
+
+    Example:
+        >>> BatchingConfig(enabled=True, max_batch_size=64).environment()["SERVING_MAX_BATCH_SIZE"]
+        '64'
+    """
+
+    enabled: bool
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    max_queue_delay_ms: float = DEFAULT_MAX_QUEUE_DELAY_MS
+
+    def environment(self) -> dict[str, str]:
+        """The container environment that carries this block (what ``BatchingSettings.from_environ`` reads)."""
+        return {
+            BATCHING_ENV: "on" if self.enabled else "off",
+            MAX_BATCH_SIZE_ENV: str(self.max_batch_size),
+            MAX_QUEUE_DELAY_MS_ENV: f"{self.max_queue_delay_ms:g}",
+        }
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    version: str
+    platform: str
+    artifact: str | None
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    route: RouteConfig
+    limits: LimitsConfig
+    resilience: ResilienceConfig = field(default_factory=ResilienceConfig)
+    batching: BatchingConfig = field(default_factory=lambda: BatchingConfig(enabled=False))
+    input_by_name: dict[str, TensorSpec] = field(init=False, repr=False, compare=False)
+    output_names: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_by_name", {spec.name: spec for spec in self.inputs})
+        object.__setattr__(self, "output_names", frozenset(spec.name for spec in self.outputs))
+
+    @property
+    def has_free_batch_dim(self) -> bool:
+        """Whether requests can be stacked along dim 0, as far as the declared signature says."""
+        return all(spec.has_free_batch_dim for spec in (*self.inputs, *self.outputs))
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    source: str
+    server: ServerInfo
+    models: tuple[ModelConfig, ...]
+    by_name: dict[str, ModelConfig] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_name", {model.name: model for model in self.models})
+
+    def model(self, name: str) -> ModelConfig | None:
+        return self.by_name.get(name)
