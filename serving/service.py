@@ -46,6 +46,8 @@ class InvocationService:
     route traffic to a container that cannot answer yet. With ``batching`` enabled and a model whose batch
     dim is free, concurrent ``invoke`` calls share onnxruntime runs (:mod:`serving.batching`);
     without it each call runs on its own. ``timeout_s`` bounds how long a request waits for its run.
+    ``max_body_bytes`` is the largest body ``invoke`` accepts (413 above it); the default is the router's
+    Lambda payload limit, since every body this project sends a container passed through the router.
 
     Example:
         >>> service = InvocationService(OnnxModel(config, path), batching=BatchingSettings())
@@ -54,10 +56,16 @@ class InvocationService:
     """
 
     def __init__(
-        self, model: OnnxModel | None = None, *, batching: BatchingSettings | None = None, timeout_s: float = 60.0
+        self,
+        model: OnnxModel | None = None,
+        *,
+        batching: BatchingSettings | None = None,
+        timeout_s: float = 60.0,
+        max_body_bytes: int = LAMBDA_MAX_BODY_BYTES,
     ) -> None:
         self.batching = batching or BatchingSettings(enabled=False)
         self.timeout_s = timeout_s
+        self.max_body_bytes = max_body_bytes
         self._model: OnnxModel | None = None
         self._batcher: DynamicBatcher | None = None
         self.model = model
@@ -106,7 +114,7 @@ class InvocationService:
         try:
             try:
                 # The router already held the body to the route's limit; async bodies exceed the sync limit.
-                request = validate_infer_request(model.config, body, max_body_bytes=LAMBDA_MAX_BODY_BYTES)
+                request = validate_infer_request(model.config, body, max_body_bytes=self.max_body_bytes)
                 prepared = model.prepare(request)
             except Exception:
                 if batcher is not None:

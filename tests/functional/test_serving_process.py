@@ -8,6 +8,7 @@ import contextlib
 import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -79,6 +80,17 @@ def lay_out_lookup(root: Path) -> Path:
     return unpack_model(root / "lookup" / "opt" / "ml" / "model", "lookup", models=models, repo_root=source)
 
 
+def wait_until_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        with contextlib.suppress(OSError):  # not listening yet
+            if call(port, "GET", "/ping")[0] == 200:
+                return
+        if time.monotonic() > deadline or process.poll() is not None:
+            pytest.fail("serve did not become healthy within 30 s")
+        time.sleep(0.1)
+
+
 def start(model_dir: Path, **environ: str) -> Iterator[int]:
     port = free_port()
     env = {
@@ -92,16 +104,7 @@ def start(model_dir: Path, **environ: str) -> Iterator[int]:
     }
     process = subprocess.Popen([sys.executable, "-m", "serving.server", "serve"], env=env, cwd=REPO_ROOT)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if call(port, "GET", "/ping")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail("serve did not become healthy within 30 s")
-            time.sleep(0.1)
+        wait_until_healthy(port, process)
         yield port
     finally:
         process.terminate()
@@ -277,3 +280,98 @@ def test_serve_configured_for_a_provider_the_session_cannot_use_stays_unhealthy(
     assert "model failed to load" in stderr
     assert "execution provider 'CUDAExecutionProvider' was configured (SERVING_PROVIDERS)" in stderr
     assert "would run on CPUExecutionProvider" in stderr
+
+
+def send_raw(port: int, head: bytes) -> socket.socket:
+    connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+    connection.sendall(head)
+    return connection
+
+
+def read_response(connection: socket.socket) -> tuple[int, bytes]:
+    """Status and body of one response read off a raw connection (its head carries Content-Length)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = connection.recv(65536)
+        assert chunk, f"the connection closed before a response head: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+    )
+    while len(body) < length:
+        body += connection.recv(65536)
+    return int(head.split()[1]), body
+
+
+def invocation_head(length: int) -> bytes:
+    return f"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode()
+
+
+def test_serve_refuses_a_body_over_its_bound_before_reading_it(iris_dir: Path) -> None:
+    limit = 1024
+    for port in start(iris_dir, SERVING_MAX_BODY_BYTES=str(limit)):
+        # Only the head is sent: a server that read the announced megabyte first would wait, not answer.
+        connection = send_raw(port, invocation_head(1024 * 1024))
+        try:
+            started = time.monotonic()
+            status, body = read_response(connection)
+        finally:
+            connection.close()
+        assert status == 413
+        assert time.monotonic() - started < 5
+        assert json.loads(body) == {
+            "error": f"request body is 1048576 bytes; this endpoint accepts at most {limit} (SERVING_MAX_BODY_BYTES)"
+        }
+        within = iris_body(0)
+        assert call(port, "POST", "/invocations", within + b" " * (limit - len(within)))[0] == 200
+        assert call(port, "POST", "/invocations", within + b" " * (limit + 1 - len(within)))[0] == 413
+
+
+def test_serve_takes_bodies_up_to_the_configured_bound_beyond_the_default(iris_dir: Path) -> None:
+    padded = iris_body(0) + b" " * (7 * 1024 * 1024)  # valid JSON over the 6 MB default
+    for port in start(iris_dir):
+        # The whole body would not be read: the server answers and closes, so a client still sending it breaks.
+        connection = send_raw(port, invocation_head(len(padded)))
+        try:
+            assert read_response(connection)[0] == 413
+        finally:
+            connection.close()
+    for port in start(iris_dir, SERVING_MAX_BODY_BYTES=str(8 * 1024 * 1024)):
+        status, _, answer = call(port, "POST", "/invocations", padded)
+        assert status == 200, answer
+
+
+def test_serve_refuses_to_start_with_a_body_bound_sagemaker_could_not_deliver(iris_dir: Path) -> None:
+    env = {**os.environ, "SM_MODEL_DIR": str(iris_dir), "SERVING_MAX_BODY_BYTES": str(2 * 1024**3)}
+    result = subprocess.run(
+        [sys.executable, "-m", "serving.server", "serve"], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
+        timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "SERVING_MAX_BODY_BYTES must be a byte count from 1 to 1073741824" in result.stderr
+
+
+def test_serve_on_sigterm_finishes_the_request_in_flight_then_exits(iris_dir: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "SAGEMAKER_BIND_TO_PORT": str(port), "SM_MODEL_DIR": str(iris_dir), "LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen([sys.executable, "-m", "serving.server", "serve"], env=env, cwd=REPO_ROOT)
+    try:
+        wait_until_healthy(port, process)
+        body = iris_body(3)
+        connection = send_raw(port, invocation_head(len(body)) + body[:10])
+        time.sleep(0.5)  # the worker is now reading this request's body
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        connection.sendall(body[10:])
+        status, answer = read_response(connection)
+        connection.close()
+        assert status == 200, answer
+        assert json.loads(answer)["id"] == "r3"
+        assert process.wait(timeout=10) == 0
+        with pytest.raises(ConnectionRefusedError):
+            call(port, "GET", "/ping")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

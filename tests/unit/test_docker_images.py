@@ -113,11 +113,13 @@ def test_gpu_image_asks_for_the_cuda_provider() -> None:
 )
 def test_image_pins_match_the_project(requirements: str, runtime: str) -> None:
     image, project = pins(REPO_ROOT / requirements), project_pins()
-    assert set(image) == {"numpy", runtime}
+    assert set(image) == {"gunicorn", "numpy", runtime}
+    assert set(project) == {"gunicorn", "numpy", "onnxruntime"}
+    assert image["gunicorn"] == project["gunicorn"]
     assert image["numpy"] == project["numpy"]
     assert image[runtime] == project["onnxruntime"]
     constraints = pins(REPO_ROOT / "constraints.txt") if (REPO_ROOT / "constraints.txt").exists() else {}
-    for name in ("numpy", "onnxruntime"):
+    for name in ("gunicorn", "numpy", "onnxruntime"):
         if name in constraints:
             assert constraints[name] == project[name]
 
@@ -157,7 +159,7 @@ def test_serve_script_refuses_to_train() -> None:
 
 
 def test_serving_code_runs_with_only_what_the_image_installs(tmp_path: Path) -> None:
-    # The image has numpy and onnxruntime only: block every other third-party import the repo's venv has.
+    # The image has gunicorn, numpy and onnxruntime only: block every other third-party import the repo's venv has.
     probe = """
 import importlib.abc, json, sys
 from pathlib import Path
