@@ -39,6 +39,7 @@ from functions.config.async_contract import (
     JOB_TTL_ATTRIBUTE,
     OUTPUT_PREFIX,
 )
+from functions.config.limits import SQS_MAX_VISIBILITY_TIMEOUT_S
 from local.account import FAKE_CREDENTIALS, REGION
 
 # SQS caps MessageRetentionPeriod at 14 days; a dead-letter queue keeps failures as long as it can.
@@ -108,8 +109,11 @@ class LocalAsyncResources:
     def __post_init__(self) -> None:
         if not 1 <= self.max_receive_count <= 1000:
             raise ValueError(f"max_receive_count {self.max_receive_count} must lie in [1, 1000] (SQS's range)")
-        if not 0 <= self.visibility_timeout_s <= 43_200:
-            raise ValueError(f"visibility_timeout_s {self.visibility_timeout_s} must lie in [0, 43200] (SQS's range)")
+        if not 0 <= self.visibility_timeout_s <= SQS_MAX_VISIBILITY_TIMEOUT_S:
+            raise ValueError(
+                f"visibility_timeout_s {self.visibility_timeout_s} must lie in [0, {SQS_MAX_VISIBILITY_TIMEOUT_S}]"
+                " (SQS's range)"
+            )
 
     @classmethod
     def unique(

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
+from local.account import ACCOUNT_ID, REGION
 from local.api_gateway import build_rest_event
 
 EVENTS_ROOT: Final[Path] = Path(__file__).resolve().parent.parent / "events"
@@ -17,7 +18,7 @@ EVENTS_DIR: Final[Path] = EVENTS_ROOT / "router"
 IRIS_ROW: Final[list[float]] = [5.1, 3.5, 1.4, 0.2]
 JSON_HEADERS: Final[dict[str, str]] = {
     "Content-Type": "application/json",
-    "Host": "abc123.execute-api.us-east-1.amazonaws.com",
+    "Host": f"abc123.execute-api.{REGION}.amazonaws.com",
 }
 
 
@@ -51,14 +52,14 @@ EXTRA_HEADERS: Final[dict[str, dict[str, str]]] = {
     "apigw_infer_respond_async": {"Prefer": "respond-async", "Idempotency-Key": "order-4711"},
 }
 SAMPLE_JOB_ID: Final[str] = "3f2b7c1e9a0d4e5f8a6b7c8d9e0f1a2b"
-SAMPLE_QUEUE_ARN: Final[str] = "arn:aws:sqs:us-east-1:123456789012:InferenceRouter-dev-AsyncStorageResultQueue"
+SAMPLE_QUEUE_ARN: Final[str] = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:InferenceRouter-dev-AsyncStorageResultQueue"
 
 
 def inference_result(*, succeeded: bool) -> dict[str, Any]:
     """SageMaker's async InferenceResult notification, as the endpoint publishes it to SNS."""
     bucket = "s3://inferencerouter-dev-asyncstoragebucket"
     document: dict[str, Any] = {
-        "awsRegion": "us-east-1",
+        "awsRegion": REGION,
         "eventTime": "2026-11-22T10:15:04.513Z",
         "receivedTime": "2026-11-22T10:15:02.061Z",
         "invocationStatus": "Completed" if succeeded else "Failed",
@@ -101,7 +102,7 @@ def sqs_event(bodies: list[str]) -> dict[str, Any]:
                 "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": SAMPLE_QUEUE_ARN,
-                "awsRegion": "us-east-1",
+                "awsRegion": REGION,
             }
         )
     return {"Records": records}
@@ -117,10 +118,10 @@ PIPELINE_SAMPLES: Final[dict[str, dict[str, Any]]] = {
         "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
         "detail-type": "Scheduled Event",
         "source": "aws.events",
-        "account": "123456789012",
+        "account": ACCOUNT_ID,
         "time": "2026-11-22T10:20:00Z",
-        "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:123456789012:rule/InferenceRouter-dev-AsyncPipelineSweepSchedule"],
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/InferenceRouter-dev-AsyncPipelineSweepSchedule"],
         "detail": {},
     },
 }
