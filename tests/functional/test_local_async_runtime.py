@@ -4,6 +4,7 @@ output or failure object, and SageMaker's InferenceResult notification through S
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -275,6 +276,8 @@ def test_model_slower_than_invocation_timeout_fails_at_the_timeout(world: AsyncW
         ({"InvocationTimeoutSeconds": 3601}, "InvocationTimeoutSeconds"),
         ({"RequestTTLSeconds": 21_601}, "RequestTTLSeconds"),  # botocore itself checks only the minimum
         ({"InputLocation": "https://example.com/x"}, "InputLocation"),
+        ({"InputLocation": "s3://bucket-without-key/"}, "InputLocation"),
+        ({"InputLocation": "s3:///key-without-bucket"}, "InputLocation"),
     ],
 )
 def test_out_of_range_parameters_are_validation_errors(
@@ -285,6 +288,22 @@ def test_out_of_range_parameters_are_validation_errors(
         world.sagemaker.invoke_endpoint_async(**arguments)
     assert raised.value.response["Error"]["Code"] == "ValidationError"
     assert message in raised.value.response["Error"]["Message"]
+
+
+@pytest.mark.parametrize(
+    ("paths", "concurrency", "message"),
+    [
+        (("s3://bucket/output", "s3://bucket/failure/"), 1, "output_path 's3://bucket/output' must be"),
+        (("s3://bucket/output/", "bucket/failure/"), 1, "failure_path 'bucket/failure/' must be"),
+        (("s3://bucket/output/", "s3://bucket/failure/"), 0, "max_concurrent_invocations 0 must be at least 1"),
+    ],
+)
+def test_async_endpoint_spec_refuses_paths_that_are_not_s3_prefixes(
+    world: AsyncWorld, paths: tuple[str, str], concurrency: int, message: str
+) -> None:
+    service = world.runtime.async_endpoints[ASYNC_ENDPOINT].service
+    with pytest.raises(ValueError, match=re.escape(message)):
+        AsyncEndpointSpec(service, *paths, max_concurrent_invocations=concurrency)
 
 
 def test_seeded_error_rate_fails_the_same_jobs_whatever_the_worker_order(world: AsyncWorld) -> None:
