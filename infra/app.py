@@ -6,19 +6,16 @@ cdk.json runs it as ``.venv/bin/python -m infra.app``.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Final
-
-# jsii warns at length that Node 20 is past end of life; the CLI pin in package.json is tested on it.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from aws_cdk import App, Environment
 
 from functions.config.config_reader import ConfigError
 from functions.config.models import load_models_config
-from infra.config import DEFAULT_STAGE, load_stage_config
+from infra.config.loader import load_stage_config
+from infra.config.types import DEFAULT_STAGE
 from infra.guardrails import add_guardrails
 from infra.stacks.inference_router import InferenceRouterStack, stack_name
 

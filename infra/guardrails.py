@@ -3,18 +3,13 @@
 cdk-nag 3 runs as a CDK policy-validation plugin (``Validations.of(app).add_plugins``); the ``Aspects`` form
 of cdk-nag 2 fails on 3.x. Any unacknowledged finding fails ``cdk synth``. Acknowledgments are recorded in
 construct metadata, so :func:`acknowledgments` can list every one with its reason:
-``python -m infra.guardrails --stage prod`` prints them for a security review.
+``python -m infra.findings --stage prod`` prints them for a security review.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 from dataclasses import dataclass
 from typing import Any
-
-# jsii warns at length that Node 20 is past end of life (as in infra/app.py; this module loads aws-cdk-lib first).
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from aws_cdk import Acknowledgment, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
@@ -61,22 +56,3 @@ def acknowledgments(root: IConstruct) -> list[AcknowledgedFinding]:
             for rule, reason in data.items():
                 found.append(AcknowledgedFinding(node.node.path, rule.split("::", 1)[-1], str(reason)))
     return found
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Print the stage's acknowledged cdk-nag findings, one per line: construct path, rule, reason."""
-    from infra.app import build_app, new_app  # the app imports this module: build it only when run
-
-    parser = argparse.ArgumentParser(prog="python -m infra.guardrails", description=main.__doc__)
-    parser.add_argument("--stage", default=None, help="the stage to build (default: cdk.json's stage)")
-    args = parser.parse_args(argv)
-    app = new_app(**({"stage": args.stage} if args.stage else {}))
-    stack = build_app(app)
-    # synth runs the cdk-nag plugin, so what is listed is exactly what passed the checks.
-    app.synth()
-    for finding in acknowledgments(stack):
-        print(f"{finding.path.removeprefix(stack.node.path + '/')}\t{finding.rule}\t{finding.reason}")
-
-
-if __name__ == "__main__":
-    main()

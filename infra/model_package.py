@@ -8,7 +8,7 @@ byte-for-byte reproducible (fixed mtimes, owners and order), so the CDK asset ha
 ``CfnModel``, only changes when the model file or its signature does.
 
 The archive is this repo's serving contract. An image given as ``{"dlc": ...}`` in the stage config does not
-read it, so such a model must bring its own ``model_data_url`` (infra/config.py checks that).
+read it, so such a model must bring its own ``model_data_url`` (infra/config/endpoints.py checks that).
 """
 
 from __future__ import annotations

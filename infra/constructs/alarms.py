@@ -1,17 +1,16 @@
-"""RouterAlarms: the page and ticket topics and every alarm on-call receives (issue 3).
+"""RouterAlarms: the page and ticket topics and every alarm on-call receives.
 
 Pages mean a caller is hurt now (spillover into cold starts, errors, throttles, 5XX, dead letters, async
 requests stuck); tickets mean money is wasted (provisioned concurrency nobody uses). Each alarm's statistic,
-comparison and missing-data treatment follow the metric's semantics (design.md) and are fixed here; its
-threshold, window and topic come from the stage config. Each description says what the alarm means and
-links its runbook, ``docs/runbooks/<alarm>.md``.
+comparison and missing-data treatment are fixed in :mod:`infra.config.alarm_specs`; its threshold, window
+and topic come from the stage config. Each description says what the alarm means and links its runbook,
+``docs/runbooks/<alarm>.md``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigateway
@@ -26,11 +25,9 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.config.telemetry import METRICS_NAMESPACE, OLDEST_OPEN_JOB_AGE_METRIC, SWEEPER_SERVICE
-from infra.config import ALARM_NAMES, ALARM_TOPICS, AlarmConfig
+from infra.config.alarm_specs import ALARM_NAMES, ALARM_SPECS
+from infra.config.types import ALARM_TOPICS, AlarmConfig
 from infra.constructs.model_endpoint import SAGEMAKER_NAMESPACE, VARIANT_NAME
-
-Comparison = cloudwatch.ComparisonOperator
-Missing = cloudwatch.TreatMissingData
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,107 +36,6 @@ class ServerlessEndpointTarget:
 
     endpoint_name: str
     provisioned: bool
-
-
-@dataclass(frozen=True, slots=True)
-class AlarmSpec:
-    """The fixed half of an alarm: which metric, read how, compared how, and what silence means."""
-
-    statistic: str
-    comparison: cloudwatch.ComparisonOperator
-    missing_data: cloudwatch.TreatMissingData
-    meaning: str  # formatted with subject, threshold, window, periods
-
-
-# Spillover, errors, throttles and 5XX are emitted only when something happens: silence is good news.
-# Provisioned-concurrency utilization is not emitted without traffic, and idle PC is exactly the waste the
-# ticket is about, so silence counts as breaching (design.md).
-ALARM_SPECS: Final[dict[str, AlarmSpec]] = {
-    "router_pc_low_utilization": AlarmSpec(
-        "Maximum",
-        Comparison.LESS_THAN_THRESHOLD,
-        Missing.BREACHING,
-        "Cost ticket: even at its busiest, {subject} used under {threshold:.0%} of its provisioned concurrency "
-        "over {window} (no traffic counts as idle). Warm environments are paid for and unused.",
-    ),
-    "serverless_pc_low_utilization": AlarmSpec(
-        "Maximum",
-        Comparison.LESS_THAN_THRESHOLD,
-        Missing.BREACHING,
-        "Cost ticket: even at its busiest, {subject} used under {threshold:.0%} of its provisioned concurrency "
-        "over {window} (no traffic counts as idle). Provisioned capacity is paid for and unused.",
-    ),
-    "router_pc_spillover": AlarmSpec(
-        "Sum",
-        Comparison.GREATER_THAN_THRESHOLD,
-        Missing.NOT_BREACHING,
-        "Page: requests to {subject} overflowed its provisioned concurrency into cold on-demand environments "
-        "(more than {threshold:g} per {period}, in {periods}). Latency is rising for callers.",
-    ),
-    "serverless_pc_spillover": AlarmSpec(
-        "Sum",
-        Comparison.GREATER_THAN_THRESHOLD,
-        Missing.NOT_BREACHING,
-        "Page: invocations of {subject} overflowed its provisioned concurrency into cold starts "
-        "(more than {threshold:g} per {period}, in {periods}). Callers may see 503s and timeouts.",
-    ),
-    "router_errors": AlarmSpec(
-        "Sum",
-        Comparison.GREATER_THAN_THRESHOLD,
-        Missing.NOT_BREACHING,
-        "Page: {subject} failed (unhandled exception, timeout or crash) more than {threshold:g} times per "
-        "{period}, in {periods}. Callers get 5XX from API Gateway instead of an answer.",
-    ),
-    "router_throttles": AlarmSpec(
-        "Sum",
-        Comparison.GREATER_THAN_THRESHOLD,
-        Missing.NOT_BREACHING,
-        "Page: Lambda throttled {subject} (reserved or account concurrency exhausted) more than {threshold:g} "
-        "times per {period}, in {periods}. Those requests were refused.",
-    ),
-    "api_5xx_rate": AlarmSpec(
-        "Average",
-        Comparison.GREATER_THAN_THRESHOLD,
-        Missing.NOT_BREACHING,
-        "Page: more than {threshold:.0%} of requests to {subject} answered 5XX per {period}, in {periods} "
-        "(502 model or router failure, 503 endpoint unavailable, 504 deadline passed).",
-    ),
-    "serverless_5xx_errors": AlarmSpec(
-        "Sum",
-        Comparison.GREATER_THAN_THRESHOLD,
-        Missing.NOT_BREACHING,
-        "Page: {subject} answered more than {threshold:g} 5XX errors per {period}, in {periods}: the model "
-        "container or SageMaker is failing.",
-    ),
-    "dlq_not_empty": AlarmSpec(
-        "Maximum",
-        Comparison.GREATER_THAN_THRESHOLD,
-        Missing.NOT_BREACHING,
-        "Page: {subject} holds more than {threshold:g} messages: async results that failed processing "
-        "repeatedly or that SNS could not deliver. Those jobs never complete for their callers.",
-    ),
-    "async_backlog_without_capacity": AlarmSpec(
-        "Minimum",
-        Comparison.GREATER_THAN_THRESHOLD,
-        Missing.NOT_BREACHING,
-        "Page: {subject} has had queued requests and no running instance for {window}: it did not scale up "
-        "from zero, so async jobs are stuck.",
-    ),
-    "async_oldest_open_job_age": AlarmSpec(
-        "Maximum",
-        Comparison.GREATER_THAN_THRESHOLD,
-        Missing.BREACHING,
-        "Page: {subject} has been unfinished for more than {threshold:g} s, in {periods} of {period}, or the "
-        "sweeper stopped reporting (silence counts): a caller is waiting for a job nobody will settle.",
-    ),
-    "async_oldest_request_age": AlarmSpec(
-        "Maximum",
-        Comparison.GREATER_THAN_THRESHOLD,
-        Missing.NOT_BREACHING,
-        "Page: the oldest queued request on {subject} has waited more than {threshold:g} s, in {periods} of "
-        "{period}: the endpoint is not keeping up.",
-    ),
-}
 
 
 def runbook_slug(alarm_name: str) -> str:
@@ -159,7 +55,7 @@ def _pascal(name: str) -> str:
 
 
 class RouterAlarms(Construct):
-    """Page and ticket topics under a CMK CloudWatch may use, and the alarms of issue 3, each with an action.
+    """Page and ticket topics under a CMK CloudWatch may use, and every alarm of the specs, each with an action.
 
     Props (keyword-only):
         alarms: topic, threshold and window per alarm name (all of ``ALARM_NAMES``).
@@ -192,19 +88,6 @@ class RouterAlarms(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        where = f"RouterAlarms {construct_id}"
-        missing = [name for name in ALARM_NAMES if name not in alarms]
-        if missing:
-            raise ValueError(f"{where}: alarms has no settings for {', '.join(missing)}")
-        unknown = sorted(set(alarms) - set(ALARM_NAMES))
-        if unknown:
-            raise ValueError(f"{where}: unknown alarm {unknown[0]!r} (known: {', '.join(ALARM_NAMES)})")
-        for name, config in alarms.items():
-            if config.topic not in ALARM_TOPICS:
-                raise ValueError(f"{where}: alarm {name!r} names unknown topic {config.topic!r}")
-        for subscribed_topic in subscriptions:
-            if subscribed_topic not in ALARM_TOPICS:
-                raise ValueError(f"{where}: subscriptions name unknown topic {subscribed_topic!r}")
         self._configs = alarms
         self._runbook_base_url = runbook_base_url.rstrip("/")
 
@@ -381,10 +264,10 @@ class RouterAlarms(Construct):
             alarm_description=f"{meaning} Runbook: {self.runbook(alarm_name)}",
             metric=metric(spec.statistic, period),
             threshold=config.threshold,
-            comparison_operator=spec.comparison,
+            comparison_operator=cloudwatch.ComparisonOperator[spec.comparison],
             evaluation_periods=config.evaluation_periods,
             datapoints_to_alarm=config.datapoints_to_alarm,
-            treat_missing_data=spec.missing_data,
+            treat_missing_data=cloudwatch.TreatMissingData[spec.missing_data],
         )
         action = cloudwatch_actions.SnsAction(self.topics[config.topic])
         alarm.add_alarm_action(action)

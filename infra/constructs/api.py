@@ -18,7 +18,7 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from functions.config.api_routes import INFER_REQUEST_SCHEMA, MODEL_INFER, ApiRoute
-from infra.config import API_GATEWAY_MAX_TIMEOUT_MS, Throttle, UsagePlanConfig, WafConfig
+from infra.config.types import Throttle, UsagePlanConfig, WafConfig
 from infra.guardrails import acknowledge
 
 AuthMode = Literal["iam", "api_key"]
@@ -73,8 +73,6 @@ class InferenceApi(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         where = f"InferenceApi {construct_id}"
-        if auth not in ("iam", "api_key"):
-            raise ValueError(f"{where}: auth must be 'iam' or 'api_key', got {auth!r}")
         if not routes:
             raise ValueError(f"{where}: routes must not be empty")
         seen = set()
@@ -82,10 +80,6 @@ class InferenceApi(Construct):
             if (route.method, route.resource) in seen:
                 raise ValueError(f"{where}: route {route.method} {route.resource} is listed twice")
             seen.add((route.method, route.resource))
-        if not 50 <= integration_timeout.to_milliseconds() <= API_GATEWAY_MAX_TIMEOUT_MS:
-            raise ValueError(f"{where}: integration_timeout must be within 50 ms..29 s")
-        if throttle.burst_limit < 1 or throttle.rate_limit <= 0:
-            raise ValueError(f"{where}: throttle needs a positive rate and burst")
 
         self.access_log_group = logs.LogGroup(
             self, "AccessLogs", retention=access_log_retention, removal_policy=removal_policy

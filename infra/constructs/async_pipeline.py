@@ -52,11 +52,6 @@ class AsyncPipeline(Construct):
         log_removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        if queue_visibility_timeout.to_seconds() < 6 * result_timeout.to_seconds():
-            raise ValueError(
-                f"AsyncPipeline {construct_id}: the result queue's visibility timeout must be at least 6x the "
-                f"result function's timeout ({6 * result_timeout.to_seconds()} s)"
-            )
         common = {
             "code": code,
             "powertools_layer_arn": powertools_layer_arn,

@@ -66,15 +66,6 @@ class AsyncStorage(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        for name, value, high in (
-            ("object_expiry_days", object_expiry_days, 3650),
-            ("access_log_expiry_days", access_log_expiry_days, 3650),
-            ("max_receive_count", max_receive_count, 1000),
-        ):
-            if not 1 <= value <= high:
-                raise ValueError(f"AsyncStorage {construct_id}: {name} must be within 1..{high}, got {value}")
-        if not 1 <= queue_visibility_timeout.to_seconds() <= 43_200:
-            raise ValueError(f"AsyncStorage {construct_id}: queue_visibility_timeout must be within 1 s..12 h")
 
         self.key = kms.Key(
             self,

@@ -22,14 +22,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from functions.config.model_types import ModelConfig
-from infra.config import (
-    ECR_IMAGE_PATTERN,
-    S3_URL_PATTERN,
-    SERVERLESS_MAX_CONCURRENCY,
-    SERVERLESS_MEMORY_SIZES,
-    AsyncEndpointConfig,
-    ServerlessEndpointConfig,
-)
+from infra.config.formats import S3_URL_PATTERN
+from infra.config.types import AsyncEndpointConfig, ServerlessEndpointConfig
 from infra.constructs.async_storage import AsyncStorage
 from infra.guardrails import acknowledge
 
@@ -122,7 +116,7 @@ class ModelEndpoint(Construct):
             self._grant_object_read(model_data_asset.s3_bucket_name, model_data_asset.s3_object_key)
         elif model_data_url is not None:
             parsed = S3_URL_PATTERN.match(model_data_url)
-            assert parsed is not None  # checked in _validate
+            assert parsed is not None  # checked by the stage config
             model_data = model_data_url
             self._grant_object_read(parsed["bucket"], parsed["key"])
 
@@ -163,12 +157,8 @@ class ModelEndpoint(Construct):
         async_storage: AsyncStorage | None,
     ) -> None:
         where = f"ModelEndpoint {construct_id} (model {model.name!r})"
-        if image_asset is None and not ECR_IMAGE_PATTERN.match(image_uri):
-            raise ValueError(f"{where}: image_uri {image_uri!r} is not an ECR image URI (or pass image_asset)")
         if model_data_asset is not None and model_data_url is not None:
             raise ValueError(f"{where}: give model_data_asset or model_data_url, not both")
-        if model_data_url is not None and not S3_URL_PATTERN.match(model_data_url):
-            raise ValueError(f"{where}: model_data_url {model_data_url!r} is not an s3://bucket/key URL")
         if (serverless is None) != (model.route.serverless_endpoint is None):
             raise ValueError(
                 f"{where}: serverless sizing is required exactly when the route has a serverless endpoint "
@@ -181,20 +171,6 @@ class ModelEndpoint(Construct):
             )
         if async_inference is not None and async_storage is None:
             raise ValueError(f"{where}: an async endpoint needs async_storage for its results and notifications")
-        if serverless is not None:
-            if serverless.memory_mb not in SERVERLESS_MEMORY_SIZES:
-                raise ValueError(
-                    f"{where}: serverless memory_mb {serverless.memory_mb} is not one of {SERVERLESS_MEMORY_SIZES}"
-                )
-            if not 1 <= serverless.max_concurrency <= SERVERLESS_MAX_CONCURRENCY:
-                raise ValueError(f"{where}: serverless max_concurrency {serverless.max_concurrency} is outside 1..200")
-            if not 0 <= serverless.provisioned_concurrency <= serverless.max_concurrency:
-                raise ValueError(
-                    f"{where}: provisioned_concurrency {serverless.provisioned_concurrency} must be within "
-                    f"0..max_concurrency ({serverless.max_concurrency})"
-                )
-        if async_inference is not None and async_inference.max_instances < 1:
-            raise ValueError(f"{where}: async max_instances must be at least 1")
 
     def _cfn_model(
         self, construct_id: str, image_uri: str, asset: ecr_assets.DockerImageAsset | None
@@ -225,7 +201,7 @@ class ModelEndpoint(Construct):
     def _grant_image_pull(self, image_uri: str) -> None:
         stack = Stack.of(self)
         parts = _ECR_PARTS.match(image_uri)
-        assert parts is not None  # the ECR pattern was checked in _validate
+        assert parts is not None  # the stage config checked the URI against its ECR pattern
         registry_account, _, _, registry_region = image_uri.split("/", 1)[0].split(".")[:4]
         account = stack.account if registry_account == "{account}" else registry_account
         region = stack.region if registry_region == "{region}" else registry_region

@@ -64,10 +64,6 @@ class PythonFunction(Construct):
         reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        if not 128 <= memory_mb <= 10_240:
-            raise ValueError(f"{construct_id}: memory_mb must be within 128..10240, got {memory_mb}")
-        if log_level not in LOG_LEVELS:
-            raise ValueError(f"{construct_id}: log_level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
         self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention, removal_policy=log_removal_policy)
         # A role of its own instead of AWSLambdaBasicExecutionRole, whose logs:* reaches every log group.
         self.role = iam.Role(

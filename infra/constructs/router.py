@@ -64,20 +64,6 @@ class Router(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         where = f"Router {construct_id}"
-        if invoke_budget_ms + response_reserve_ms > timeout.to_milliseconds():
-            raise ValueError(
-                f"{where}: invoke_budget_ms {invoke_budget_ms} + response_reserve_ms {response_reserve_ms} "
-                f"must fit in the timeout of {timeout.to_milliseconds()} ms"
-            )
-        if provisioned_concurrency < 0:
-            raise ValueError(
-                f"{where}: provisioned_concurrency must be 0 (none) or more, got {provisioned_concurrency}"
-            )
-        if reserved_concurrency is not None and provisioned_concurrency > reserved_concurrency:
-            raise ValueError(
-                f"{where}: provisioned_concurrency {provisioned_concurrency} exceeds reserved_concurrency "
-                f"{reserved_concurrency}"
-            )
         if not sync_endpoint_arns and not async_endpoint_arns:
             raise ValueError(f"{where}: the router needs at least one endpoint to invoke")
 

@@ -19,7 +19,7 @@ from constructs import Construct
 
 from functions.config.api_routes import ROUTES
 from functions.config.model_types import ModelsConfig
-from infra.config import IMAGE_ASSET, StageConfig
+from infra.config.types import IMAGE_ASSET, StageConfig
 from infra.constructs.alarms import RouterAlarms, ServerlessEndpointTarget
 from infra.constructs.api import InferenceApi
 from infra.constructs.async_pipeline import AsyncPipeline
@@ -60,7 +60,10 @@ SERVING_DOCKERFILES: Final[dict[str, str]] = {
     "cpu": "docker/serving/Dockerfile",
     "gpu": "docker/serving-gpu/Dockerfile",
 }
-REMOVAL_POLICIES: Final[dict[str, RemovalPolicy]] = {"retain": RemovalPolicy.RETAIN, "destroy": RemovalPolicy.DESTROY}
+REMOVAL_POLICY_BY_NAME: Final[dict[str, RemovalPolicy]] = {
+    "retain": RemovalPolicy.RETAIN,
+    "destroy": RemovalPolicy.DESTROY,
+}
 
 
 def stack_name(stage: str) -> str:
@@ -93,7 +96,7 @@ class InferenceRouterStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self._images: dict[str, ecr_assets.DockerImageAsset] = {}
-        removal = REMOVAL_POLICIES[stage.removal_policy]
+        removal = REMOVAL_POLICY_BY_NAME[stage.removal_policy]
         for key, value in stage.tags.items():
             Tags.of(self).add(key, value)
         Tags.of(self).add("stage", stage.name)

@@ -9,7 +9,9 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from infra.config import ALARM_NAMES
+from functions.config.telemetry import METRICS_NAMESPACE
+from infra.config.alarm_specs import ALARM_NAMES
+from infra.config.types import ALARM_TOPICS
 from infra.constructs.alarms import runbook_slug
 from tests.infra.conftest import Synthesized, ref_id
 
@@ -119,7 +121,7 @@ EXPECTED: dict[str, Expected] = {
         ENDPOINT_DIMENSIONS,
     ),
     "async_oldest_open_job_age": Expected(
-        "InferenceRouter",
+        METRICS_NAMESPACE,
         "OldestOpenJobAgeSeconds",
         "Maximum",
         "GreaterThanThreshold",
@@ -204,7 +206,9 @@ def test_pc_alarms_exist_only_where_provisioned_concurrency_does(dev: Synthesize
 
 def test_every_alarm_has_an_action_and_a_description(dev: Synthesized, prod: Synthesized) -> None:
     for synth in (dev, prod):
-        for resource in synth.resources("AWS::CloudWatch::Alarm").values():
+        alarms = synth.resources("AWS::CloudWatch::Alarm")
+        assert alarms, f"no alarms in the {synth.stage} template"
+        for resource in alarms.values():
             props = resource["Properties"]
             assert props.get("AlarmActions"), props
             assert len(json.dumps(props.get("AlarmDescription", ""))) > 60, props
@@ -213,7 +217,9 @@ def test_every_alarm_has_an_action_and_a_description(dev: Synthesized, prod: Syn
 def test_alarm_topics_use_a_key_cloudwatch_may_use(prod: Synthesized) -> None:
     topics = prod.json["Resources"]
     keys = set()
-    for logical_id in topic_ids(prod).values():
+    topics_by_name = topic_ids(prod)
+    assert set(topics_by_name) == set(ALARM_TOPICS)
+    for logical_id in topics_by_name.values():
         keys.add(ref_id(topics[logical_id]["Properties"]["KmsMasterKeyId"]))
     assert len(keys) == 1
     policy = topics[keys.pop()]["Properties"]["KeyPolicy"]["Statement"]
@@ -233,7 +239,9 @@ def assert_only_this_stacks_alarms(statement: dict[str, Any]) -> None:
 
 def test_cloudwatch_may_publish_to_each_alarm_topic(prod: Synthesized) -> None:
     # The topics' own policy (from enforce_ssl) replaces SNS's default one, so CloudWatch needs an Allow.
-    for topic_name, logical_id in topic_ids(prod).items():
+    topics_by_name = topic_ids(prod)
+    assert set(topics_by_name) == set(ALARM_TOPICS)
+    for topic_name, logical_id in topics_by_name.items():
         policies = [
             resource["Properties"]["PolicyDocument"]["Statement"]
             for resource in prod.resources("AWS::SNS::TopicPolicy").values()

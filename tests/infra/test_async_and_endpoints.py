@@ -14,7 +14,7 @@ from aws_cdk.assertions import Template
 from functions.config.async_contract import JOB_STATUS_INDEX, JOB_TABLE_PARTITION_KEY, JOB_TTL_ATTRIBUTE
 from functions.config.models import load_models_config
 from infra.app import new_app
-from infra.config import load_stage_config
+from infra.config.loader import load_stage_config
 from infra.stacks.inference_router import InferenceRouterStack
 from local.model_variants import write_models_with_variants
 from tests.infra.conftest import Synthesized, ref_id
@@ -76,7 +76,9 @@ def test_async_bucket_is_encrypted_private_logged_and_expiring(dev: Synthesized)
         "RestrictPublicBuckets": True,
     }
     assert data["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 7
-    for policy in dev.resources("AWS::S3::BucketPolicy").values():
+    bucket_policies = dev.resources("AWS::S3::BucketPolicy")
+    assert bucket_policies, "no bucket policy in the dev template"
+    for policy in bucket_policies.values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
         assert any(s["Effect"] == "Deny" and "aws:SecureTransport" in str(s.get("Condition")) for s in statements)
 
@@ -105,9 +107,13 @@ def test_serverless_endpoint_config_follows_the_stage(dev: Synthesized, prod: Sy
 
 def test_no_endpoint_config_or_model_has_a_hard_coded_name(prod: Synthesized) -> None:
     # Every ServerlessConfig change replaces the endpoint config; a fixed name would make that replacement fail.
-    for config in endpoint_configs(prod).values():
+    configs = endpoint_configs(prod)
+    models = prod.resources("AWS::SageMaker::Model")
+    assert configs, "no endpoint config in the prod template"
+    assert models, "no SageMaker model in the prod template"
+    for config in configs.values():
         assert "EndpointConfigName" not in config
-    for model in prod.resources("AWS::SageMaker::Model").values():
+    for model in models.values():
         assert "ModelName" not in model["Properties"]
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from infra.config import ECR_IMAGE_PATTERN
+from infra.config.formats import ECR_IMAGE_PATTERN
 from infra.image_uris import DLC_EXTRA_INSTALL_HINT, DlcResolutionError, resolve_dlc_image
 
 ROOT = Path(__file__).resolve().parents[2]

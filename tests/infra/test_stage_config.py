@@ -13,7 +13,8 @@ import pytest
 
 from functions.config.config_reader import ConfigError
 from functions.config.models import load_models_config, parse_models_config
-from infra.config import DEFAULT_STAGES_PATH, StageConfigError, load_stage_config, parse_stage_config
+from infra.config.loader import DEFAULT_STAGES_PATH, load_stage_config, parse_stage_config
+from infra.config.types import StageConfigError
 
 MODELS = load_models_config()
 DOCUMENT: dict[str, Any] = json.loads(DEFAULT_STAGES_PATH.read_text())

@@ -1,0 +1,152 @@
+"""The stage config as typed, frozen values: what the constructs take, already checked by the loader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from functions.config.config_reader import ConfigError
+
+DEFAULT_STAGE: Final[str] = "dev"
+DEFAULT_ASYNC_INSTANCE_TYPE: Final[str] = "ml.g5.xlarge"
+# Serverless endpoints run on CPU: a Deep Learning Container for one is resolved as for a CPU instance.
+SERVERLESS_CPU_INSTANCE_TYPE: Final[str] = "ml.m5.xlarge"
+# The serving image built from this repo's Dockerfiles by CDK at deploy time (never at synth).
+IMAGE_ASSET: Final[str] = "asset"
+# The router's log levels as the stage file names them (the construct maps each to Lambda's own level).
+LOG_LEVEL_NAMES: Final[tuple[str, ...]] = ("DEBUG", "INFO", "WARNING", "ERROR")
+ALARM_TOPICS: Final[tuple[str, ...]] = ("page", "ticket")
+AUTH_MODES: Final[tuple[str, ...]] = ("iam", "api_key")
+# What the stage file may say about removal (the stack maps each to CDK's RemovalPolicy).
+REMOVAL_POLICY_NAMES: Final[tuple[str, ...]] = ("retain", "destroy")
+
+AuthMode = Literal["iam", "api_key"]
+AlarmTopic = Literal["page", "ticket"]
+
+
+class StageConfigError(ConfigError):
+    """The stage config is invalid, or disagrees with the model config; the message names file and field."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionedConcurrencyScaling:
+    """Target tracking on SageMakerVariantProvisionedConcurrencyUtilization for a serverless endpoint."""
+
+    min_capacity: int
+    max_capacity: int
+    target_utilization: float
+
+
+@dataclass(frozen=True, slots=True)
+class ServerlessEndpointConfig:
+    memory_mb: int
+    max_concurrency: int
+    provisioned_concurrency: int  # 0 = none
+    pc_autoscaling: ProvisionedConcurrencyScaling | None
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncEndpointConfig:
+    instance_type: str
+    max_concurrent_invocations_per_instance: int
+    max_instances: int
+    backlog_target_per_instance: float
+    scale_in_cooldown_s: int
+    scale_out_cooldown_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDeployConfig:
+    image: str  # IMAGE_ASSET (build docker/serving at deploy) or an ECR URI, may hold {account} and {region}
+    async_image: str  # the same for the async GPU endpoint (IMAGE_ASSET builds docker/serving-gpu)
+    model_data_url: str | None  # s3:// URL of a model.tar.gz; None = package the model's artifact from the repo
+
+
+@dataclass(frozen=True, slots=True)
+class RouterFunctionConfig:
+    memory_mb: int
+    timeout_s: int
+    reserved_concurrency: int | None
+    provisioned_concurrency: int  # 0 = none
+    invoke_budget_ms: int
+    response_reserve_ms: int
+    log_retention_days: int
+    log_level: str
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    rate_limit: float
+    burst_limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class UsagePlanConfig:
+    throttle: Throttle
+    quota_per_day: int
+
+
+@dataclass(frozen=True, slots=True)
+class WafConfig:
+    enabled: bool
+    rate_limit_per_5_min: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    auth: AuthMode
+    integration_timeout_ms: int
+    throttle: Throttle
+    usage_plan: UsagePlanConfig
+    waf: WafConfig
+    access_log_retention_days: int
+    create_account_cloudwatch_role: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmConfig:
+    topic: AlarmTopic
+    threshold: float
+    period_s: int
+    evaluation_periods: int
+    datapoints_to_alarm: int
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncStorageConfig:
+    object_expiry_days: int
+    access_log_expiry_days: int
+    queue_visibility_timeout_s: int
+    max_receive_count: int
+    result_function_timeout_s: int
+    result_batch_size: int
+    sweep_interval_minutes: int
+    invocation_timeout_s: int
+    request_ttl_s: int
+    result_inline_max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class StageConfig:
+    name: str
+    source: str
+    account: str | None
+    region: str
+    endpoint_name_prefix: str
+    serverless_concurrency_budget: int
+    removal_policy: Literal["retain", "destroy"]
+    powertools_layer_arn: str
+    runbook_base_url: str
+    router: RouterFunctionConfig
+    api: ApiConfig
+    models: dict[str, ModelDeployConfig]
+    serverless_endpoints: dict[str, ServerlessEndpointConfig]
+    async_endpoints: dict[str, AsyncEndpointConfig]
+    async_storage: AsyncStorageConfig
+    alarms: dict[str, AlarmConfig]
+    alarm_subscriptions: dict[str, tuple[str, ...]]
+    tags: dict[str, str]
+
+    def endpoint_name(self, route_endpoint: str) -> str:
+        """The physical SageMaker endpoint name; the router builds the same one from ENDPOINT_NAME_PREFIX."""
+        return f"{self.endpoint_name_prefix}{route_endpoint}"
