@@ -90,7 +90,7 @@ def warm(config: Path) -> dict[str, tuple[float, float]]:
 
     stack = start_local_stack(api_port=0, config_path=str(config), async_options=None)
     try:
-        handler = stack.handler_module.lambda_handler
+        handler = stack.router
         body = json.dumps(BODY).encode()
         results = {}
         for label, model in (
@@ -98,6 +98,7 @@ def warm(config: Path) -> dict[str, tuple[float, float]]:
             ("SageMaker runtime (local, HTTP)", "iris"),
         ):
             event = build_rest_event("POST", f"/v2/models/{model}/infer", {"Content-Type": "application/json"}, body)
+            assert event is not None
             for _ in range(50):
                 handler(event, LocalLambdaContext())
             timings = []

@@ -130,7 +130,7 @@ def main() -> None:
             "body": body, "isBase64Encoded": False,
         }  # fmt: skip
         for name, handler, clients in (
-            ("router", router.lambda_handler, list(router.serverless_backend._clients.values())),
+            ("router", router.lambda_handler, list(router.sagemaker._clients.values())),
             ("bare", bare_handler.lambda_handler, [bare_handler.client]),
         ):
             timer = {"inside": 0.0, "start": 0.0}

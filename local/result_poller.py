@@ -5,8 +5,9 @@ As on AWS: a record the handler reports in ``batchItemFailures`` is not deleted 
 visibility timeout; an invocation that crashes deletes nothing; after ``maxReceiveCount`` receives SQS (moto)
 moves the message to the dead-letter queue. Crashes can be injected per job, to prove exactly that.
 
-An injected crash happens inside the real handler: the poller stands in for the job service the handler module
-holds (``service``) and raises from its ``settle`` for the chosen jobs, so the message goes through the real
+An injected crash happens inside the real handler: the poller builds the handler with the results factory
+(functions/handlers/results/app.py) around the job service wrapped in a :class:`CrashingService`, whose
+``settle`` raises for the chosen jobs, so the message goes through the real
 parsing, Powertools batch processing and failure reporting, and nothing is settled. The handler itself has no
 fault hook (production code must not), and raising around its call instead would come too late: by then it has
 settled the job, and the dead letter would recover nothing.
@@ -15,7 +16,6 @@ settled the job, and the dead letter would recover nothing.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import logging
 import random
 import threading
@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 # The ESM's batch size and a short long-poll, so a stop is noticed quickly.
 BATCH_SIZE: Final[int] = 10
 WAIT_TIME_S: Final[int] = 1
-SqsHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+SqsHandler = Callable[[dict[str, Any], Any], Any]
 
 
 @dataclass
@@ -96,12 +96,19 @@ class PollerStats:
 class ResultPoller:
     """Polls ``queue_url`` on a thread and feeds ``handler`` SQS events, like Lambda's SQS event source.
 
-    Crashes are injected into the module that defines ``handler``: its ``service`` is wrapped in a
-    :class:`CrashingService` (functions/handlers/results/handler.py keeps its job service there).
+    The handler is ``create_handler`` (the results factory) over ``service`` wrapped in a
+    :class:`CrashingService`: the seam crashes are injected through.
     """
 
-    def __init__(self, handler: SqsHandler, sqs: Any, queue_url: str, queue_arn: str) -> None:
-        self.handler = handler
+    def __init__(
+        self,
+        service: Any,
+        create_handler: Callable[[Any], Callable[..., Any]],
+        sqs: Any,
+        queue_url: str,
+        queue_arn: str,
+    ) -> None:
+        self.handler = create_handler(CrashingService(service, self))
         self.sqs = sqs
         self.queue_url = queue_url
         self.queue_arn = queue_arn
@@ -110,13 +117,6 @@ class ResultPoller:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="result-poller", daemon=True)
-        module = inspect.getmodule(handler)
-        service = getattr(module, "service", None)
-        if service is None:
-            raise ValueError(f"{handler!r} is not defined in a module holding its job service as 'service'")
-        if isinstance(service, CrashingService):  # a second poller on the same module: the real one underneath
-            service = service.inner
-        setattr(module, "service", CrashingService(service, self))  # noqa: B010 - a module, not an object of ours
 
     def start(self) -> ResultPoller:
         self._thread.start()

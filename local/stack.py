@@ -3,16 +3,23 @@ local API in front of the router handler, wired the way the deployed stack wires
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
+from functions.adapters import aws_clients
+from functions.adapters.async_service import async_service_from_env
 from functions.adapters.onnx_model import OnnxModel
+from functions.adapters.sagemaker import SageMakerBackend
+from functions.config.async_settings import AsyncSettings
 from functions.config.model_types import ModelsConfig
 from functions.config.models import load_models_config
+from functions.config.router_settings import RouterSettings
+from functions.domain.async_jobs import AsyncJobService
+from functions.handlers.results.app import create_handler as create_results_handler
+from functions.handlers.router.app import RouterApp, RouterClients, create_app
+from functions.handlers.sweeper.app import create_handler as create_sweeper_handler
 from local.api_gateway import LocalApiGateway
 from local.async_endpoints import async_endpoint_specs
 from local.aws import (
@@ -56,30 +63,37 @@ def serverless_endpoints(config: ModelsConfig, intra_op_threads: int = 1) -> dic
     return endpoints
 
 
-def fresh_import(module_name: str) -> Any:
-    """Import a function's module as a new Lambda environment would: settings and clients read anew.
-
-    A module imported earlier in this process (another stack, a test) holds the environment of then.
-    """
-    from functions.adapters import aws_clients
-
+def router_from_env() -> RouterApp:
+    """A router app as a new Lambda environment would build it: settings read from the environment now, and
+    the project's boto3 clients made anew (they hold the endpoint URLs of when they were made)."""
     aws_clients.reset_clients()
-    if module_name in sys.modules:
-        return importlib.reload(sys.modules[module_name])
-    return importlib.import_module(module_name)
+    return create_app(RouterSettings.from_env(), AsyncSettings.from_env(), RouterClients(SageMakerBackend()))
+
+
+def job_service_from_env() -> AsyncJobService:
+    """The results' and sweeper's job service from the environment now (the local async resources)."""
+    aws_clients.reset_clients()
+    return async_service_from_env("local stack")
 
 
 @dataclass
 class LocalStack:
     runtime: LocalSageMakerRuntime
     api: LocalApiGateway
-    handler_module: Any
+    router: RouterApp
     aws: LocalAws | None = None
     resources: AsyncResources | None = None
     result_poller: ResultPoller | None = None
     sweeper: SweeperLoop | None = None
     owns_runtime: bool = True
     saved_environment: dict[str, str] | None = None
+    job_service: AsyncJobService | None = None  # what the result poller and the sweeper settle jobs with
+
+    def fresh_router(self) -> RouterApp:
+        """Serve a new router environment (every circuit closed, nothing cached) from now on."""
+        self.router = router_from_env()
+        self.api.handler = self.router
+        return self.router
 
     def environment(self) -> dict[str, str]:
         """What an operator command needs to reach this stack (``python -m ops``)."""
@@ -135,8 +149,8 @@ def start_local_stack(
     """Start the AWS emulator and the async resources (unless ``async_options`` is None), the SageMaker
     runtime (unless one is given), the API, the result poller and the sweeper, in background threads.
 
-    The functions are imported after the environment points boto3 at the emulators, as the Lambda runtime
-    would configure them.
+    The functions are built (their factories) after the environment points boto3 at the emulators, as the
+    Lambda runtime would configure them.
     """
     saved_environment = dict(os.environ)
     os.environ.update(LOCAL_AWS_ENVIRONMENT)
@@ -170,18 +184,21 @@ def start_local_stack(
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime.url
     if config_path is not None:
         os.environ["MODELS_CONFIG_PATH"] = config_path
-    handler_module = fresh_import("functions.handlers.router.handler")
-    api = LocalApiGateway(handler_module.lambda_handler, port=api_port).start()
+    router = router_from_env()
+    api = LocalApiGateway(router, port=api_port).start()
     poller: ResultPoller | None = None
     sweeper: SweeperLoop | None = None
+    service: AsyncJobService | None = None
     if aws is not None and resources is not None and async_options is not None:
-        results = fresh_import("functions.handlers.results.handler")
+        service = job_service_from_env()
         poller = ResultPoller(
-            results.lambda_handler,
+            service,
+            create_results_handler,
             aws_client("sqs", aws.url),
             resources.result_queue_url,
             resources.result_queue_arn,
         ).start()
-        sweeper_module = fresh_import("functions.handlers.sweeper.handler")
-        sweeper = SweeperLoop(sweeper_module.lambda_handler, async_options.sweep_interval_s).start()
-    return LocalStack(runtime, api, handler_module, aws, resources, poller, sweeper, owns_runtime, saved_environment)
+        sweeper = SweeperLoop(create_sweeper_handler(service), async_options.sweep_interval_s).start()
+    return LocalStack(
+        runtime, api, router, aws, resources, poller, sweeper, owns_runtime, saved_environment, job_service=service
+    )

@@ -1,5 +1,5 @@
 """Fixtures shared by the functional and end-to-end tests: a local SageMaker runtime serving the real
-iris model, the router handler imported only after boto3 is pointed at it, and one AWS emulator."""
+iris model, router apps built (``create_app``) only after boto3 is pointed at it, and one AWS emulator."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -16,12 +15,14 @@ import pytest
 # jsii prints a page-long end-of-life warning on Node 20 in every process that imports aws_cdk.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from functions.config.async_settings import ASYNC_ENVIRONMENT_VARIABLES
+from functions.adapters.sagemaker import SageMakerBackend
 from functions.config.models import load_models_config
+from functions.config.router_settings import RouterSettings
+from functions.handlers.router.app import RouterApp, RouterClients, create_app
 from local.api_gateway import LocalLambdaContext
 from local.aws import LocalAws
 from local.sagemaker_runtime import LocalSageMakerRuntime
-from local.stack import LOCAL_AWS_ENVIRONMENT, fresh_import, serverless_endpoints
+from local.stack import LOCAL_AWS_ENVIRONMENT, serverless_endpoints
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 
@@ -70,26 +71,29 @@ def runtime(local_runtime: LocalSageMakerRuntime) -> Iterator[LocalSageMakerRunt
 
 
 @pytest.fixture(scope="session")
-def router_module(local_runtime: LocalSageMakerRuntime) -> ModuleType:
-    # A sync-only router (no async settings) pointed at this session's runtime, whatever ran before.
-    for name in ASYNC_ENVIRONMENT_VARIABLES:
-        os.environ.pop(name, None)
-    handler_module: ModuleType = fresh_import("functions.handlers.router.handler")
-    return handler_module
+def sagemaker_backend(local_runtime: LocalSageMakerRuntime) -> SageMakerBackend:
+    """The SageMaker adapter, its clients made after boto3 points at this session's runtime."""
+    return SageMakerBackend()
 
 
 @pytest.fixture
-def call_router(router_module: ModuleType, runtime: LocalSageMakerRuntime) -> Any:
-    # Each case starts as a fresh environment would: every circuit closed, nothing cached.
-    router_module.router.breakers.reset()
-    router_module.router.last_good._entries.clear()
+def router_app(sagemaker_backend: SageMakerBackend) -> RouterApp:
+    """A sync-only router (the default models.json, no async settings): each test a fresh environment, every
+    circuit closed, nothing cached."""
+    return create_app(RouterSettings(), None, RouterClients(sagemaker_backend))
 
+
+def answer_of(result: dict[str, Any]) -> HandlerAnswer:
+    headers = {**(result.get("headers") or {})}
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers[name] = ", ".join(values)
+    body = result.get("body")
+    return HandlerAnswer(result["statusCode"], headers, json.loads(body) if body else None)
+
+
+@pytest.fixture
+def call_router(router_app: RouterApp, runtime: LocalSageMakerRuntime) -> Any:
     def call(event: dict[str, Any], *, timeout_ms: int = 28_000) -> HandlerAnswer:
-        result = router_module.lambda_handler(event, LocalLambdaContext(timeout_ms=timeout_ms))
-        headers = {**(result.get("headers") or {})}
-        for name, values in (result.get("multiValueHeaders") or {}).items():
-            headers[name] = ", ".join(values)
-        body = result.get("body")
-        return HandlerAnswer(result["statusCode"], headers, json.loads(body) if body else None)
+        return answer_of(router_app(event, LocalLambdaContext(timeout_ms=timeout_ms)))
 
     return call

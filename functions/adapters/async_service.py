@@ -1,17 +1,41 @@
-"""Builds the async job service from settings; imported only when a request takes the async path."""
+"""Builds the async job service from settings; imported only when a request takes the async path (or by the
+results and sweeper functions, which exist for it).
+
+:class:`AwsAsyncJobs` is the router's async port (``functions.domain.infer.AsyncJobs``): the job service on
+S3, DynamoDB and the async endpoint, with Idempotency-Key handling on the idempotency table when configured.
+"""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from functions.adapters.dynamodb_jobs import DynamoDBJobStore
 from functions.adapters.s3_objects import S3ObjectStore
 from functions.adapters.sagemaker import SageMakerBackend
 from functions.config.async_settings import AsyncSettings, AsyncSettingsError
-from functions.domain.async_jobs import AsyncJobService, AsyncPolicy, LoggedSubmitEvents, SubmitEvents
+from functions.domain.async_jobs import (
+    AsyncEndpoint,
+    AsyncJobService,
+    AsyncPolicy,
+    JobView,
+    LoggedSubmitEvents,
+    SubmitEvents,
+)
+from functions.domain.outcomes import JobReceipt
+
+if TYPE_CHECKING:
+    from functions.adapters.idempotency import IdempotentSubmitter
+    from functions.domain.deadline import DeadlineBudget
+    from functions.domain.infer import IdempotencyScope
+    from functions.domain.validation import InferRequest
 
 
 def build_async_service(
     settings: AsyncSettings,
-    backend: SageMakerBackend | None = None,
+    endpoint: AsyncEndpoint | None = None,
     endpoint_name_prefix: str = "",
     events: SubmitEvents | None = None,
 ) -> AsyncJobService:
@@ -22,7 +46,7 @@ def build_async_service(
     )
     return AsyncJobService(
         objects=S3ObjectStore(settings.bucket),
-        endpoint=backend or SageMakerBackend(),
+        endpoint=endpoint or SageMakerBackend(),
         jobs=DynamoDBJobStore(settings.job_table, policy.record_ttl_s),
         policy=policy,
         endpoint_name_prefix=endpoint_name_prefix,
@@ -36,3 +60,61 @@ def async_service_from_env(function: str) -> AsyncJobService:
     if settings is None:
         raise AsyncSettingsError(f"the {function} needs ASYNC_BUCKET and JOB_TABLE")
     return build_async_service(settings)
+
+
+@dataclass(frozen=True)
+class _RemainingTime:
+    """What Powertools' idempotency reads of a Lambda context: the time left, to bound its in-progress lock."""
+
+    remaining_ms: Callable[[], int]
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms()
+
+
+@dataclass(frozen=True)
+class AwsAsyncJobs:
+    service: AsyncJobService
+    idempotency: IdempotentSubmitter | None = None
+    wall_clock: Callable[[], float] = time.time
+
+    def submit(
+        self,
+        request: InferRequest,
+        *,
+        remaining_ms: Callable[[], int],
+        budget: DeadlineBudget,
+        idempotency: IdempotencyScope | None,
+    ) -> JobReceipt:
+        def submit() -> dict[str, Any]:
+            # The remaining time is read again right before the endpoint call, capped by the invoke budget.
+            job = self.service.submit(request, now=int(self.wall_clock()), remaining_ms=remaining_ms, budget=budget)
+            return JobReceipt(job.job_id, job.public_status).document()
+
+        if idempotency is None or self.idempotency is None:
+            document = submit()
+        else:
+            document = self.idempotency.submit(
+                idempotency.key,
+                model=request.model.name,
+                caller=idempotency.caller,
+                body_sha256=idempotency.body_sha256,
+                action=submit,
+                context=_RemainingTime(remaining_ms),
+            )
+        return JobReceipt(str(document["id"]), str(document["status"]))
+
+    def view(self, job_id: str) -> JobView:
+        return self.service.view(job_id)
+
+
+def build_async_jobs(
+    settings: AsyncSettings, endpoint: AsyncEndpoint, endpoint_name_prefix: str, events: SubmitEvents
+) -> AwsAsyncJobs:
+    """The router's async path on AWS; the idempotency table only when ``IDEMPOTENCY_TABLE`` is set."""
+    idempotency = None
+    if settings.idempotency_table is not None:
+        from functions.adapters.idempotency import IdempotentSubmitter
+
+        idempotency = IdempotentSubmitter(settings.idempotency_table)
+    return AwsAsyncJobs(build_async_service(settings, endpoint, endpoint_name_prefix, events), idempotency)

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from functions.domain.errors import EndpointUnavailableError
+from functions.domain.failures import FailureReason
 
 # Error codes S3 and DynamoDB answer when a retry later may succeed (their docs' "retryable" errors).
 TRANSIENT_CODES: Final[frozenset[str]] = frozenset(
@@ -54,11 +55,11 @@ def error_code(error: Exception) -> str:
 
 
 @contextmanager
-def unavailable_when_transient(store: str, reason: str) -> Iterator[None]:
+def unavailable_when_transient(store: str, reason: FailureReason) -> Iterator[None]:
     """Re-raise a transient failure of ``store`` (e.g. "the job table") as 503 + Retry-After; others as they are.
 
     Example:
-        >>> with unavailable_when_transient("the job table", "job-table-unavailable"):
+        >>> with unavailable_when_transient("the job table", FailureReason.JOB_TABLE_UNAVAILABLE):
         ...     dynamodb.get_item(TableName=table, Key=key)
     """
     try:

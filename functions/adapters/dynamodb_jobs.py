@@ -21,10 +21,11 @@ from functions.config.async_contract import (
     JOB_TABLE_PARTITION_KEY,
     JOB_TTL_ATTRIBUTE,
 )
+from functions.domain.failures import FailureReason
 from functions.domain.job_records import OPEN_STATUSES, QUEUED, SUBMITTING, Job
 
 STORE: Final[str] = "the job table (DynamoDB)"
-REASON: Final[str] = "job-table-unavailable"
+REASON: Final[FailureReason] = FailureReason.JOB_TABLE_UNAVAILABLE
 # The schema's attribute names, under placeholders: every expression below uses these.
 NAMES: Final[dict[str, str]] = {
     "#id": JOB_TABLE_PARTITION_KEY,

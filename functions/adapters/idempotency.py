@@ -27,6 +27,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from functions.adapters import aws_clients
 from functions.adapters.aws_errors import RETRY_AFTER_S, error_code, is_transient
 from functions.domain.errors import ConflictError, EndpointUnavailableError, IdempotencyKeyReusedError
+from functions.domain.failures import FailureReason
 
 logger = logging.getLogger(__name__)
 # What identifies one submission: who asked, for which model, under which key (a JMESPath multiselect list).
@@ -95,7 +96,7 @@ class IdempotentSubmitter:
             if isinstance(cause, Exception) and is_transient(cause):
                 raise EndpointUnavailableError(
                     f"the idempotency table (DynamoDB) is unavailable ({error_code(cause)}); retry later",
-                    reason="idempotency-table-unavailable",
+                    reason=FailureReason.IDEMPOTENCY_TABLE_UNAVAILABLE,
                     retry_after_seconds=RETRY_AFTER_S,
                 ) from error
             raise

@@ -7,7 +7,6 @@ onnxruntime call between many requests: :meth:`OnnxModel.prepare` turns a valida
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -177,7 +176,7 @@ class OnnxModel:
 
     def prepare(self, request: InferRequest) -> PreparedRequest:
         """Raises InvalidRequestError when a value cannot be held by its datatype."""
-        document = json.loads(request.body)
+        document = request.document
         feeds = {entry["name"]: self._to_array(entry) for entry in document["inputs"]}
         output_names = request.requested_outputs or self.all_output_names
         return PreparedRequest(request, feeds, output_names, request.batch_rows)

@@ -9,9 +9,10 @@ from botocore.exceptions import ClientError
 from functions.adapters import aws_clients
 from functions.adapters.aws_errors import unavailable_when_transient
 from functions.config.async_contract import split_s3_uri
+from functions.domain.failures import FailureReason
 
 STORE: Final[str] = "the async object store (S3)"
-REASON: Final[str] = "object-store-unavailable"
+REASON: Final[FailureReason] = FailureReason.OBJECT_STORE_UNAVAILABLE
 
 
 class S3ObjectStore:

@@ -25,6 +25,7 @@ from functions.domain.errors import (
     ModelFailedError,
     PayloadTooLargeError,
 )
+from functions.domain.failures import FailureReason
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -55,19 +56,20 @@ TIMEOUT_STEPS_MS: Final[tuple[int, ...]] = (
     60_000,
 )
 CONNECT_TIMEOUT_MS: Final[int] = 1000
-# SageMaker error codes that mean "try again later" and the reason the router reports for each.
-TRANSIENT_ERRORS: Final[dict[str, str]] = {
-    "ModelNotReadyException": "model-not-ready",
-    "ThrottlingException": "throttled",
-    "InternalFailure": "internal-failure",
-    "ServiceUnavailable": "service-unavailable",
-    "InternalDependencyException": "internal-dependency",
+# SageMaker error codes that mean "try again later" and the reason the router reports for each (all of them
+# retryable: functions.domain.failures.RETRYABLE_REASONS).
+TRANSIENT_ERRORS: Final[dict[str, FailureReason]] = {
+    "ModelNotReadyException": FailureReason.MODEL_NOT_READY,
+    "ThrottlingException": FailureReason.THROTTLED,
+    "InternalFailure": FailureReason.INTERNAL_FAILURE,
+    "ServiceUnavailable": FailureReason.SERVICE_UNAVAILABLE,
+    "InternalDependencyException": FailureReason.INTERNAL_DEPENDENCY,
     # An answer without x-amzn-ErrorType (a proxy or load balancer on the way) gets its HTTP status as code.
-    "429": "throttled",
-    "500": "internal-failure",
-    "502": "bad-gateway",
-    "503": "service-unavailable",
-    "504": "gateway-timeout",
+    "429": FailureReason.THROTTLED,
+    "500": FailureReason.INTERNAL_FAILURE,
+    "502": FailureReason.BAD_GATEWAY,
+    "503": FailureReason.SERVICE_UNAVAILABLE,
+    "504": FailureReason.GATEWAY_TIMEOUT,
 }
 
 
@@ -103,7 +105,7 @@ class SageMakerBackend:
 
     Example:
         >>> backend = SageMakerBackend()
-        >>> backend.invoke("iris", b'{"inputs": [...]}', timeout_ms=2000)
+        >>> backend.invoke("iris", b'{"inputs": [...]}', attempt_ms=lambda: 2000)
         b'{"model_name": "iris", ...}'
     """
 
@@ -125,21 +127,29 @@ class SageMakerBackend:
         """Create the client for a timeout ahead of the first request (called at cold start)."""
         self.client(timeout_ms)
 
-    def invoke(self, endpoint: str, body: bytes, *, timeout_ms: int, content_type: str = "application/json") -> bytes:
+    def invoke(self, endpoint: str, body: bytes, *, attempt_ms: Callable[[], int]) -> bytes:
+        """Call within ``attempt_ms()``, read again once the client exists: the first client of a timeout step
+        costs a few ms to build (on a busy host, hundreds), time the attempt would otherwise spend twice and
+        so outlive the deadline."""
+        timeout_ms = attempt_ms()
         client = self.client(timeout_ms)
-        attempt_ms = timeout_step_ms(timeout_ms)
+        while (left_ms := attempt_ms()) < timeout_ms and timeout_step_ms(left_ms) < timeout_step_ms(timeout_ms):
+            timeout_ms = left_ms
+            client = self.client(timeout_ms)
+        step_ms = timeout_step_ms(timeout_ms)
         try:
             response = client.invoke_endpoint(
-                EndpointName=endpoint, Body=body, ContentType=content_type, Accept="application/json"
+                EndpointName=endpoint, Body=body, ContentType="application/json", Accept="application/json"
             )
             payload: bytes = response["Body"].read()
         except ClientError as error:
             raise map_client_error(endpoint, error) from error
         except ReadTimeoutError as error:
-            raise EndpointTimeoutError(f"endpoint {endpoint!r} did not answer within {attempt_ms} ms") from error
+            raise EndpointTimeoutError(f"endpoint {endpoint!r} did not answer within {step_ms} ms") from error
         except (BotoConnectionError, HTTPClientError, IncompleteReadError) as error:  # refused, reset, cut short
             raise EndpointUnavailableError(
-                f"endpoint {endpoint!r} could not be reached: {type(error).__name__}", reason="connection-error"
+                f"endpoint {endpoint!r} could not be reached: {type(error).__name__}",
+                reason=FailureReason.CONNECTION_ERROR,
             ) from error
         return payload
 
@@ -157,11 +167,12 @@ class SageMakerBackend:
             raise map_client_error(endpoint, error) from error
         except ReadTimeoutError as error:
             raise EndpointUnavailableError(
-                f"async endpoint {endpoint!r} did not acknowledge the job in time", reason="submit-timeout"
+                f"async endpoint {endpoint!r} did not acknowledge the job in time", reason=FailureReason.SUBMIT_TIMEOUT
             ) from error
         except (BotoConnectionError, HTTPClientError) as error:
             raise EndpointUnavailableError(
-                f"async endpoint {endpoint!r} could not be reached: {type(error).__name__}", reason="connection-error"
+                f"async endpoint {endpoint!r} could not be reached: {type(error).__name__}",
+                reason=FailureReason.CONNECTION_ERROR,
             ) from error
         return str(response["OutputLocation"]), response.get("FailureLocation")
 

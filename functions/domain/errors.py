@@ -3,6 +3,8 @@ statuses in one table (``functions/handlers/router/responses.py``)."""
 
 from __future__ import annotations
 
+from functions.domain.failures import FailureReason
+
 
 class InferenceError(Exception):
     """Base of every error the router answers with a status other than 200."""
@@ -46,12 +48,28 @@ class ModelFailedError(InferenceError):
 
 class EndpointUnavailableError(InferenceError):
     """The endpoint, or a store the async path needs (S3, DynamoDB), is throttled, warming up or failing
-    transiently; a retry later may succeed (HTTP 503)."""
+    transiently; a retry later may succeed (HTTP 503 + ``Retry-After: retry_after_seconds``).
 
-    def __init__(self, message: str, reason: str, retry_after_seconds: int = 1) -> None:
+    Both values are fixed at construction: a caller that learns a better ``Retry-After`` (the retry loop,
+    from its backoff or the breaker's cooldown) raises :meth:`retry_after` 's new error instead.
+    """
+
+    def __init__(self, message: str, reason: FailureReason, retry_after_seconds: int = 1) -> None:
         super().__init__(message)
-        self.reason = reason
-        self.retry_after_seconds = retry_after_seconds
+        self._reason = reason
+        self._retry_after_seconds = retry_after_seconds
+
+    @property
+    def reason(self) -> FailureReason:
+        return self._reason
+
+    @property
+    def retry_after_seconds(self) -> int:
+        return self._retry_after_seconds
+
+    def retry_after(self, seconds: int) -> EndpointUnavailableError:
+        """The same refusal, telling the caller to wait ``seconds``."""
+        return EndpointUnavailableError(self.message, self.reason, seconds)
 
 
 class EndpointRejectedError(InferenceError):
@@ -63,7 +81,9 @@ class EndpointTimeoutError(InferenceError):
 
 
 class ConflictError(InferenceError):
-    """The same Idempotency-Key is being submitted right now (HTTP 409)."""
+    """The same Idempotency-Key is being submitted right now (HTTP 409 + ``Retry-After``)."""
+
+    retry_after_seconds = 1  # a submit takes about a second: S3 put, job record, invoke_endpoint_async
 
 
 class IdempotencyKeyReusedError(InferenceError):

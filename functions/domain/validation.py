@@ -27,10 +27,12 @@ OUTPUT_FIELDS = frozenset({"name", "parameters"})
 
 @dataclass(frozen=True)
 class InferRequest:
-    """A request that passed every check: safe to forward as ``body``."""
+    """A request that passed every check: safe to forward as ``body``. ``document`` is ``body`` parsed, once:
+    whatever else reads the request (the last-good key, the in-Lambda model) reads it, never the bytes again."""
 
     model: ModelConfig
     body: bytes
+    document: dict[str, Any]
     request_id: str | None
     batch_rows: int
     requested_outputs: tuple[str, ...]
@@ -68,7 +70,7 @@ def validate_infer_request(model: ModelConfig, body: bytes, max_body_bytes: int 
     _check_parameters(document.get("parameters"), "request")
     batch_rows = _validate_inputs(model, document.get("inputs"))
     requested_outputs = _validate_outputs(model, document.get("outputs"))
-    return InferRequest(model, body, request_id, batch_rows, requested_outputs)
+    return InferRequest(model, body, document, request_id, batch_rows, requested_outputs)
 
 
 def _validate_inputs(model: ModelConfig, inputs: Any) -> int:

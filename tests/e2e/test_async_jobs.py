@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -121,14 +120,13 @@ def input_objects(stack: LocalStack) -> int:
 
 def sweep(stack: LocalStack, *, ahead_s: int) -> dict[str, int]:
     """Run the real sweeper use case with its clock ``ahead_s`` seconds in the future (no waiting for deadlines)."""
-    sweeper = sys.modules["functions.handlers.sweeper.handler"]
-    counts: dict[str, int] = sweeper.service.sweep(now=int(time.time()) + ahead_s, limit=1000)
-    return counts
+    assert stack.job_service is not None
+    return stack.job_service.sweep(now=int(time.time()) + ahead_s, limit=1000)
 
 
 def deadline_span(stack: LocalStack) -> int:
-    sweeper = sys.modules["functions.handlers.sweeper.handler"]
-    return int(sweeper.service.policy.deadline(0)) + 1
+    assert stack.job_service is not None
+    return stack.job_service.policy.deadline(0) + 1
 
 
 def settle_pipeline(stack: LocalStack, timeout_s: float = 30.0) -> None:
@@ -225,12 +223,12 @@ def test_spill_async_cell(
     stack: LocalStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fault: str
 ) -> None:
     cause, timeout_ms, expected_status, expected_degraded = SPILL_CELLS[fault]
-    stack.handler_module.router.breakers.reset()
+    stack.fresh_router()  # every circuit closed
     if cause == "trip":
         stack.runtime.set_fault("iris", FaultSpec(error="InternalFailure", error_rate=1.0))
         for _ in range(3):  # 2 attempts each: past the default threshold of 5 consecutive failures
             call(stack, "POST", "/v2/models/iris-spill/infer", infer_body([ROW]))
-        assert stack.handler_module.router.breakers.for_endpoint("iris").state == "open"
+        assert stack.router.use_case.endpoint.breakers.for_endpoint("iris").state == "open"
     else:
         assert isinstance(cause, FaultSpec)
         stack.runtime.set_fault("iris", cause)
@@ -259,7 +257,7 @@ def test_spill_async_cell(
 def test_a_refused_spill_is_a_503_and_not_counted_as_degraded(
     stack: LocalStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stack.handler_module.router.breakers.reset()
+    stack.fresh_router()  # every circuit closed
     stack.runtime.set_fault("iris", FaultSpec(error="ServiceUnavailable", error_rate=1.0))
     stack.runtime.set_fault(ASYNC_ENDPOINT, FaultSpec(error="ServiceUnavailable", error_rate=1.0))
     jobs_before = job_count(stack)
@@ -364,8 +362,8 @@ def test_a_failed_job_can_be_resubmitted(stack: LocalStack) -> None:
     failed_id = submit(stack, infer_body([ROW])).body["id"]
     assert wait_terminal(stack, [failed_id])[failed_id]["status"] == "failed"
     stack.runtime.clear_faults()
-    router = sys.modules["functions.handlers.router.handler"]
-    again = resubmit(router.async_service(), router.config, failed_id)
+    assert stack.job_service is not None
+    again = resubmit(stack.job_service, stack.router.config, failed_id)
     assert again.job_id != failed_id
     assert wait_terminal(stack, [again.job_id])[again.job_id]["status"] == "succeeded"
     assert job(stack, failed_id)["status"] == "failed"  # the record of the failure stays

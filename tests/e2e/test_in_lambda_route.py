@@ -14,7 +14,7 @@ import pytest
 
 from local.model_variants import write_models_with_variants
 from local.sagemaker_runtime import LocalSageMakerRuntime
-from local.stack import LocalStack, fresh_import, start_local_stack
+from local.stack import LocalStack, start_local_stack
 
 pytestmark = pytest.mark.e2e
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
@@ -31,7 +31,6 @@ def stack(local_runtime: LocalSageMakerRuntime, tmp_path_factory: pytest.TempPat
         yield started
     finally:
         started.stop()
-        fresh_import("functions.handlers.router.handler")  # leave the shared module on the default config again
 
 
 def http(url: str, body: Any = None) -> tuple[int, dict[str, str], Any]:

@@ -6,7 +6,6 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -14,6 +13,10 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from functions.adapters.dynamodb_jobs import DynamoDBJobStore
 from functions.domain.job_records import QUEUED, SUBMITTING, Job
+from functions.handlers.results.app import ResultsHandler
+from functions.handlers.results.app import create_handler as create_results_handler
+from functions.handlers.sweeper.app import SweeperHandler
+from functions.handlers.sweeper.app import create_handler as create_sweeper_handler
 from local.api_gateway import LocalLambdaContext
 from local.aws import (
     AsyncResources,
@@ -24,7 +27,7 @@ from local.aws import (
     local_environment,
 )
 from local.sample_events import PIPELINE_SAMPLES, SAMPLE_JOB_ID
-from local.stack import LOCAL_AWS_ENVIRONMENT, fresh_import
+from local.stack import LOCAL_AWS_ENVIRONMENT, job_service_from_env
 from tests.conftest import EVENTS_DIR
 
 SAMPLE_BUCKET = "inferencerouter-dev-asyncstoragebucket"
@@ -43,15 +46,13 @@ def world() -> Iterator[tuple[LocalAws, AsyncResources]]:
 
 
 @pytest.fixture(scope="module")
-def results(world: tuple[LocalAws, AsyncResources]) -> ModuleType:
-    module: ModuleType = fresh_import("functions.handlers.results.handler")
-    return module
+def results(world: tuple[LocalAws, AsyncResources]) -> ResultsHandler:
+    return create_results_handler(job_service_from_env())
 
 
 @pytest.fixture(scope="module")
-def sweeper(world: tuple[LocalAws, AsyncResources]) -> ModuleType:
-    module: ModuleType = fresh_import("functions.handlers.sweeper.handler")
-    return module
+def sweeper(world: tuple[LocalAws, AsyncResources]) -> SweeperHandler:
+    return create_sweeper_handler(job_service_from_env())
 
 
 def sample(name: str, bucket: str) -> dict[str, Any]:
@@ -89,49 +90,49 @@ def test_committed_pipeline_events_are_current(name: str) -> None:
 
 
 def test_success_notification_settles_the_job_and_a_duplicate_is_harmless(
-    world: tuple[LocalAws, AsyncResources], results: ModuleType, capsys: pytest.CaptureFixture[str]
+    world: tuple[LocalAws, AsyncResources], results: ResultsHandler, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = queued_job(world)
     event = sample("results/sqs_inference_succeeded", world[1].bucket)
     output = notification(event)["responseParameters"]["outputLocation"]
     put(world, output, b'{"model_name": "iris", "outputs": []}')
-    assert results.lambda_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    assert results(event, LocalLambdaContext()) == {"batchItemFailures": []}
     job = store.get(SAMPLE_JOB_ID)
     assert job is not None
     assert (job.status, job.output_location) == ("succeeded", output)
-    assert results.lambda_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    assert results(event, LocalLambdaContext()) == {"batchItemFailures": []}
     assert '"DuplicateNotifications":[1.0]' in capsys.readouterr().out.replace(" ", "")
 
 
 def test_success_notification_settles_a_job_the_router_could_not_mark_queued(
-    world: tuple[LocalAws, AsyncResources], results: ModuleType
+    world: tuple[LocalAws, AsyncResources], results: ResultsHandler
 ) -> None:
     # The endpoint took the job but the router's mark-queued write failed: the record still says submitting.
     store = queued_job(world, status=SUBMITTING)
     event = sample("results/sqs_inference_succeeded", world[1].bucket)
     output = notification(event)["responseParameters"]["outputLocation"]
     put(world, output, b'{"model_name": "iris", "outputs": []}')
-    assert results.lambda_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    assert results(event, LocalLambdaContext()) == {"batchItemFailures": []}
     job = store.get(SAMPLE_JOB_ID)
     assert job is not None
     assert (job.status, job.output_location) == ("succeeded", output)
 
 
 def test_failure_notification_fails_the_job_with_the_failure_objects_reason(
-    world: tuple[LocalAws, AsyncResources], results: ModuleType
+    world: tuple[LocalAws, AsyncResources], results: ResultsHandler
 ) -> None:
     store = queued_job(world)
     event = sample("results/sqs_inference_failed", world[1].bucket)
     failure = b'{"error": "model said: feature 3 is negative"}'  # what the container answered
     put(world, notification(event)["responseParameters"]["failureLocation"], failure)
-    assert results.lambda_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    assert results(event, LocalLambdaContext()) == {"batchItemFailures": []}
     job = store.get(SAMPLE_JOB_ID)
     assert job is not None
     assert (job.status, job.error) == ("failed", "model said: feature 3 is negative")
 
 
 def test_failure_without_a_failure_object_keeps_the_notifications_reason(
-    world: tuple[LocalAws, AsyncResources], results: ModuleType
+    world: tuple[LocalAws, AsyncResources], results: ResultsHandler
 ) -> None:
     store = queued_job(world, "a" * 32)
     event = sample("results/sqs_inference_failed", world[1].bucket)
@@ -139,14 +140,14 @@ def test_failure_without_a_failure_object_keeps_the_notifications_reason(
     body["inferenceId"] = "a" * 32
     body["responseParameters"]["failureLocation"] += ".absent"
     event["Records"][0]["body"] = json.dumps(body)
-    assert results.lambda_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    assert results(event, LocalLambdaContext()) == {"batchItemFailures": []}
     job = store.get("a" * 32)
     assert job is not None
     assert job.error == body["failureReason"]
 
 
 def test_a_notification_for_an_unknown_job_is_reported_failed_for_the_dead_letter_queue(
-    world: tuple[LocalAws, AsyncResources], results: ModuleType
+    world: tuple[LocalAws, AsyncResources], results: ResultsHandler
 ) -> None:
     event = sample("results/sqs_inference_succeeded", world[1].bucket)
     body = notification(event)
@@ -154,29 +155,31 @@ def test_a_notification_for_an_unknown_job_is_reported_failed_for_the_dead_lette
     event["Records"][0]["body"] = json.dumps(body)
     # Every record failed: Powertools raises, Lambda reports the invocation failed, SQS keeps the message.
     with pytest.raises(BatchProcessingError, match="which the job table does not hold"):
-        results.lambda_handler(event, LocalLambdaContext())
+        results(event, LocalLambdaContext())
 
 
-def test_a_message_that_is_not_a_notification_is_reported_failed(results: ModuleType) -> None:
+def test_a_message_that_is_not_a_notification_is_reported_failed(results: ResultsHandler) -> None:
     event = sample("results/sqs_not_a_notification", "unused")
     with pytest.raises(BatchProcessingError, match="not a SageMaker InferenceResult notification"):
-        results.lambda_handler(event, LocalLambdaContext())
+        results(event, LocalLambdaContext())
 
 
-def test_one_bad_record_does_not_fail_its_batch(world: tuple[LocalAws, AsyncResources], results: ModuleType) -> None:
+def test_one_bad_record_does_not_fail_its_batch(
+    world: tuple[LocalAws, AsyncResources], results: ResultsHandler
+) -> None:
     queued_job(world)
     good = sample("results/sqs_inference_succeeded", world[1].bucket)
     bad = sample("results/sqs_not_a_notification", "unused")
     bad["Records"][0]["messageId"] = "bad-one"
     event = {"Records": [bad["Records"][0], good["Records"][0]]}
-    assert results.lambda_handler(event, LocalLambdaContext()) == {"batchItemFailures": [{"itemIdentifier": "bad-one"}]}
+    assert results(event, LocalLambdaContext()) == {"batchItemFailures": [{"itemIdentifier": "bad-one"}]}
 
 
 def test_sweeper_settles_overdue_jobs_and_reports_the_oldest_open_age(
-    world: tuple[LocalAws, AsyncResources], sweeper: ModuleType, capsys: pytest.CaptureFixture[str]
+    world: tuple[LocalAws, AsyncResources], sweeper: SweeperHandler, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = queued_job(world, "b" * 32)  # deadline 2000: long overdue, no output object anywhere
-    counts = sweeper.lambda_handler(sample("sweeper/scheduled", "unused"), LocalLambdaContext())
+    counts = sweeper(sample("sweeper/scheduled", "unused"), LocalLambdaContext())
     assert counts["timeout"] >= 1
     job = store.get("b" * 32)
     assert job is not None
@@ -189,7 +192,7 @@ def test_sweeper_settles_overdue_jobs_and_reports_the_oldest_open_age(
 
 
 def test_sweeper_adopts_a_submitting_job_the_endpoint_accepted(
-    world: tuple[LocalAws, AsyncResources], sweeper: ModuleType, capsys: pytest.CaptureFixture[str]
+    world: tuple[LocalAws, AsyncResources], sweeper: SweeperHandler, capsys: pytest.CaptureFixture[str]
 ) -> None:
     job_id = "c" * 32
     aws, resources = world
@@ -200,7 +203,7 @@ def test_sweeper_adopts_a_submitting_job_the_endpoint_accepted(
     output = f"s3://{world[1].bucket}/output/dev-iris-async/{job_id}.out"
     marker = {"output_location": output, "failure_location": None}
     put(world, f"s3://{world[1].bucket}/input/dev-iris-async/{job_id}.accepted.json", json.dumps(marker).encode())
-    counts = sweeper.lambda_handler(sample("sweeper/scheduled", "unused"), LocalLambdaContext())
+    counts = sweeper(sample("sweeper/scheduled", "unused"), LocalLambdaContext())
     assert counts["adopted"] >= 1
     job = store.get(job_id)
     assert job is not None

@@ -2,28 +2,27 @@
 server and the local SageMaker runtime's async endpoints: 202 + job, job status, idempotency scope, the invoke
 deadline, malformed and expired jobs, and S3/DynamoDB faults answered 503 + Retry-After.
 
-The handler is imported under its own module name (another Lambda environment), so the sync-only router the
-other functional tests share is left as it was.
+The router app is built by its factory from this module's environment (another Lambda environment).
 """
 
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from functions.adapters import aws_clients
+from functions.adapters.async_service import AwsAsyncJobs
 from functions.adapters.dynamodb_jobs import DynamoDBJobStore
 from functions.config.models import load_models_config
 from functions.domain.job_records import QUEUED, SUBMITTING, SUCCEEDED, Job
+from functions.handlers.router.app import RouterApp
 from local.api_gateway import LocalLambdaContext
 from local.async_endpoints import async_endpoint_specs
 from local.aws import (
@@ -36,7 +35,7 @@ from local.aws import (
 )
 from local.sagemaker_runtime import LocalSageMakerRuntime
 from local.sample_events import SAMPLE_JOB_ID
-from local.stack import LOCAL_AWS_ENVIRONMENT, serverless_endpoints
+from local.stack import LOCAL_AWS_ENVIRONMENT, router_from_env, serverless_endpoints
 from tests.aws_faults import FaultyClient, client_error, unreachable
 from tests.conftest import HandlerAnswer, load_event
 
@@ -47,10 +46,10 @@ ROOT = Path(__file__).resolve().parents[2]
 class World:
     aws: LocalAws
     resources: AsyncResources
-    router: ModuleType
+    router: RouterApp
 
     def call(self, event: dict[str, Any], *, timeout_ms: int = 28_000) -> HandlerAnswer:
-        result = self.router.lambda_handler(event, LocalLambdaContext(timeout_ms=timeout_ms))
+        result = self.router(event, LocalLambdaContext(timeout_ms=timeout_ms))
         headers = {**(result.get("headers") or {})}
         for name, values in (result.get("multiValueHeaders") or {}).items():
             headers[name] = ", ".join(values)
@@ -79,15 +78,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     ).start()
     os.environ.update({**LOCAL_AWS_ENVIRONMENT, **local_environment(resources, aws.url)})
     os.environ.update({"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": runtime.url, "MODELS_CONFIG_PATH": str(config_path)})
-    aws_clients.reset_clients()
-    spec = importlib.util.spec_from_file_location(
-        "async_router_environment", ROOT / "functions/handlers/router/handler.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    router = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(router)
-    yield World(aws, resources, router)
+    yield World(aws, resources, router_from_env())
     runtime.stop()
     aws.stop()
     aws_clients.reset_clients()
@@ -182,7 +173,7 @@ def test_same_idempotency_key_from_another_caller_is_another_job(world: World) -
 def test_async_invoke_timeout_is_the_invoke_budget_not_the_lambdas_remaining_time(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    backend = world.router.serverless_backend
+    backend = world.router.clients.sagemaker
     seen: list[int] = []
     real = backend.invoke_async
 
@@ -235,7 +226,8 @@ def test_object_store_unreachable_on_submit_answers_503(world: World, monkeypatc
 
 
 def test_idempotency_table_throttled_answers_503(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    submitter = world.router.idempotent_submitter()
+    submitter = cast(AwsAsyncJobs, world.router.async_jobs()).idempotency
+    assert submitter is not None
     real = submitter.persistence.client
     monkeypatch.setattr(
         submitter.persistence, "client", FaultyClient(real, put_item=client_error("ThrottlingException", 400, "Put"))

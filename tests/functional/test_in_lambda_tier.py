@@ -7,17 +7,16 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from functions.adapters.sagemaker import SageMakerBackend
+from functions.config.router_settings import RouterSettings
+from functions.handlers.router.app import RouterApp, RouterClients, create_app
 from local.api_gateway import LocalLambdaContext, build_rest_event
 from local.model_variants import write_models_with_variants
-from local.sagemaker_runtime import LocalSageMakerRuntime
-from local.stack import fresh_import
 from tests.onnx_graphs import BROKEN_TENSORS, LOOKUP_TENSORS, broken_model, lookup_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,29 +24,23 @@ ROW = [6.7, 3.0, 5.2, 2.3]
 
 
 @pytest.fixture(scope="module")
-def router_with_local_model(
-    local_runtime: LocalSageMakerRuntime, router_module: ModuleType, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ModuleType]:
+def router_with_local_model(sagemaker_backend: SageMakerBackend, tmp_path_factory: pytest.TempPathFactory) -> RouterApp:
     config = write_models_with_variants(
         tmp_path_factory.mktemp("config"), {"iris-local": {"route": {"sync": "lambda"}}}
     )
-    os.environ["MODELS_CONFIG_PATH"] = str(config)
-    try:
-        yield fresh_import("functions.handlers.router.handler")
-    finally:
-        os.environ.pop("MODELS_CONFIG_PATH", None)
-        fresh_import("functions.handlers.router.handler")  # the session's router_module is the same module object
+    return create_app(RouterSettings(models_config_path=str(config)), None, RouterClients(sagemaker_backend))
 
 
-def infer(module: ModuleType, model: str, body: dict[str, Any]) -> tuple[int, Any]:
+def infer(router: RouterApp, model: str, body: dict[str, Any]) -> tuple[int, Any]:
     event = build_rest_event(
         "POST", f"/v2/models/{model}/infer", {"Content-Type": "application/json"}, json.dumps(body).encode()
     )
-    result = module.lambda_handler(event, LocalLambdaContext())
+    assert event is not None
+    result = router(event, LocalLambdaContext())
     return result["statusCode"], json.loads(result["body"])
 
 
-def test_lambda_routed_model_answers_like_the_endpoint(router_with_local_model: ModuleType) -> None:
+def test_lambda_routed_model_answers_like_the_endpoint(router_with_local_model: RouterApp) -> None:
     body = {"id": "r1", "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": ROW}]}
     status, local = infer(router_with_local_model, "iris-local", body)
     assert status == 200
@@ -57,15 +50,15 @@ def test_lambda_routed_model_answers_like_the_endpoint(router_with_local_model: 
     assert (local["model_name"], local["id"]) == ("iris-local", "r1")
 
 
-def test_lambda_routed_model_validates_the_same_way(router_with_local_model: ModuleType) -> None:
+def test_lambda_routed_model_validates_the_same_way(router_with_local_model: RouterApp) -> None:
     body = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 99]}]}
     status, answer = infer(router_with_local_model, "iris-local", body)
     assert status == 400
     assert "outside the declared range" in answer["error"]
 
 
-def test_a_missing_model_file_is_a_clear_502(router_with_local_model: ModuleType, tmp_path: Path) -> None:
-    backend = router_with_local_model.in_lambda
+def test_a_missing_model_file_is_a_clear_502(router_with_local_model: RouterApp, tmp_path: Path) -> None:
+    backend: Any = router_with_local_model.in_lambda
     saved_root, saved_models = backend.model_root, dict(backend._models)
     backend.model_root, backend._models = tmp_path, {}
     try:
@@ -80,7 +73,7 @@ def test_a_missing_model_file_is_a_clear_502(router_with_local_model: ModuleType
 def test_routes_without_an_in_lambda_model_never_import_onnxruntime() -> None:
     probe = (
         "import sys, functions.handlers.router.handler as h; "
-        "print(int('onnxruntime' in sys.modules), int('numpy' in sys.modules), int(h.in_lambda is None))"
+        "print(int('onnxruntime' in sys.modules), int('numpy' in sys.modules), int(h.router.in_lambda is None))"
     )
     environment = {
         "PATH": os.environ["PATH"],
@@ -126,16 +119,11 @@ def failing_models_config(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def router_with_failing_models(
-    local_runtime: LocalSageMakerRuntime, router_module: ModuleType, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ModuleType]:
+    sagemaker_backend: SageMakerBackend, tmp_path_factory: pytest.TempPathFactory
+) -> RouterApp:
     root = tmp_path_factory.mktemp("opt")
-    os.environ.update({"MODELS_CONFIG_PATH": str(failing_models_config(root)), "MODEL_ROOT": str(root)})
-    try:
-        yield fresh_import("functions.handlers.router.handler")
-    finally:
-        os.environ.pop("MODELS_CONFIG_PATH", None)
-        os.environ.pop("MODEL_ROOT", None)
-        fresh_import("functions.handlers.router.handler")
+    settings = RouterSettings(models_config_path=str(failing_models_config(root)), model_root=str(root))
+    return create_app(settings, None, RouterClients(sagemaker_backend))
 
 
 LOOKUP = {"inputs": [{"name": "index", "shape": [1], "datatype": "INT64", "data": [3]}]}
@@ -143,7 +131,7 @@ LOOKUP_OUT_OF_TABLE = {"inputs": [{"name": "index", "shape": [1], "datatype": "I
 BROKEN = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
 
 
-def test_lambda_routed_run_onnxruntime_refuses_for_the_values_is_422(router_with_failing_models: ModuleType) -> None:
+def test_lambda_routed_run_onnxruntime_refuses_for_the_values_is_422(router_with_failing_models: RouterApp) -> None:
     assert infer(router_with_failing_models, "lookup-local", LOOKUP)[1]["outputs"][0]["data"] == [6.0, 7.0]
     status, answer = infer(router_with_failing_models, "lookup-local", LOOKUP_OUT_OF_TABLE)
     assert status == 422  # as the SageMaker route answers it: the container's 422 comes back as a ModelError
@@ -151,13 +139,13 @@ def test_lambda_routed_run_onnxruntime_refuses_for_the_values_is_422(router_with
     assert "out of data bounds" in answer["error"]
 
 
-def test_lambda_routed_model_that_fails_its_run_is_502(router_with_failing_models: ModuleType) -> None:
+def test_lambda_routed_model_that_fails_its_run_is_502(router_with_failing_models: RouterApp) -> None:
     status, answer = infer(router_with_failing_models, "broken-local", BROKEN)
     assert status == 502
     assert "model 'broken-local' failed: Fail:" in answer["error"]
 
 
-def test_lambda_routed_model_that_cannot_load_is_a_clear_502(router_with_failing_models: ModuleType) -> None:
+def test_lambda_routed_model_that_cannot_load_is_a_clear_502(router_with_failing_models: RouterApp) -> None:
     status, answer = infer(router_with_failing_models, "garbage-local", BROKEN)
     assert status == 502
     assert "model 'garbage-local' could not be loaded from" in answer["error"]
@@ -219,7 +207,7 @@ import json, sys
 import functions.handlers.router.handler as handler
 print(json.dumps({
     "onnxruntime": "onnxruntime" in sys.modules,
-    "sessions": sorted(handler.in_lambda._models) if handler.in_lambda is not None else None,
+    "sessions": sorted(handler.router.in_lambda._models) if handler.router.in_lambda is not None else None,
 }))
 """
 

@@ -3,20 +3,20 @@ local SageMaker runtime with injected faults (retries, circuit breaker, fallback
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
 import time
 from collections.abc import Iterator
-from types import ModuleType
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from functions.adapters.sagemaker import SageMakerBackend
+from functions.config.router_settings import RouterSettings
+from functions.handlers.router.app import RouterApp, RouterClients, create_app
 from local.api_gateway import LocalLambdaContext, build_rest_event
 from local.model_variants import write_models_with_variants
 from local.sagemaker_runtime import FaultSpec, LocalSageMakerRuntime
-from local.stack import fresh_import
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 STATIC = {"outputs": [{"name": "label", "datatype": "INT64", "shape": [1], "data": [0]}]}
@@ -24,30 +24,34 @@ FAST_RETRY = {"max_attempts": 3, "base_delay_ms": 5, "max_delay_ms": 20}
 BREAKER = {"failure_threshold": 4, "cooldown_s": 30}
 
 
-@pytest.fixture(scope="module")
-def router(
-    local_runtime: LocalSageMakerRuntime, router_module: ModuleType, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ModuleType]:
+def variants_config(directory: Path, retry: dict[str, int]) -> Path:
     """iris with no fallback, iris-static (a declared answer), iris-last-good; all on the 'iris' endpoint."""
-    config = write_models_with_variants(
-        tmp_path_factory.mktemp("config"),
+    return write_models_with_variants(
+        directory,
         {
-            name: {"resilience": {"retry": FAST_RETRY, "breaker": BREAKER, "fallback": fallback}}
+            name: {"resilience": {"retry": retry, "breaker": BREAKER, "fallback": fallback}}
             for name, fallback in (("iris", None), ("iris-static", {"static": STATIC}), ("iris-last-good", "last_good"))
         },
     )
-    os.environ["MODELS_CONFIG_PATH"] = str(config)
-    try:
-        yield fresh_import("functions.handlers.router.handler")
-    finally:
-        os.environ.pop("MODELS_CONFIG_PATH", None)
-        fresh_import("functions.handlers.router.handler")
+
+
+@pytest.fixture(scope="module")
+def config_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return variants_config(tmp_path_factory.mktemp("config"), FAST_RETRY)
+
+
+def new_router(config: Path, backend: Any, **clients: Any) -> RouterApp:
+    """A fresh environment: every circuit closed, nothing cached."""
+    return create_app(RouterSettings(models_config_path=str(config)), None, RouterClients(backend, **clients))
+
+
+@pytest.fixture
+def router(config_path: Path, sagemaker_backend: SageMakerBackend) -> RouterApp:
+    return new_router(config_path, sagemaker_backend)
 
 
 @pytest.fixture(autouse=True)
-def clean(router: ModuleType, local_runtime: LocalSageMakerRuntime) -> Iterator[None]:
-    router.router.breakers.reset()
-    router.router.last_good.clear()
+def clean(local_runtime: LocalSageMakerRuntime) -> Iterator[None]:
     local_runtime.clear_faults()
     local_runtime.seed(11)
     local_runtime.sync_invocations.clear()
@@ -56,11 +60,12 @@ def clean(router: ModuleType, local_runtime: LocalSageMakerRuntime) -> Iterator[
 
 
 def infer(
-    router: ModuleType, model: str, row: list[float] = ROW, *, timeout_ms: int = 28_000
+    router: RouterApp, model: str, row: list[float] = ROW, *, timeout_ms: int = 28_000
 ) -> tuple[int, dict[str, str], Any]:
     body = json.dumps({"id": "q1", "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": row}]})
     event = build_rest_event("POST", f"/v2/models/{model}/infer", {"Content-Type": "application/json"}, body.encode())
-    result = router.lambda_handler(event, LocalLambdaContext(timeout_ms=timeout_ms))
+    assert event is not None
+    result = router(event, LocalLambdaContext(timeout_ms=timeout_ms))
     headers = {**(result.get("headers") or {})}
     for name, values in (result.get("multiValueHeaders") or {}).items():
         headers[name] = ", ".join(values)
@@ -80,7 +85,7 @@ def infer(
     ],
 )
 def test_without_fallback_transient_faults_are_retried_then_503(
-    router: ModuleType, local_runtime: LocalSageMakerRuntime, fault: str, status: int, calls: int
+    router: RouterApp, local_runtime: LocalSageMakerRuntime, fault: str, status: int, calls: int
 ) -> None:
     local_runtime.set_fault("iris", FaultSpec(error=fault, error_rate=1.0))
     answer_status, headers, body = infer(router, "iris")
@@ -92,14 +97,14 @@ def test_without_fallback_transient_faults_are_retried_then_503(
         assert "X-Inference-Degraded" not in headers
 
 
-def test_a_transient_blip_is_absorbed_by_a_retry(router: ModuleType, local_runtime: LocalSageMakerRuntime) -> None:
+def test_a_transient_blip_is_absorbed_by_a_retry(router: RouterApp, local_runtime: LocalSageMakerRuntime) -> None:
     local_runtime.set_fault("iris", FaultSpec(error="ThrottlingException", error_rate=0.2))
     statuses = [infer(router, "iris")[0] for _ in range(20)]
     assert statuses.count(200) >= 18  # each needs 3 throttles in a row to fail: under 1 in 100
     assert local_runtime.sync_invocations["iris"] > 20  # some succeeded only on a retry
 
 
-def test_static_fallback_answers_200_marked_degraded(router: ModuleType, local_runtime: LocalSageMakerRuntime) -> None:
+def test_static_fallback_answers_200_marked_degraded(router: RouterApp, local_runtime: LocalSageMakerRuntime) -> None:
     local_runtime.set_fault("iris", FaultSpec(error="ModelNotReadyException", error_rate=1.0))
     status, headers, body = infer(router, "iris-static")
     assert status == 200
@@ -107,9 +112,7 @@ def test_static_fallback_answers_200_marked_degraded(router: ModuleType, local_r
     assert body == {"model_name": "iris-static", "model_version": "1", "id": "q1", **STATIC}
 
 
-def test_static_fallback_is_not_used_for_a_model_error(
-    router: ModuleType, local_runtime: LocalSageMakerRuntime
-) -> None:
+def test_static_fallback_is_not_used_for_a_model_error(router: RouterApp, local_runtime: LocalSageMakerRuntime) -> None:
     local_runtime.set_fault("iris", FaultSpec(error="ModelError", error_rate=1.0, model_status=400))
     status, headers, _ = infer(router, "iris-static")
     assert status == 400  # the caller's input made the model fail: a fallback would hide that
@@ -117,7 +120,7 @@ def test_static_fallback_is_not_used_for_a_model_error(
 
 
 def test_last_good_answers_the_same_question_from_memory(
-    router: ModuleType, local_runtime: LocalSageMakerRuntime
+    router: RouterApp, local_runtime: LocalSageMakerRuntime
 ) -> None:
     fresh_status, _, fresh = infer(router, "iris-last-good")
     assert fresh_status == 200
@@ -131,7 +134,7 @@ def test_last_good_answers_the_same_question_from_memory(
 
 
 def test_breaker_opens_then_skips_the_endpoint_and_fallbacks_answer(
-    router: ModuleType, local_runtime: LocalSageMakerRuntime
+    router: RouterApp, local_runtime: LocalSageMakerRuntime
 ) -> None:
     local_runtime.set_fault("iris", FaultSpec(error="ThrottlingException", error_rate=1.0))
     first_status, _, _ = infer(router, "iris")
@@ -146,14 +149,14 @@ def test_breaker_opens_then_skips_the_endpoint_and_fallbacks_answer(
     status, headers, _ = infer(router, "iris-static")
     assert status == 200
     assert headers["X-Inference-Degraded"] == "circuit-open; static-fallback"
-    assert router.router.breakers.for_endpoint("iris").state == "open"
+    assert router.use_case.endpoint.breakers.for_endpoint("iris").state == "open"
 
 
-def test_the_breaker_closes_after_a_good_probe(router: ModuleType, local_runtime: LocalSageMakerRuntime) -> None:
+def test_the_breaker_closes_after_a_good_probe(router: RouterApp, local_runtime: LocalSageMakerRuntime) -> None:
     local_runtime.set_fault("iris", FaultSpec(error="ThrottlingException", error_rate=1.0))
     infer(router, "iris")
     infer(router, "iris")
-    breaker = router.router.breakers.for_endpoint("iris")
+    breaker = router.use_case.endpoint.breakers.for_endpoint("iris")
     assert breaker.state == "open"
     local_runtime.clear_faults()
     moved = breaker.clock() + 31
@@ -163,7 +166,7 @@ def test_the_breaker_closes_after_a_good_probe(router: ModuleType, local_runtime
     assert breaker.state == "closed"
 
 
-def test_the_deadline_is_never_overrun(router: ModuleType, local_runtime: LocalSageMakerRuntime) -> None:
+def test_the_deadline_is_never_overrun(router: RouterApp, local_runtime: LocalSageMakerRuntime) -> None:
     local_runtime.set_fault("iris", FaultSpec(latency_ms=3_000))
     started = time.monotonic()
     status, _, body = infer(router, "iris", timeout_ms=1_500)
@@ -174,9 +177,8 @@ def test_the_deadline_is_never_overrun(router: ModuleType, local_runtime: LocalS
 
 
 def test_breaker_state_changes_are_counted(
-    router: ModuleType, local_runtime: LocalSageMakerRuntime, capsys: pytest.CaptureFixture[str]
+    router: RouterApp, local_runtime: LocalSageMakerRuntime, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    router.router.breakers.reset()
     local_runtime.set_fault("iris", FaultSpec(error="ServiceUnavailable", error_rate=1.0))
     infer(router, "iris")
     infer(router, "iris")
@@ -185,7 +187,7 @@ def test_breaker_state_changes_are_counted(
     assert '"state":"open"' in output.replace(" ", "")
 
 
-def test_a_dropped_connection_is_retried_then_503(router: ModuleType, local_runtime: LocalSageMakerRuntime) -> None:
+def test_a_dropped_connection_is_retried_then_503(router: RouterApp, local_runtime: LocalSageMakerRuntime) -> None:
     local_runtime.set_fault("iris", FaultSpec(error="DropConnection", error_rate=1.0))
     status, headers, body = infer(router, "iris")
     assert status == 503
@@ -194,7 +196,7 @@ def test_a_dropped_connection_is_retried_then_503(router: ModuleType, local_runt
     assert int(headers["Retry-After"]) >= 1
 
 
-def test_a_spent_deadline_gets_the_static_fallback(router: ModuleType, local_runtime: LocalSageMakerRuntime) -> None:
+def test_a_spent_deadline_gets_the_static_fallback(router: RouterApp, local_runtime: LocalSageMakerRuntime) -> None:
     local_runtime.set_fault("iris", FaultSpec(latency_ms=3_000))
     started = time.monotonic()
     status, headers, body = infer(router, "iris-static", timeout_ms=1_500)
@@ -204,7 +206,7 @@ def test_a_spent_deadline_gets_the_static_fallback(router: ModuleType, local_run
     assert body["outputs"] == STATIC["outputs"]
 
 
-def test_an_open_circuit_gets_the_last_good_answer(router: ModuleType, local_runtime: LocalSageMakerRuntime) -> None:
+def test_an_open_circuit_gets_the_last_good_answer(router: RouterApp, local_runtime: LocalSageMakerRuntime) -> None:
     _, _, fresh = infer(router, "iris-last-good")
     local_runtime.set_fault("iris", FaultSpec(error="InternalFailure", error_rate=1.0))
     infer(router, "iris")
@@ -271,7 +273,7 @@ def degraded_metrics(output: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(("fault", "config"), [(fault, config) for fault in CELLS for config in CONFIGS])
 def test_fault_table_cell(
-    router: ModuleType,
+    router: RouterApp,
     local_runtime: LocalSageMakerRuntime,
     capsys: pytest.CaptureFixture[str],
     fault: str,
@@ -314,18 +316,10 @@ def test_fault_table_cell(
 
 
 def test_a_backoff_retry_after_is_the_next_backoffs_bound(
-    router: ModuleType, local_runtime: LocalSageMakerRuntime, monkeypatch: pytest.MonkeyPatch
+    local_runtime: LocalSageMakerRuntime, sagemaker_backend: SageMakerBackend, tmp_path: Path
 ) -> None:
-    model = router.router.model("iris")
-    slow_backoff = dataclasses.replace(model.resilience, base_delay_ms=1_000, max_delay_ms=4_000, max_attempts=3)
-    config = dataclasses.replace(
-        router.router.config,
-        models=tuple(
-            dataclasses.replace(m, resilience=slow_backoff) if m.name == "iris" else m
-            for m in router.router.config.models
-        ),
-    )
-    monkeypatch.setattr(router, "router", dataclasses.replace(router.router, config=config, sleep=lambda _: None))
+    slow_backoff = {"max_attempts": 3, "base_delay_ms": 1_000, "max_delay_ms": 4_000}
+    router = new_router(variants_config(tmp_path, slow_backoff), sagemaker_backend, sleep=lambda _: None)
     local_runtime.set_fault("iris", FaultSpec(error="ServiceUnavailable", error_rate=1.0))
     status, headers, _ = infer(router, "iris")
     assert status == 503
@@ -334,30 +328,36 @@ def test_a_backoff_retry_after_is_the_next_backoffs_bound(
 
 def test_an_oversize_body_the_endpoint_refuses_is_413(local_runtime: LocalSageMakerRuntime) -> None:
     # The router's own limit (max_body_bytes <= 4 MB) stops such a body first; this is the endpoint's word.
-    from functions.adapters.sagemaker import SageMakerBackend
     from functions.domain.errors import PayloadTooLargeError
     from functions.handlers.router.responses import status_for
 
     with pytest.raises(PayloadTooLargeError) as raised:
-        SageMakerBackend().invoke("iris", b" " * (4 * 1024 * 1024 + 1), timeout_ms=5_000)
+        SageMakerBackend().invoke("iris", b" " * (4 * 1024 * 1024 + 1), attempt_ms=lambda: 5_000)
     assert status_for(raised.value) == 413
     assert "oversize" in str(raised.value)
 
 
 def test_an_endpoint_answer_that_is_not_json_is_a_502_not_a_crash(
-    router: ModuleType, local_runtime: LocalSageMakerRuntime, monkeypatch: pytest.MonkeyPatch
+    config_path: Path, local_runtime: LocalSageMakerRuntime, sagemaker_backend: SageMakerBackend
 ) -> None:
-    class HtmlEndpoint:
-        def invoke(self, endpoint: str, body: bytes, *, timeout_ms: int, content_type: str = "") -> bytes:
-            return b"\xff\xfe<html>oops</html>"
+    class HtmlOnce:
+        """Answers an HTML page first, then is the real endpoint."""
 
-    healthy_router = router.router
-    monkeypatch.setattr(router, "router", dataclasses.replace(healthy_router, serverless=HtmlEndpoint()))
+        def __init__(self) -> None:
+            self.broken = True
+
+        def invoke(self, endpoint: str, body: bytes, *, attempt_ms: Any) -> bytes:
+            if self.broken:
+                return b"\xff\xfe<html>oops</html>"
+            return sagemaker_backend.invoke(endpoint, body, attempt_ms=attempt_ms)
+
+    endpoint = HtmlOnce()
+    router = new_router(config_path, endpoint)
     status, _, body = infer(router, "iris-last-good")
     assert status == 502
     assert "not UTF-8 JSON" in body["error"]
     # Nor was it kept as the last good answer: with the real endpoint failing, the same question gets a 503.
-    monkeypatch.setattr(router, "router", healthy_router)
+    endpoint.broken = False
     local_runtime.set_fault("iris", FaultSpec(error="ServiceUnavailable", error_rate=1.0))
     assert infer(router, "iris-last-good")[0] == 503
 
@@ -374,13 +374,19 @@ DEADLINE_GRID = [
 
 @pytest.mark.parametrize(("fault", "timeout_ms"), DEADLINE_GRID, ids=[str(i) for i in range(len(DEADLINE_GRID))])
 def test_the_deadline_holds_under_mixed_faults(
-    router: ModuleType, local_runtime: LocalSageMakerRuntime, fault: dict[str, Any], timeout_ms: int
+    config_path: Path,
+    sagemaker_backend: SageMakerBackend,
+    local_runtime: LocalSageMakerRuntime,
+    fault: dict[str, Any],
+    timeout_ms: int,
 ) -> None:
     local_runtime.set_fault("iris", FaultSpec.from_json({**fault, "seed": 3}))
     for _ in range(2):
+        # A fresh environment each time: each request meets the endpoint, not an open circuit. The backend is
+        # fresh too, so the attempts create their clients while the deadline runs, as in a new environment.
+        router = new_router(config_path, SageMakerBackend())
         started = time.monotonic()
         status, _, _ = infer(router, "iris", timeout_ms=timeout_ms)
         elapsed_ms = (time.monotonic() - started) * 1000
         assert elapsed_ms < timeout_ms, (fault, status, elapsed_ms)
         assert status in {200, 503, 504}
-        router.router.breakers.reset()  # each request meets the endpoint, not an open circuit

@@ -93,16 +93,16 @@ def test_health_and_metadata_routes_answer(call_router: Any, event_name: str, bo
     assert (answer.status, answer.body) == (200, body)
 
 
-def test_logs_carry_the_api_gateway_request_id(call_router: Any, router_module: Any) -> None:
+def test_logs_carry_the_api_gateway_request_id(call_router: Any, router_app: Any) -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(router_module.logger.registered_formatter)
-    router_module.logger.addHandler(handler)
+    handler.setFormatter(router_app.logger.registered_formatter)
+    router_app.logger.addHandler(handler)
     try:
         event = load_event("apigw_infer_wrong_shape")
         call_router(event)
     finally:
-        router_module.logger.removeHandler(handler)
+        router_app.logger.removeHandler(handler)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert lines
     assert all(line["correlation_id"] == event["requestContext"]["requestId"] for line in lines)

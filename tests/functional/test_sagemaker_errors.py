@@ -3,7 +3,6 @@ answers with the status design.md documents."""
 
 from __future__ import annotations
 
-import dataclasses
 import http.server
 import threading
 from collections.abc import Iterator
@@ -14,9 +13,12 @@ import pytest
 from botocore.config import Config
 
 from functions.adapters.sagemaker import SageMakerBackend, create_sagemaker_runtime_client, split_timeout_ms
+from functions.config.router_settings import RouterSettings
 from functions.domain.errors import EndpointUnavailableError
+from functions.handlers.router.app import RouterClients, create_app
+from local.api_gateway import LocalLambdaContext
 from local.sagemaker_runtime import DROP_CONNECTION, FaultSpec, LocalSageMakerRuntime
-from tests.conftest import load_event
+from tests.conftest import answer_of, load_event
 
 # (fault, model status for ModelError, expected status, Retry-After expected, message fragment)
 MAPPINGS = [
@@ -70,12 +72,9 @@ def test_no_time_left_is_504_without_calling(runtime: LocalSageMakerRuntime, cal
     assert "no time left to call the model" in answer.body["error"]
 
 
-def test_unknown_endpoint_is_502_naming_it(runtime: LocalSageMakerRuntime, router_module: Any, call_router: Any,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    monkeypatch.setattr(
-        router_module, "router", dataclasses.replace(router_module.router, endpoint_name_prefix="missing-")
-    )
-    answer = call_router(load_event("apigw_infer_valid"))
+def test_unknown_endpoint_is_502_naming_it(runtime: LocalSageMakerRuntime, sagemaker_backend: SageMakerBackend) -> None:
+    router = create_app(RouterSettings(endpoint_name_prefix="missing-"), None, RouterClients(sagemaker_backend))
+    answer = answer_of(router(load_event("apigw_infer_valid"), LocalLambdaContext()))
     assert answer.status == 502
     assert "Endpoint missing-iris of account 123456789012 not found." in answer.body["error"]
 
@@ -151,7 +150,7 @@ def test_an_answer_without_sagemakers_error_header_is_transient(
     misbehaving_backend: SageMakerBackend, endpoint: str, reason: str
 ) -> None:
     with pytest.raises(EndpointUnavailableError) as raised:
-        misbehaving_backend.invoke(endpoint, b"{}", timeout_ms=2000)
+        misbehaving_backend.invoke(endpoint, b"{}", attempt_ms=lambda: 2000)
     assert raised.value.reason == reason
     assert endpoint in str(raised.value)
 

@@ -20,6 +20,7 @@ from functions.domain.errors import (
     JobNotFoundError,
     ResultExpiredError,
 )
+from functions.domain.failures import FailureReason
 from functions.domain.job_records import FAILED, OPEN_STATUSES, QUEUED, SUBMITTING, SUCCEEDED, AsyncOutcome, Job
 from functions.domain.validation import InferRequest, validate_infer_request
 
@@ -27,7 +28,9 @@ MODEL = load_models_config().models[0]  # iris: serverless + async (iris-async)
 BODY = json.dumps({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]})
 NOW = 1_000_000
 BUDGET = DeadlineBudget(invoke_budget_ms=20_000, reserve_ms=300)
-BROKEN = EndpointUnavailableError("the job table (DynamoDB) is unavailable (ThrottlingException)", reason="t")
+BROKEN = EndpointUnavailableError(
+    "the job table (DynamoDB) is unavailable (ThrottlingException)", reason=FailureReason.JOB_TABLE_UNAVAILABLE
+)
 
 
 @dataclass
@@ -214,7 +217,9 @@ def test_queued_job_gets_the_full_deadline(world: World) -> None:
 
 
 def test_refused_invoke_with_failing_cleanup_raises_the_refusal_and_reports_the_cleanup(world: World) -> None:
-    world.endpoint.fail = EndpointUnavailableError("async endpoint 'dev-iris-async' is unavailable", reason="x")
+    world.endpoint.fail = EndpointUnavailableError(
+        "async endpoint 'dev-iris-async' is unavailable", reason=FailureReason.SERVICE_UNAVAILABLE
+    )
     world.jobs.fail["delete"] = BROKEN
     world.objects.fail["delete"] = RuntimeError("S3 down too")
     with pytest.raises(EndpointUnavailableError, match="dev-iris-async"):

@@ -1,5 +1,5 @@
 """The sync call loop never outlives its deadline, whatever the endpoint does: a grid of endpoint behaviours x
-time left, on a fake clock (sleeps and endpoint latency advance it), against InferenceRouter's own loop."""
+time left, on a fake clock (sleeps and endpoint latency advance it), through the infer use case's own loop."""
 
 from __future__ import annotations
 
@@ -7,12 +7,16 @@ import dataclasses
 import itertools
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
 from functions.config.models import load_models_config
+from functions.domain.breaker import BreakerRegistry
 from functions.domain.deadline import DeadlineBudget
+from functions.domain.endpoint_call import EndpointCaller
 from functions.domain.errors import (
     EndpointRejectedError,
     EndpointTimeoutError,
@@ -20,8 +24,10 @@ from functions.domain.errors import (
     InferenceError,
     ModelFailedError,
 )
-from functions.domain.inference import SPILL_RESERVE_MS, InferenceRouter
-from functions.domain.validation import validate_infer_request
+from functions.domain.failures import DegradedBy, FailureReason
+from functions.domain.infer import SPILL_RESERVE_MS, AsyncJobs, InferCall, InferUseCase
+from functions.domain.outcomes import Answered, JobReceipt, SpilledToAsync
+from functions.domain.validation import InferRequest
 
 CONFIG = load_models_config()
 BODY = json.dumps({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]})
@@ -35,6 +41,10 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now_s
+
+    def remaining(self, total_ms: int) -> Callable[[], int]:
+        """A Lambda context's get_remaining_time_in_millis, ``total_ms`` at the start of this clock."""
+        return lambda: int(total_ms - self.now_s * 1000)
 
     def sleep(self, seconds: float) -> None:
         assert seconds >= 0
@@ -51,7 +61,8 @@ class ScriptedEndpoint:
     failures: list[InferenceError | None]
     timeouts_ms: list[int] = field(default_factory=list)
 
-    def invoke(self, endpoint: str, body: bytes, *, timeout_ms: int, content_type: str = "application/json") -> bytes:
+    def invoke(self, endpoint: str, body: bytes, *, attempt_ms: Callable[[], int]) -> bytes:
+        timeout_ms = attempt_ms()
         self.timeouts_ms.append(timeout_ms)
         if self.latency_ms > timeout_ms:
             self.clock.sleep(timeout_ms / 1000)
@@ -64,7 +75,7 @@ class ScriptedEndpoint:
 
 
 def throttled() -> EndpointUnavailableError:
-    return EndpointUnavailableError("throttled", reason="throttled")
+    return EndpointUnavailableError("throttled", reason=FailureReason.THROTTLED)
 
 
 BEHAVIOURS: dict[str, list[InferenceError | None]] = {
@@ -78,7 +89,24 @@ LATENCIES_MS = [0, 40, 400, 2_500, 30_000]
 REMAINING_MS = [200, 700, 1_500, 5_000, 28_000]
 
 
-def router(clock: FakeClock, endpoint: ScriptedEndpoint, *, spill: bool = False, attempts: int = 5) -> InferenceRouter:
+@dataclass
+class RecordingJobs:
+    """The async port: records the time left when a submit starts."""
+
+    clock: FakeClock
+    submitted_with_ms: list[int] = field(default_factory=list)
+
+    def submit(self, request: InferRequest, *, remaining_ms: Callable[[], int], **_: Any) -> JobReceipt:
+        self.submitted_with_ms.append(remaining_ms())
+        return JobReceipt("0" * 32, "queued")
+
+    def view(self, job_id: str) -> Any:
+        raise NotImplementedError
+
+
+def router(
+    clock: FakeClock, endpoint: ScriptedEndpoint, *, jobs: RecordingJobs | None = None, attempts: int = 5
+) -> InferUseCase:
     model = CONFIG.model("iris")
     assert model is not None
     resilience = dataclasses.replace(
@@ -87,18 +115,16 @@ def router(clock: FakeClock, endpoint: ScriptedEndpoint, *, spill: bool = False,
         base_delay_ms=100,
         max_delay_ms=2_000,
         breaker_failure_threshold=1_000,  # the loop itself is under test, not the breaker
-        spill_async=spill,
+        spill_async=jobs is not None,
     )
     iris = dataclasses.replace(model, resilience=resilience)
     config = dataclasses.replace(CONFIG, models=tuple(iris if m.name == "iris" else m for m in CONFIG.models))
-    return InferenceRouter(
+    budget = DeadlineBudget(invoke_budget_ms=20_000, reserve_ms=RESERVE_MS)
+    async_jobs: Callable[[], AsyncJobs] | None = (lambda: jobs) if jobs is not None else None
+    return InferUseCase(
         config=config,
-        serverless=endpoint,
-        budget=DeadlineBudget(invoke_budget_ms=20_000, reserve_ms=RESERVE_MS),
-        async_available=spill,
-        rng=random.Random(7),
-        sleep=clock.sleep,
-        clock=clock,
+        endpoint=EndpointCaller(endpoint, budget, BreakerRegistry(clock=clock), random.Random(7), clock.sleep),
+        async_jobs=async_jobs,
     )
 
 
@@ -109,9 +135,9 @@ def test_call_loop_ends_with_the_response_reserve_left(behaviour: str, latency_m
     clock = FakeClock()
     endpoint = ScriptedEndpoint(clock, latency_ms, BEHAVIOURS[behaviour])
     routed = router(clock, endpoint)
-    request = validate_infer_request(routed.model("iris"), BODY.encode())
     try:
-        answer: bytes | InferenceError = routed.forward(request, remaining_ms=remaining_ms)
+        outcome = routed.infer(InferCall("iris", BODY.encode()), remaining_ms=clock.remaining(remaining_ms))
+        answer: bytes | InferenceError = outcome.body if isinstance(outcome, Answered) else b""
     except InferenceError as error:
         answer = error
     elapsed_ms = clock.now_s * 1000
@@ -126,21 +152,30 @@ def test_call_loop_ends_with_the_response_reserve_left(behaviour: str, latency_m
 @pytest.mark.parametrize("remaining_ms", [2_000, 3_000, 10_000])
 def test_a_spilling_model_keeps_the_submit_time_when_its_sync_call_fails(remaining_ms: int) -> None:
     clock = FakeClock()
+    jobs = RecordingJobs(clock)
     endpoint = ScriptedEndpoint(clock, 60_000, [None])  # never answers in time
-    routed = router(clock, endpoint, spill=True)
-    model = routed.model("iris")
-    with pytest.raises(EndpointTimeoutError):
-        routed.forward(validate_infer_request(model, BODY.encode()), remaining_ms=remaining_ms)
-    left_ms = remaining_ms - clock.now_s * 1000
-    assert left_ms >= SPILL_RESERVE_MS + RESERVE_MS - 1e-6
-    assert routed.can_spill(model, int(left_ms))
+    outcome = router(clock, endpoint, jobs=jobs).infer(
+        InferCall("iris", BODY.encode()), remaining_ms=clock.remaining(remaining_ms)
+    )
+    assert outcome == SpilledToAsync(JobReceipt("0" * 32, "queued"), FailureReason.DEADLINE)
+    assert outcome.answered_by is DegradedBy.SPILLED_ASYNC
+    [left_ms] = jobs.submitted_with_ms
+    assert left_ms >= SPILL_RESERVE_MS + RESERVE_MS
 
 
 def test_a_spill_that_cannot_fit_is_not_attempted() -> None:
     clock = FakeClock()
-    routed = router(clock, ScriptedEndpoint(clock, 0, [None]), spill=True)
-    model = routed.model("iris")
-    assert not routed.can_spill(model, RESERVE_MS + SPILL_RESERVE_MS - 1)
-    assert routed.can_spill(model, RESERVE_MS + SPILL_RESERVE_MS)
-    without_async = router(clock, ScriptedEndpoint(clock, 0, [None]), spill=False)
-    assert not without_async.can_spill(without_async.model("iris"), 28_000)
+    call = InferCall("iris", BODY.encode())
+    jobs = RecordingJobs(clock)
+    with pytest.raises(EndpointTimeoutError):
+        router(clock, ScriptedEndpoint(clock, 0, [None]), jobs=jobs).infer(
+            call, remaining_ms=clock.remaining(RESERVE_MS + SPILL_RESERVE_MS - 1)
+        )
+    assert jobs.submitted_with_ms == []
+    spilled = router(clock, ScriptedEndpoint(clock, 0, [None]), jobs=jobs).infer(
+        call, remaining_ms=clock.remaining(RESERVE_MS + SPILL_RESERVE_MS)
+    )
+    assert isinstance(spilled, SpilledToAsync)
+    without_async = router(clock, ScriptedEndpoint(clock, 60_000, [None]))
+    with pytest.raises(EndpointTimeoutError):
+        without_async.infer(call, remaining_ms=clock.remaining(28_000))

@@ -5,6 +5,7 @@ import pytest
 from functions.adapters.sagemaker import timeout_step_ms
 from functions.domain.deadline import DeadlineBudget
 from functions.domain.errors import EndpointTimeoutError, EndpointUnavailableError, ModelFailedError
+from functions.domain.failures import FailureReason
 from functions.handlers.router.responses import error_response, status_for
 
 
@@ -35,5 +36,5 @@ def test_model_error_status_follows_the_original_status(original: int, status: i
 
 
 def test_unavailable_answer_carries_retry_after() -> None:
-    response = error_response(EndpointUnavailableError("busy", reason="throttled", retry_after_seconds=2))
+    response = error_response(EndpointUnavailableError("busy", reason=FailureReason.THROTTLED, retry_after_seconds=2))
     assert (response.status_code, response.headers["Retry-After"]) == (503, "2")

@@ -1,4 +1,4 @@
-"""The resilience building blocks with a fake clock and seeded randomness: retry classification and
+"""The resilience building blocks (functions/domain/{failures,retry,breaker,last_good}.py) with a fake clock and seeded randomness: retry classification and
 backoff, the circuit breaker's transitions, the breaker registry and the last-good cache. No sleeps."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from functions.adapters.sagemaker import TRANSIENT_ERRORS
+from functions.domain.breaker import BreakerRegistry, BreakerSettings, BreakerState, CircuitBreaker
 from functions.domain.errors import (
     EndpointRejectedError,
     EndpointTimeoutError,
@@ -19,19 +20,9 @@ from functions.domain.errors import (
     ModelNotFoundError,
     PayloadTooLargeError,
 )
-from functions.domain.resilience import (
-    RETRYABLE_REASONS,
-    BreakerRegistry,
-    BreakerSettings,
-    BreakerState,
-    CircuitBreaker,
-    ErrorClass,
-    LastGoodCache,
-    RetryPolicy,
-    classify,
-    is_retryable,
-    retry_after_seconds,
-)
+from functions.domain.failures import DEADLINE_REASONS, RETRYABLE_REASONS, FailureReason
+from functions.domain.last_good import LastGoodCache
+from functions.domain.retry import ErrorClass, RetryPolicy, classify, is_retryable, retry_after_seconds
 
 
 class FakeClock:
@@ -46,7 +37,7 @@ class FakeClock:
 
 
 def unavailable(reason: str) -> EndpointUnavailableError:
-    return EndpointUnavailableError(f"endpoint 'iris' is unavailable ({reason})", reason=reason)
+    return EndpointUnavailableError(f"endpoint 'iris' is unavailable ({reason})", reason=FailureReason(reason))
 
 
 # --- classification --------------------------------------------------------------------------------------
@@ -62,7 +53,7 @@ CLASSIFICATION = [
     (EndpointTimeoutError("no answer within 500 ms"), ErrorClass.DEADLINE),
     (unavailable("circuit-open"), ErrorClass.FINAL),
     (unavailable("async-not-configured"), ErrorClass.FINAL),
-    (unavailable("something-new"), ErrorClass.FINAL),
+    (unavailable("job-table-unavailable"), ErrorClass.FINAL),
     (ModelFailedError("model failed (500)", 500), ErrorClass.FINAL),
     (ModelFailedError("model failed (400)", 400), ErrorClass.FINAL),
     (InvalidRequestError("bad datatype"), ErrorClass.FINAL),
@@ -82,8 +73,20 @@ def test_classification_table(error: BaseException, expected: ErrorClass) -> Non
 
 
 def test_every_transient_sagemaker_error_is_retryable() -> None:
-    # The adapter's reasons and the policy's table must not drift apart.
     assert set(TRANSIENT_ERRORS.values()) <= RETRYABLE_REASONS
+
+
+@pytest.mark.parametrize("reason", list(FailureReason))
+def test_every_failure_reason_has_one_class(reason: FailureReason) -> None:
+    expected = (
+        ErrorClass.RETRYABLE
+        if reason in RETRYABLE_REASONS
+        else ErrorClass.DEADLINE
+        if reason in DEADLINE_REASONS
+        else ErrorClass.FINAL
+    )
+    assert classify(unavailable(reason)) is expected
+    assert not (RETRYABLE_REASONS & DEADLINE_REASONS)
 
 
 # --- retry policy ----------------------------------------------------------------------------------------
@@ -123,7 +126,7 @@ def test_no_retry_when_the_next_attempt_cannot_fit_the_deadline() -> None:
     assert policy.next_delay_ms(0, 10_000, rng) is not None
     # Even a zero pause leaves less than one attempt's worth.
     assert policy.next_delay_ms(0, 249, rng) is None
-    assert policy.next_delay_ms(0, 1000, rng, min_attempt_ms=1000) is None
+    assert RetryPolicy(100, 100, 5, min_attempt_ms=1000).next_delay_ms(0, 1000, rng) is None
     # At 300 ms left, whether it fits depends on the drawn pause: pause + 250 must fit in 300.
     for seed in range(50):
         delay = policy.next_delay_ms(0, 300, random.Random(seed))
@@ -389,10 +392,10 @@ def test_registry_keeps_one_breaker_per_endpoint_with_its_models_settings() -> N
     assert registry.for_endpoint("iris", BreakerSettings(failure_threshold=99)) is iris
     iris.record_failure()
     churn.record_failure()
-    assert registry.states() == {"iris": "open", "churn": "closed"}
+    assert (iris.state, churn.state) == ("open", "closed")
     assert transitions == [("iris", "closed", "open", "1 consecutive endpoint failures")]
-    registry.reset()
-    assert registry.for_endpoint("iris").state is BreakerState.CLOSED
+    # A new environment's registry starts with every circuit closed.
+    assert BreakerRegistry(clock=clock).for_endpoint("iris").state is BreakerState.CLOSED
 
 
 # --- last-good cache -------------------------------------------------------------------------------------
@@ -421,9 +424,6 @@ def test_cache_entries_expire() -> None:
     clock.advance(0.001)
     assert cache.get("a") is None
     assert len(cache) == 0
-    cache.put("a", b"A")
-    cache.clear()
-    assert cache.get("a") is None
 
 
 def test_cache_key_separates_models_and_inputs() -> None:

@@ -1,8 +1,18 @@
-"""Domain errors to HTTP: the one table of statuses (design.md, 'Status codes')."""
+"""Domain outcomes and errors to HTTP: the one table of statuses and headers (README, 'API').
+
+| outcome | status | headers |
+| --- | --- | --- |
+| Answered | 200 | |
+| Degraded | 200 | X-Inference-Degraded: "<cause>; <answered-by>" |
+| SpilledToAsync | 202 | Location, X-Inference-Degraded: "<cause>; spilled-async" |
+| Submitted | 202 | Location, Preference-Applied: respond-async (when the caller asked) |
+| an InferenceError | STATUS_BY_ERROR | Retry-After on 503 and 409 |
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Final
 
 from aws_lambda_powertools.event_handler.api_gateway import Response
 
@@ -21,8 +31,13 @@ from functions.domain.errors import (
     ResultExpiredError,
     RouteNotFoundError,
 )
+from functions.domain.outcomes import Answered, Degraded, InferOutcome, JobReceipt, SpilledToAsync
+from functions.handlers.router.telemetry import degraded_header
 
-JSON = "application/json"
+JSON: Final[str] = "application/json"
+# RFC 7240: a client asks for a 202 with "Prefer: respond-async"; we say we honoured it in the answer.
+RESPOND_ASYNC: Final[str] = "respond-async"
+DEGRADED_HEADER: Final[str] = "X-Inference-Degraded"
 STATUS_BY_ERROR: dict[type[InferenceError], int] = {
     InvalidRequestError: 400,
     ModelNotFoundError: 404,
@@ -50,10 +65,25 @@ def status_for(error: InferenceError) -> int:
 def error_response(error: InferenceError) -> Response[str]:
     headers: dict[str, str] = {}
     if isinstance(error, EndpointUnavailableError | ConflictError):
-        headers["Retry-After"] = str(getattr(error, "retry_after_seconds", 1))
+        headers["Retry-After"] = str(error.retry_after_seconds)
     return Response(
         status_code=status_for(error), content_type=JSON, body=json.dumps({"error": error.message}), headers=headers
     )
+
+
+def outcome_response(outcome: InferOutcome) -> Response[str]:
+    if isinstance(outcome, Answered):
+        return Response(status_code=200, content_type=JSON, body=outcome.body.decode("utf-8"))
+    if isinstance(outcome, Degraded):
+        headers = {DEGRADED_HEADER: degraded_header(outcome)}
+        return Response(status_code=200, content_type=JSON, body=outcome.body.decode("utf-8"), headers=headers)
+    if isinstance(outcome, SpilledToAsync):
+        return job_accepted(outcome.job, {DEGRADED_HEADER: degraded_header(outcome)})
+    return job_accepted(outcome.job, {"Preference-Applied": RESPOND_ASYNC} if outcome.preference_applied else {})
+
+
+def job_accepted(job: JobReceipt, headers: dict[str, str]) -> Response[str]:
+    return json_response(job.document(), status_code=202, headers={"Location": f"/v2/jobs/{job.job_id}", **headers})
 
 
 def json_response(document: object, status_code: int = 200, headers: dict[str, str] | None = None) -> Response[str]:

@@ -1,180 +1,40 @@
-"""Resilience policies for the sync path: one retry policy, a circuit breaker per endpoint, and the
-last-good cache behind ``fallback: last_good``. Pure Python; clock and randomness come in as values, so
-tests drive every transition without sleeping.
-
-Only transient failures are retried (design.md): the endpoint throttling, warming up, failing internally
-or unreachable. Never a model error or a refused request: those would fail the same way again. A timeout
-is not retried either: it has spent the deadline.
+"""The circuit breaker: one per endpoint and Lambda environment, so a failing endpoint is given a rest
+instead of every request's retries. Pure Python; the clock comes in as a value, so tests drive every
+transition without sleeping. What counts against an endpoint is :func:`functions.domain.retry.classify`'s
+call.
 
 Example:
-    >>> policy = RetryPolicy(base_delay_ms=50, max_delay_ms=1000, max_attempts=3)
     >>> breaker = registry.for_endpoint("iris", BreakerSettings())
     >>> if breaker.allow():
     ...     try:
     ...         answer = backend.invoke(...)
     ...     except InferenceError as error:
     ...         breaker.record(error)
-    ...         delay = policy.next_delay_ms(attempt, remaining_ms, rng) if is_retryable(error) else None
     ...     else:
     ...         breaker.record_success()
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-import random
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum, StrEnum
-from typing import Final
+from enum import StrEnum
 
-from functions.domain.errors import EndpointTimeoutError, EndpointUnavailableError
-
-# EndpointUnavailableError reasons that a later attempt may cure: the values of TRANSIENT_ERRORS in
-# functions/adapters/sagemaker.py (a unit test keeps the two in step; routing may not import adapters),
-# plus the adapter's reason for a refused, reset or half-answered connection.
-RETRYABLE_REASONS: Final[frozenset[str]] = frozenset(
-    {"model-not-ready", "throttled", "internal-failure", "service-unavailable", "internal-dependency",
-     "bad-gateway", "gateway-timeout", "connection-error"}
-)  # fmt: skip
-# Unavailable, but the deadline is what ran out: another attempt cannot fit.
-DEADLINE_REASONS: Final[frozenset[str]] = frozenset({"submit-timeout"})
+from functions.domain.retry import classify, retry_after_seconds
 
 Clock = Callable[[], float]
 # endpoint, old state, new state, why; called outside the breaker's lock, so it may log, emit metrics or
 # even read the breaker.
 Transition = Callable[[str, str, str, str], None]
 
-_DEFAULT_RNG: Final[random.Random] = random.Random()  # noqa: S311 - jitter, not secrets
-
-
-class ErrorClass(Enum):
-    """What a failed endpoint call means for the retry policy and the circuit breaker."""
-
-    RETRYABLE = "retryable"  # transient: retry while the deadline allows; an endpoint failure
-    DEADLINE = "deadline"  # no answer in time: never retried (the budget is spent); an endpoint failure
-    FINAL = "final"  # the endpoint answered with a refusal or a model error, or we never called it
-
-    @property
-    def retryable(self) -> bool:
-        return self is ErrorClass.RETRYABLE
-
-    @property
-    def endpoint_failure(self) -> bool:
-        """Whether the call counts against the endpoint's circuit breaker."""
-        return self is not ErrorClass.FINAL
-
-
-def classify(error: BaseException) -> ErrorClass:
-    """The class of an error raised by a backend call.
-
-    ``ModelFailedError``, ``InvalidRequestError``, ``EndpointRejectedError``, ``PayloadTooLargeError`` and
-    anything unknown are FINAL: they would fail the same way again, and they say nothing against the
-    endpoint's health. So is an ``EndpointUnavailableError`` raised without calling the endpoint
-    (``circuit-open``, ``async-not-configured``).
-    """
-    if isinstance(error, EndpointTimeoutError):
-        return ErrorClass.DEADLINE
-    if isinstance(error, EndpointUnavailableError):
-        if error.reason in RETRYABLE_REASONS:
-            return ErrorClass.RETRYABLE
-        if error.reason in DEADLINE_REASONS:
-            return ErrorClass.DEADLINE
-    return ErrorClass.FINAL
-
-
-def is_retryable(error: BaseException) -> bool:
-    return classify(error).retryable
-
-
-def retry_after_seconds(*, backoff_ms: float | None = None, cooldown_left_s: float | None = None) -> int:
-    """The ``Retry-After`` for a 429/503: the longer of the next backoff and the breaker's remaining
-    cooldown, rounded up to whole seconds (the header has no fractions), at least 1 (0 invites a storm).
-
-    Example:
-        >>> retry_after_seconds(backoff_ms=200)
-        1
-        >>> retry_after_seconds(backoff_ms=200, cooldown_left_s=4.2)
-        5
-    """
-    wait_s = max((backoff_ms or 0.0) / 1000.0, cooldown_left_s or 0.0)
-    return max(1, math.ceil(wait_s))
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Full-jitter exponential backoff, and only while another attempt still fits in the deadline.
-
-    Attempts are 0-based: after attempt 0 fails, ``next_delay_ms(0, ...)`` says how long to wait before
-    attempt 1, or None to stop and answer now.
-
-    Example:
-        >>> policy = RetryPolicy(base_delay_ms=50, max_delay_ms=800, max_attempts=3)
-        >>> policy.next_delay_ms(0, remaining_ms=5_000, rng=random.Random(1))
-        7
-        >>> policy.next_delay_ms(2, remaining_ms=5_000, rng=random.Random(1)) is None  # third attempt was the last
-        True
-    """
-
-    base_delay_ms: float = 50.0
-    max_delay_ms: float = 1_000.0
-    max_attempts: int = 3
-    min_attempt_ms: float = 250.0  # an attempt with less time than this would only time out
-
-    def __post_init__(self) -> None:
-        if self.base_delay_ms < 0 or self.max_delay_ms < 0:
-            raise ValueError("retry delays must not be negative")
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts {self.max_attempts} must be at least 1")
-
-    def ceiling_ms(self, attempt: int) -> float:
-        """The upper bound of the backoff after ``attempt`` failed: base * 2**attempt, capped."""
-        # min() first on the exponent keeps 2**attempt from overflowing a float for absurd attempt counts.
-        return min(self.max_delay_ms, self.base_delay_ms * 2.0 ** min(attempt, 64))
-
-    def delay_ms(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"): uniform in [0, ceiling]."""
-        return (rng or _DEFAULT_RNG).uniform(0.0, self.ceiling_ms(attempt))
-
-    def next_delay_ms(
-        self,
-        attempt: int,
-        remaining_ms: float,
-        rng: random.Random | None = None,
-        *,
-        min_attempt_ms: float | None = None,
-    ) -> int | None:
-        """The pause before attempt ``attempt + 1`` (0-based ``attempt`` just failed), or None: stop now.
-
-        None when the attempts are used up, or when after the pause less than ``min_attempt_ms`` (default:
-        the policy's) would be left of ``remaining_ms`` for the next attempt: it could only time out.
-        """
-        if attempt + 1 >= self.max_attempts:
-            return None
-        delay = math.ceil(self.delay_ms(attempt, rng))
-        floor = self.min_attempt_ms if min_attempt_ms is None else min_attempt_ms
-        if remaining_ms - delay < floor:
-            return None
-        return delay
-
-    def retry_after_s(self, attempt: int) -> int:
-        """What a caller should wait after ``attempt`` failed: the next backoff's upper bound, in whole seconds."""
-        return retry_after_seconds(backoff_ms=self.ceiling_ms(attempt))
-
 
 class BreakerState(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half-open"
-
-
-CLOSED: Final[str] = BreakerState.CLOSED
-OPEN: Final[str] = BreakerState.OPEN
-HALF_OPEN: Final[str] = BreakerState.HALF_OPEN
 
 
 @dataclass(frozen=True)
@@ -377,72 +237,7 @@ class BreakerRegistry:
                 self._breakers[endpoint] = breaker
             return breaker
 
-    def states(self) -> dict[str, BreakerState]:
-        """Every known endpoint's breaker state (for a health view or a periodic metric)."""
-        with self._lock:
-            breakers = list(self._breakers.values())
-        return {breaker.endpoint: breaker.state for breaker in breakers}
-
-    def reset(self) -> None:
-        """Forget every breaker, as a fresh environment would start."""
-        with self._lock:
-            self._breakers.clear()
-
     def _transition(self, endpoint: str, old: str, new: str, why: str) -> None:
         # Looked up at call time, so a callback set after breakers exist still hears them.
         if self.on_transition is not None:
             self.on_transition(endpoint, old, new, why)
-
-
-@dataclass
-class LastGoodCache:
-    """The most recent successful answer per (model, input), bounded in size (least recently used goes
-    first) and age (an entry older than ``max_age_s`` is never answered).
-
-    Example:
-        >>> cache = LastGoodCache(max_entries=1000, max_age_s=3600)
-        >>> key = LastGoodCache.key("iris", canonical_inputs)
-        >>> cache.put(key, answer)
-        >>> cache.get(key) == answer
-        True
-    """
-
-    max_entries: int = 1000
-    max_age_s: float = 3600.0
-    clock: Clock = time.monotonic
-    _entries: OrderedDict[str, tuple[float, bytes]] = field(default_factory=OrderedDict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        if self.max_entries < 1 or self.max_age_s <= 0:
-            raise ValueError("max_entries must be at least 1 and max_age_s positive")
-
-    @staticmethod
-    def key(model: str, canonical_inputs: bytes) -> str:
-        return hashlib.sha256(model.encode() + b"\0" + canonical_inputs).hexdigest()
-
-    def put(self, key: str, answer: bytes) -> None:
-        with self._lock:
-            self._entries[key] = (self.clock(), answer)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-
-    def get(self, key: str) -> bytes | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            stored_at, answer = entry
-            if self.clock() - stored_at > self.max_age_s:
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return answer
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)

@@ -1,0 +1,229 @@
+"""The router's composition: :func:`create_app` wires settings and clients into the infer use case and the
+Powertools REST resolver, and returns the Lambda handler with them. ``handler.py`` builds one at cold start
+from the environment; tests and the local stack build their own (a fresh app is a fresh environment: its
+own breakers, last-good cache and async path).
+
+The route functions only parse the event (body decoded once, ``Prefer``, ``Idempotency-Key``, the caller
+API Gateway authenticated), call the use case and map its outcome to HTTP (``responses.py``).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+
+from functions.config import api_routes as api
+from functions.config.models import load_models_config
+from functions.domain.breaker import BreakerRegistry
+from functions.domain.deadline import DeadlineBudget
+from functions.domain.endpoint_call import EndpointCaller, ModelBackend
+from functions.domain.errors import InferenceError, JobNotFoundError, RouteNotFoundError
+from functions.domain.infer import AsyncJobs, InferCall, InferUseCase, InProcessBackend
+from functions.domain.outcomes import Degraded, SpilledToAsync, Submitted
+from functions.handlers.router.responses import RESPOND_ASYNC, error_response, json_response, outcome_response
+from functions.handlers.router.telemetry import BreakerLog, SubmitAnomalies, count_degraded
+
+if TYPE_CHECKING:
+    from functions.config.async_settings import AsyncSettings
+    from functions.config.model_types import ModelConfig, ModelsConfig
+    from functions.config.router_settings import RouterSettings
+    from functions.domain.async_jobs import AsyncEndpoint, SubmitEvents
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+SERVICE = "inference-router"
+# Who is calling, as API Gateway authenticated them (IAM user or role, API key, Cognito identity): an
+# Idempotency-Key is the caller's own, so another caller's same key never answers with this caller's job.
+CALLER_FIELDS = ("userArn", "apiKeyId", "cognitoIdentityId", "caller", "accountId")
+
+
+class SageMakerPort(ModelBackend, Protocol):
+    def invoke_async(self, endpoint: str, input_location: str, job_id: str, *, timeout_ms: int,
+                     invocation_timeout_s: int, request_ttl_s: int) -> tuple[str, str | None]: ...  # fmt: skip
+
+
+# (async settings, the async endpoint, endpoint name prefix, submit events) -> the async path
+AsyncJobsFactory = Callable[["AsyncSettings", "AsyncEndpoint", str, "SubmitEvents"], AsyncJobs]
+
+
+def aws_async_jobs(settings: AsyncSettings, endpoint: AsyncEndpoint, prefix: str, events: SubmitEvents) -> AsyncJobs:
+    """The async path on S3 and DynamoDB, imported on its first use: a sync-only request never loads it."""
+    from functions.adapters.async_service import build_async_jobs
+
+    return build_async_jobs(settings, endpoint, prefix, events)
+
+
+class InLambdaPort(InProcessBackend, Protocol):
+    def warm(self, models: Sequence[ModelConfig]) -> list[str]: ...
+
+
+def in_lambda_backend(model_root: Path) -> InLambdaPort:
+    from functions.adapters.in_lambda import InLambdaBackend
+
+    return InLambdaBackend(model_root)
+
+
+@dataclass(frozen=True)
+class RouterClients:
+    """What the router calls: the SageMaker runtime, the async path's factory, the in-Lambda models, and the
+    clock, sleep and randomness the retry loop and the breakers use."""
+
+    sagemaker: SageMakerPort
+    async_jobs: AsyncJobsFactory = aws_async_jobs
+    in_lambda: Callable[[Path], InLambdaPort] = in_lambda_backend
+    rng: random.Random = field(default_factory=random.Random)
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+
+@dataclass(frozen=True)
+class RouterApp:
+    """A router environment: call it as the Lambda handler."""
+
+    settings: RouterSettings
+    async_settings: AsyncSettings | None
+    clients: RouterClients
+    config: ModelsConfig
+    use_case: InferUseCase
+    resolver: APIGatewayRestResolver
+    logger: Logger
+    handler: Callable[[dict[str, Any], Any], dict[str, Any]]
+    in_lambda: InProcessBackend | None
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return self.handler(event, context)
+
+    def async_jobs(self) -> AsyncJobs:
+        if self.use_case.async_jobs is None:
+            raise JobNotFoundError("the async path is not configured here")
+        return self.use_case.async_jobs()
+
+
+def create_app(settings: RouterSettings, async_settings: AsyncSettings | None, clients: RouterClients) -> RouterApp:
+    logger = Logger(service=SERVICE)
+    config = load_models_config(settings.models_config_path)
+    in_lambda_models = [model for model in config.models if model.route.sync == "lambda"]
+    in_lambda = (
+        clients.in_lambda(Path(settings.model_root) if settings.model_root else REPO_ROOT) if in_lambda_models else None
+    )
+    if in_lambda is not None and settings.provisioned_init:
+        # Only under provisioned concurrency, whose init no request waits for; an on-demand cold start stays lean.
+        in_lambda.warm(in_lambda_models)
+    async_jobs: Callable[[], AsyncJobs] | None = None
+    if async_settings is not None:
+        configured = async_settings
+        events = SubmitAnomalies(logger)
+        async_jobs = functools.cache(
+            lambda: clients.async_jobs(configured, clients.sagemaker, settings.endpoint_name_prefix, events)
+        )
+    budget = DeadlineBudget(settings.invoke_budget_ms, settings.response_reserve_ms)
+    breakers = BreakerRegistry(clock=clients.clock, on_transition=BreakerLog(logger))
+    use_case = InferUseCase(
+        config=config,
+        endpoint=EndpointCaller(clients.sagemaker, budget, breakers, clients.rng, clients.sleep),
+        endpoint_name_prefix=settings.endpoint_name_prefix,
+        async_jobs=async_jobs,
+        in_lambda=in_lambda,
+    )
+    resolver = routes(use_case, config, logger)
+    handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)(resolver.resolve)
+    return RouterApp(settings, async_settings, clients, config, use_case, resolver, logger, handler, in_lambda)
+
+
+def routes(use_case: InferUseCase, config: ModelsConfig, logger: Logger) -> APIGatewayRestResolver:
+    """The resolver with every route of functions/config/api_routes.py."""
+    app = APIGatewayRestResolver()
+
+    @app.get(api.SERVER_METADATA.resolver_path)
+    def server_metadata() -> Response[str]:
+        return json_response({"name": config.server.name, "version": config.server.version, "extensions": []})
+
+    @app.get(api.HEALTH_LIVE.resolver_path)
+    def health_live() -> Response[str]:
+        return json_response({"live": True})
+
+    @app.get(api.HEALTH_READY.resolver_path)
+    def health_ready() -> Response[str]:
+        return json_response({"ready": True})
+
+    @app.get(api.MODEL_METADATA.resolver_path)
+    def get_model_metadata(model: str) -> Response[str]:
+        return json_response(model_metadata(use_case.model(model)))
+
+    @app.get(api.MODEL_READY.resolver_path)
+    def model_ready(model: str) -> Response[str]:
+        return json_response({"name": use_case.model(model).name, "ready": True})
+
+    @app.post(api.MODEL_INFER.resolver_path)
+    def infer(model: str) -> Response[str]:
+        event = app.current_event
+        body = event.body or ""
+        call = InferCall(
+            model=model,
+            body=base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8"),
+            prefer_async=prefers_async(event.headers.get("Prefer") or event.headers.get("prefer") or ""),
+            idempotency_key=event.headers.get("Idempotency-Key") or event.headers.get("idempotency-key"),
+            caller=caller_identity(event.raw_event),
+        )
+        outcome = use_case.infer(call, remaining_ms=app.lambda_context.get_remaining_time_in_millis)
+        if isinstance(outcome, Degraded | SpilledToAsync):
+            count_degraded(logger, model, outcome)
+        if isinstance(outcome, Submitted | SpilledToAsync):
+            logger.info("async job submitted", extra={"job_id": outcome.job.job_id, "model": model})
+        return outcome_response(outcome)
+
+    @app.get(api.JOB_STATUS.resolver_path)
+    def job_status(job_id: str) -> Response[str]:
+        if use_case.async_jobs is None:
+            raise JobNotFoundError(f"job {job_id!r} does not exist: the async path is not configured here")
+        return json_response(use_case.async_jobs().view(job_id).document())
+
+    @app.exception_handler(InferenceError)  # type: ignore[untyped-decorator]  # Powertools leaves it untyped
+    def handle_inference_error(error: InferenceError) -> Response[str]:
+        response = error_response(error)
+        logger.info("request refused", extra={"status": response.status_code, "error": error.message})
+        return response
+
+    @app.not_found
+    def handle_not_found(_: Exception) -> Response[str]:
+        return error_response(
+            RouteNotFoundError(f"no resource {app.current_event.http_method} {app.current_event.path}")
+        )
+
+    return app
+
+
+def prefers_async(prefer: str) -> bool:
+    """RFC 7240: whether the ``Prefer`` header holds ``respond-async`` (among other preferences or not)."""
+    return any(token.split("=")[0].strip().lower() == RESPOND_ASYNC for token in prefer.split(","))
+
+
+def caller_identity(event: dict[str, Any]) -> str | None:
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    for name in CALLER_FIELDS:
+        value = identity.get(name)
+        if value:
+            return f"{name}:{value}"
+    return None
+
+
+def model_metadata(model: ModelConfig) -> dict[str, Any]:
+    def tensors(specs: Any) -> list[dict[str, Any]]:
+        return [{"name": spec.name, "datatype": spec.datatype, "shape": list(spec.shape)} for spec in specs]
+
+    return {
+        "name": model.name,
+        "versions": [model.version],
+        "platform": model.platform,
+        "inputs": tensors(model.inputs),
+        "outputs": tensors(model.outputs),
+    }

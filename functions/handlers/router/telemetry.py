@@ -1,0 +1,70 @@
+"""What the router logs and counts besides its answers: degraded answers, circuit changes, submit anomalies.
+
+Every metric is one EMF line in the namespace the alarms read (``functions.config.telemetry``); Powertools'
+metrics module loads on the first of these events, never on a plain answer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from functions.config.telemetry import METRICS_NAMESPACE
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
+
+    from functions.domain.outcomes import Degraded, SpilledToAsync
+
+
+def count(name: str, **dimensions: str) -> None:
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE) as metric:
+        for dimension, value in dimensions.items():
+            metric.add_dimension(name=dimension, value=value)
+
+
+def degraded_header(outcome: Degraded | SpilledToAsync) -> str:
+    """The ``X-Inference-Degraded`` value: "<cause>; <answered-by>", e.g. "circuit-open; static-fallback"."""
+    return f"{outcome.cause}; {outcome.answered_by}"
+
+
+def count_degraded(logger: Logger, model: str, outcome: Degraded | SpilledToAsync) -> None:
+    """A metric per degraded answer, by model, how it was answered (``reason``: static-fallback, last-good,
+    spilled-async) and why the endpoint could not (``cause``: circuit-open, deadline, throttled...). Both sets
+    are closed enums, so the dimensions stay bounded."""
+    count("DegradedAnswers", model=model, reason=str(outcome.answered_by), cause=str(outcome.cause))
+    logger.warning("degraded answer", extra={"model": model, "why": degraded_header(outcome)})
+
+
+class BreakerLog:
+    """Every circuit state change is logged and counted (BreakerTransitions by endpoint and new state)."""
+
+    def __init__(self, logger: Logger) -> None:
+        self.logger = logger
+
+    def __call__(self, endpoint: str, old: str, new: str, why: str) -> None:
+        count("BreakerTransitions", endpoint=endpoint, state=str(new))
+        self.logger.warning(
+            "circuit breaker changed state", extra={"endpoint": endpoint, "from": str(old), "to": str(new), "why": why}
+        )
+
+
+class SubmitAnomalies:
+    """What a submit reports besides its answer (functions/domain/async_jobs.py ``SubmitEvents``): logged, and
+    the one that needs a look (the endpoint has a job the table does not show as queued) counted."""
+
+    def __init__(self, logger: Logger) -> None:
+        self.logger = logger
+
+    def cleanup_failed(self, job_id: str, what: str, error: Exception) -> None:
+        self.logger.warning(
+            "a failed submit left something behind", extra={"job_id": job_id, "what": what, "why": repr(error)}
+        )
+
+    def queued_unrecorded(self, job_id: str, error: Exception, *, marker: str | None) -> None:
+        count("JobsQueuedUnrecorded", marker="written" if marker else "missing")
+        self.logger.error(
+            "the endpoint accepted the job but the job table was not updated; answered 202 anyway",
+            extra={"job_id": job_id, "why": repr(error), "accepted_marker": marker},
+        )
