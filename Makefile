@@ -65,6 +65,7 @@ bench: setup
 	$(BIN)/python -m bench.router_overhead
 	BENCH_TARGET=report $(BIN)/python -m bench.batching
 	BENCH_MODELS=mlp BENCH_MLP_WIDTH=2048 $(BIN)/python -m bench.batching
+	$(BIN)/python -m bench.serving_server
 	$(BIN)/python -m bench.in_lambda
 
 ## Fixed-concurrency load on the local stack, healthy and with 10% faults + a throttle (default 32 clients x 60 s).

@@ -103,7 +103,10 @@ def get_json(port: int, path: str) -> Any:
         return json.loads(response.read())
 
 
-def start_server(model_dir: Path, batching: bool) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(
+    model_dir: Path, batching: bool, command: tuple[str, ...] = ("-m", "serving.server", "serve")
+) -> tuple[subprocess.Popen[bytes], int]:
+    """The server ``python <command>`` started on a free port, once its ``/ping`` answers."""
     port = free_port()
     env = {
         **os.environ,
@@ -113,8 +116,7 @@ def start_server(model_dir: Path, batching: bool) -> tuple[subprocess.Popen[byte
         "SERVING_INTRA_OP_THREADS": os.environ.get("SERVING_INTRA_OP_THREADS", "1"),
         "LOG_LEVEL": "WARNING",
     }
-    command = [sys.executable, "-m", "serving.server", "serve"]
-    process = subprocess.Popen(command, env=env, cwd=ROOT)
+    process = subprocess.Popen([sys.executable, *command], env=env, cwd=ROOT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -145,7 +147,7 @@ async def _client(
         writer.close()
 
 
-async def _drive(port: int, body: bytes, concurrency: int) -> tuple[list[float], int, float]:
+async def drive(port: int, body: bytes, concurrency: int) -> tuple[list[float], int, float]:
     request = (
         b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode()
@@ -163,7 +165,7 @@ async def _drive(port: int, body: bytes, concurrency: int) -> tuple[list[float],
 
 def measure(model: str, batching: bool, port: int, body: bytes, concurrency: int) -> Cell:
     before = get_json(port, "/_batching")
-    latencies, errors, seconds = asyncio.run(_drive(port, body, concurrency))
+    latencies, errors, seconds = asyncio.run(drive(port, body, concurrency))
     after = get_json(port, "/_batching")
     mean_batch = None
     if after["enabled"] and after["batches"] > before["batches"]:
