@@ -8,7 +8,6 @@ endpoint name); endpoint *config* and model names are left to CloudFormation, be
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 from aws_cdk import Duration, Stack
@@ -25,7 +24,7 @@ from functions.config.model_types import ModelConfig
 from infra.config.formats import S3_URL_PATTERN
 from infra.config.types import AsyncEndpointConfig, ServerlessEndpointConfig
 from infra.constructs.async_storage import AsyncStorage
-from infra.guardrails import acknowledge
+from infra.constructs.endpoint_role import grant_image_pull, grant_logging, grant_object_read
 
 VARIANT_NAME: Final[str] = "AllTraffic"
 SAGEMAKER_NAMESPACE: Final[str] = "AWS/SageMaker"
@@ -34,7 +33,6 @@ SAGEMAKER_NAMESPACE: Final[str] = "AWS/SageMaker"
 INSTANCE_STORAGE_FAMILIES: Final[frozenset[str]] = frozenset(
     {"c5d", "m5d", "r5d", "c6id", "m6id", "r6id", "g4dn", "g5", "g6", "g6e", "p3dn", "p4d", "p4de", "p5", "p5e", "trn1"}
 )
-_ECR_PARTS: Final[re.Pattern[str]] = re.compile(r"^[^/]+/(?P<repository>[^:@]+)")
 # Application Auto Scaling uses this service-linked role for SageMaker; naming it in the template makes
 # CloudFormation create it when missing instead of CDK creating an unused role.
 SCALING_ROLE_PATH: Final[str] = (
@@ -108,17 +106,17 @@ class ModelEndpoint(Construct):
             for name in (model.route.serverless_endpoint, model.route.async_endpoint)
             if name is not None
         ]
-        self._grant_logging(endpoint_names)
+        grant_logging(self.role, endpoint_names)
 
         model_data: str | None = None
         if model_data_asset is not None:
             model_data = model_data_asset.s3_object_url
-            self._grant_object_read(model_data_asset.s3_bucket_name, model_data_asset.s3_object_key)
+            grant_object_read(self.role, model_data_asset.s3_bucket_name, model_data_asset.s3_object_key)
         elif model_data_url is not None:
             parsed = S3_URL_PATTERN.match(model_data_url)
             assert parsed is not None  # checked by the stage config
             model_data = model_data_url
-            self._grant_object_read(parsed["bucket"], parsed["key"])
+            grant_object_read(self.role, parsed["bucket"], parsed["key"])
 
         self._model_data = model_data
         # The container learns its batching from its environment only (not from signature.json), so a
@@ -184,7 +182,7 @@ class ModelEndpoint(Construct):
         else:
             image = image_uri.replace("{account}", stack.account).replace("{region}", stack.region)
             if image_uri not in self._pulled:
-                self._grant_image_pull(image_uri)
+                grant_image_pull(self.role, image_uri)
                 self._pulled.add(image_uri)
         model = sagemaker.CfnModel(
             self,
@@ -197,75 +195,6 @@ class ModelEndpoint(Construct):
         # SageMaker checks the role can pull the image and read the model while creating the endpoint.
         model.node.add_dependency(self.role)
         return model
-
-    def _grant_image_pull(self, image_uri: str) -> None:
-        stack = Stack.of(self)
-        parts = _ECR_PARTS.match(image_uri)
-        assert parts is not None  # the stage config checked the URI against its ECR pattern
-        registry_account, _, _, registry_region = image_uri.split("/", 1)[0].split(".")[:4]
-        account = stack.account if registry_account == "{account}" else registry_account
-        region = stack.region if registry_region == "{region}" else registry_region
-        repository_arn = f"arn:{stack.partition}:ecr:{region}:{account}:repository/{parts['repository']}"
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                resources=[repository_arn],
-            )
-        )
-        self.role.add_to_principal_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
-
-    def _grant_logging(self, endpoint_names: list[str]) -> None:
-        stack = Stack.of(self)
-        for name in endpoint_names:
-            group = (
-                f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:/aws/sagemaker/Endpoints/{name}"
-            )
-            self.role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=["logs:CreateLogGroup", "logs:DescribeLogStreams"],
-                    resources=[f"{group}:*"],
-                )
-            )
-            self.role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[f"{group}:log-stream:*"]
-                )
-            )
-            rendered = (
-                f"arn:{_render(stack.partition)}:logs:{_render(stack.region)}:{_render(stack.account)}"
-                f":log-group:/aws/sagemaker/Endpoints/{name}"
-            )
-            acknowledge(
-                self.role,
-                f"AwsSolutions-IAM5[Resource::{rendered}:*]",
-                "The endpoint's own log group; SageMaker names its streams per instance and variant at run time.",
-            )
-            acknowledge(
-                self.role,
-                f"AwsSolutions-IAM5[Resource::{rendered}:log-stream:*]",
-                "Log streams in the endpoint's own log group; SageMaker names them per instance at run time.",
-            )
-        # Per-instance metrics (CPU, memory, disk) go to SageMaker's own namespace only.
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-            )
-        )
-        acknowledge(
-            self.role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Two actions without resource-level permissions: cloudwatch:PutMetricData (limited by condition to "
-            "SageMaker's /aws/sagemaker/* namespaces) and ecr:GetAuthorizationToken (it returns a registry token; "
-            "the image pull itself is scoped to the image's repository).",
-        )
-
-    def _grant_object_read(self, bucket: str, key: str) -> None:
-        stack = Stack.of(self)
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:{stack.partition}:s3:::{bucket}/{key}"])
-        )
 
     def _serverless(self, endpoint_name: str, sizing: ServerlessEndpointConfig) -> sagemaker.CfnEndpoint:
         config = sagemaker.CfnEndpointConfig(
@@ -409,14 +338,3 @@ class ModelEndpoint(Construct):
         return iam.Role.from_role_arn(
             self, construct_id, f"arn:{stack.partition}:iam::{stack.account}:{SCALING_ROLE_PATH}", mutable=False
         )
-
-
-def _render(value: str) -> str:
-    """How cdk-nag prints a pseudo parameter inside a finding id (``<AWS::Region>``), or the literal value."""
-    if value.startswith("${Token[AWS.Region"):
-        return "<AWS::Region>"
-    if value.startswith("${Token[AWS.AccountId"):
-        return "<AWS::AccountId>"
-    if value.startswith("${Token[AWS.Partition"):
-        return "<AWS::Partition>"
-    return value
