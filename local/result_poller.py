@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from functions.domain.job_records import AsyncOutcome
 
+from local.account import REGION
 from local.api_gateway import LocalLambdaContext
-from local.sagemaker_runtime import REGION
 
 logger = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from functions.domain.async_jobs import AsyncJobService
 from functions.handlers.results.app import create_handler as create_results_handler
 from functions.handlers.router.app import RouterApp, RouterClients, create_app
 from functions.handlers.sweeper.app import create_handler as create_sweeper_handler
+from local.account import REGION
 from local.api_gateway import LocalApiGateway
 from local.async_endpoints import async_endpoint_specs
 from local.aws import (
@@ -31,7 +32,7 @@ from local.aws import (
     local_environment,
 )
 from local.result_poller import ResultPoller, SweeperLoop
-from local.sagemaker_runtime import REGION, LocalSageMakerRuntime
+from local.sagemaker_runtime import LocalSageMakerRuntime
 from serving.batching import BatchingSettings
 from serving.service import InvocationService
 

@@ -10,7 +10,6 @@ distributions, cold-start windows (also after scaling to zero) and throttling ab
 (:mod:`.faults`).
 """
 
-from local.account import REGION
 from local.sagemaker_runtime.async_worker import AsyncEndpointSpec
 from local.sagemaker_runtime.errors import DROP_CONNECTION
 from local.sagemaker_runtime.faults import FaultSpec, FaultSpecError, LatencySpec
@@ -18,7 +17,6 @@ from local.sagemaker_runtime.runtime import LocalSageMakerRuntime
 
 __all__ = [
     "DROP_CONNECTION",
-    "REGION",
     "AsyncEndpointSpec",
     "FaultSpec",
     "FaultSpecError",
