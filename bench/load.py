@@ -36,20 +36,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import io
 import json
 import os
 import sys
 import tempfile
-import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Final
+
+from bench.load_driver import WARMUP_S, drive, percentile
 
 ROOT: Final[Path] = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -61,9 +59,6 @@ MODELS: Final[dict[str, Any]] = {
     "iris-static": {"static": {"outputs": [{"name": "label", "datatype": "INT64", "shape": [1], "data": [0]}]}},
     "iris-last-good": "last_good",
 }
-WARMUP_S: Final[float] = 1.0
-REQUEST_TIMEOUT_S: Final[float] = 35.0  # past API Gateway's 29 s: a request that long is counted as lost
-DEGRADED_HEADER: Final[bytes] = b"x-inference-degraded"
 # 10% of endpoint calls fail, spread over the transient kinds plus one model error and one network failure.
 MIXED_FAULT: Final[dict[str, Any]] = {
     "errors": {
@@ -79,15 +74,6 @@ MIXED_FAULT: Final[dict[str, Any]] = {
     "seed": 6,
 }
 STATUS_COLUMNS: Final[tuple[str, ...]] = ("200", "202", "4xx", "429", "503", "504", "502", "500", "other")
-
-
-@dataclass
-class Tally:
-    latencies_s: list[float] = field(default_factory=list)
-    statuses: Counter[int] = field(default_factory=Counter)
-    statuses_by_model: dict[str, Counter[int]] = field(default_factory=dict)
-    degraded: Counter[str] = field(default_factory=Counter)
-    unanswered: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -145,104 +131,6 @@ def write_models_config(directory: Path) -> Path:
     return write_models_with_variants(directory, variants)
 
 
-async def read_answer(reader: asyncio.StreamReader) -> tuple[int, dict[bytes, bytes]]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split(b" ", 2)[1])
-    headers: dict[bytes, bytes] = {}
-    for line in lines[1:]:
-        if b":" in line:
-            name, value = line.split(b":", 1)
-            headers[name.strip().lower()] = value.strip()
-    length = int(headers.get(b"content-length", b"0"))
-    if length:
-        await reader.readexactly(length)
-    return status, headers
-
-
-async def client(
-    index: int, port: int, requests: list[tuple[str, bytes]], stop_at: float, measure_from: float, tally: Tally
-) -> None:
-    """One keep-alive connection sending requests back to back; reconnects after a closed connection."""
-    connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-    sent = index
-    while (started := time.perf_counter()) < stop_at:
-        model, request = requests[sent % len(requests)]
-        sent += 1
-        try:
-            if connection is None:
-                connection = await asyncio.open_connection("127.0.0.1", port)
-            reader, writer = connection
-            writer.write(request)
-            status, headers = await asyncio.wait_for(read_answer(reader), REQUEST_TIMEOUT_S)
-            if headers.get(b"connection", b"").lower() == b"close":
-                writer.close()
-                connection = None
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError) as error:
-            if connection is not None:
-                connection[1].close()
-                connection = None
-            if started >= measure_from:
-                tally.unanswered[type(error).__name__] += 1
-            continue
-        if started < measure_from:
-            continue
-        tally.latencies_s.append(time.perf_counter() - started)
-        tally.statuses[status] += 1
-        tally.statuses_by_model.setdefault(model, Counter())[status] += 1
-        degraded = headers.get(DEGRADED_HEADER)
-        if degraded is not None:
-            # "reason; fallback": why the endpoint could not answer and what answered instead.
-            tally.degraded[degraded.decode("latin-1")] += 1
-    if connection is not None:
-        connection[1].close()
-
-
-async def prime(port: int, requests: list[tuple[str, bytes]]) -> None:
-    """Send every request once to one environment and insist on a 200: each input has a last good answer there
-    before any fault, whatever the machine's speed (a timed warm-up alone may not reach every input)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        for model, request in requests:
-            writer.write(request)
-            status, _ = await asyncio.wait_for(read_answer(reader), REQUEST_TIMEOUT_S)
-            if status != 200:
-                raise SystemExit(f"priming {model} on port {port} answered {status} while healthy")
-    finally:
-        writer.close()
-
-
-async def drive(
-    ports: list[int], clients: int, seconds: float, at_measure_start: Callable[[], None] | None = None
-) -> Tally:
-    """Prime, warm up, then measure; ``at_measure_start`` runs (in a thread) as the measured window opens."""
-    tally = Tally()
-    request_sets = {port: requests_for(f"127.0.0.1:{port}") for port in ports}
-    await asyncio.gather(*(prime(port, request_sets[port]) for port in ports))
-    measure_from = time.perf_counter() + WARMUP_S
-    stop_at = measure_from + seconds
-
-    async def start_measuring() -> None:
-        await asyncio.sleep(max(measure_from - time.perf_counter(), 0))
-        if at_measure_start is not None:
-            await asyncio.to_thread(at_measure_start)
-
-    await asyncio.gather(
-        start_measuring(),
-        *(
-            client(i, ports[i % len(ports)], request_sets[ports[i % len(ports)]], stop_at, measure_from, tally)
-            for i in range(clients)
-        ),
-    )
-    return tally
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
-
-
 def put_fault(runtime_url: str, document: dict[str, Any] | None) -> None:
     if document is None:
         request = urllib.request.Request(f"{runtime_url}/_local/faults", method="DELETE")
@@ -251,18 +139,6 @@ def put_fault(runtime_url: str, document: dict[str, Any] | None) -> None:
         request = urllib.request.Request(f"{runtime_url}/_local/faults/{ENDPOINT}", data=data, method="PUT")
     with urllib.request.urlopen(request, timeout=5) as response:
         response.read()
-
-
-def handler_copy(index: int) -> ModuleType:
-    """Another Lambda environment: the router handler module imported afresh under its own name, so its
-    router, breakers, cache and resolver are its own. Imported after the stack set the environment."""
-    path = ROOT / "functions" / "handlers" / "router" / "handler.py"
-    spec = importlib.util.spec_from_file_location(f"bench_router_environment_{index}", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class _Discard(io.TextIOBase):
@@ -280,7 +156,8 @@ def run_scenario(
     # Every degraded answer prints its EMF metric document (Powertools' single_metric, which no setting
     # silences): tens of thousands of lines that would bury the report, which counts them from the headers.
     with contextlib.redirect_stdout(_Discard()):
-        tally = asyncio.run(drive(ports, clients, seconds, start_faults))
+        request_sets = {port: requests_for(f"127.0.0.1:{port}") for port in ports}
+        tally = asyncio.run(drive(request_sets, clients, seconds, start_faults))
     calls = sum(getattr(runtime, "sync_invocations", Counter()).values()) - calls_before
     put_fault(runtime.url, None)
     latencies = sorted(tally.latencies_s)
@@ -393,11 +270,11 @@ def load(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace, stack: Any, gateway_type: Any) -> int:
+    from local.stack import router_from_env
+
     gateways = []
     try:
-        gateways = [
-            gateway_type(handler_copy(index).lambda_handler, port=0).start() for index in range(1, args.environments)
-        ]
+        gateways = [gateway_type(router_from_env(), port=0).start() for _ in range(1, args.environments)]
         ports = [int(stack.api.url.rsplit(":", 1)[1])] + [int(g.url.rsplit(":", 1)[1]) for g in gateways]
         max_concurrency = args.max_concurrency or max(1, args.environments - 1)
         mixed = {**MIXED_FAULT, "max_concurrency": max_concurrency}

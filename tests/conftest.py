@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 
-# jsii prints a page-long end-of-life warning on Node 20 in every process that imports aws_cdk.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from functions.adapters.sagemaker import SageMakerBackend
 from functions.config.models import load_models_config

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from functions.config.limits import ASYNC_MAX_INVOCATION_TIMEOUT_S, ASYNC_MAX_REQUEST_TTL_S
+
 ASYNC_ENVIRONMENT_VARIABLES: Final[tuple[str, ...]] = (
     "ASYNC_BUCKET",
     "JOB_TABLE",
@@ -38,13 +40,13 @@ class AsyncSettings:
             return None
         if not bucket or not table:
             raise AsyncSettingsError("ASYNC_BUCKET and JOB_TABLE go together: set both or neither")
-        timeout = _int(environ, "ASYNC_INVOCATION_TIMEOUT_S", 900, upper=3600)  # SageMaker's own cap
+        timeout = _int(environ, "ASYNC_INVOCATION_TIMEOUT_S", 900, upper=ASYNC_MAX_INVOCATION_TIMEOUT_S)
         return cls(
             bucket=bucket,
             job_table=table,
             idempotency_table=environ.get("IDEMPOTENCY_TABLE") or None,
             invocation_timeout_s=timeout,
-            request_ttl_s=_int(environ, "ASYNC_REQUEST_TTL_S", 3600, upper=6 * 3600),
+            request_ttl_s=_int(environ, "ASYNC_REQUEST_TTL_S", 3600, upper=ASYNC_MAX_REQUEST_TTL_S),
             inline_result_max_bytes=_int(environ, "JOB_RESULT_INLINE_MAX_BYTES", 1024 * 1024, upper=5 * 1024 * 1024),
         )
 

@@ -34,8 +34,6 @@ SERVERLESS_MAX_BODY_BYTES: Final[int] = 4 * _MB
 # --- SageMaker real-time and asynchronous inference
 # (https://docs.aws.amazon.com/sagemaker/latest/dg/realtime-endpoints.html,
 #  https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html) ---
-# InvokeEndpoint payload on a real-time (instance) endpoint: 25 MB.
-REALTIME_MAX_BODY_BYTES: Final[int] = 25 * _MB
 # InvokeEndpointAsync input object in S3: up to 1 GB.
 ASYNC_MAX_INPUT_BYTES: Final[int] = 1024 * _MB
 # AsyncInferenceClientConfig / InvokeEndpointAsync InvocationTimeoutSeconds: 1 to 3600 s.

@@ -23,7 +23,7 @@ from infra.guardrails import acknowledge
 
 AuthMode = Literal["iam", "api_key"]
 JSON_CONTENT_TYPE: Final[str] = "application/json"
-# API Gateway's own error answers in the router's shape ({"error": ...}, design.md).
+# API Gateway's own error answers in the router's shape ({"error": ...}, docs/architecture.md, 'Status codes').
 ERROR_TEMPLATE: Final[str] = '{"error": $context.error.messageString}'
 INVALID_BODY_TEMPLATE: Final[str] = (
     '{"error": "request body is not an Open Inference Protocol infer request: it needs '

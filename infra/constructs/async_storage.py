@@ -4,7 +4,7 @@ Layout of the bucket (the router and the result handler of the next issue follow
 ``input/<endpoint>/<job id>`` (written by the router), ``output/<endpoint>/`` and ``failure/<endpoint>/``
 (written by SageMaker). SageMaker publishes to the success and error topics; both feed one SQS queue that the
 result handler drains, and a message it fails ``max_receive_count`` times moves to the dead-letter queue,
-which pages (design.md: a Lambda DLQ would never see the router's synchronous failures).
+which pages (a Lambda DLQ only sees asynchronous invocations, and API Gateway calls the router synchronously).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Every SageMaker runtime error, injected in the local runtime and reaching the router through real boto3,
-answers with the status design.md documents."""
+answers with the status docs/architecture.md documents ('SageMaker runtime errors')."""
 
 from __future__ import annotations
 

@@ -1,0 +1,77 @@
+"""Rules about the repository itself, made executable: small source files, a repo that explains itself (no
+reference to a document it does not hold), comments that say why rather than which ticket changed a line."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MAX_SOURCE_LINES = 400
+# Documents that live outside this repository: citing them sends a reader somewhere they cannot follow.
+OUTSIDE_DOCUMENTS = re.compile(r"\bdesign\.md\b|\bhouse-style\.md\b|\btoolchain\.md\b|\.\./shared/")
+TICKET_REFERENCE = re.compile(r"\b(?:issue|ticket)\s+#?\d+\b", re.IGNORECASE)
+TEXT_SUFFIXES = {".py", ".md", ".json", ".toml", ".txt", ".cfg", ".ini", ".yml", ".yaml", ".sh", ""}
+
+
+SOURCE_FOLDERS = ("functions", "serving", "infra", "local", "ops", "bench", "layers", "docs", "docker", "tests", ".ci")
+ROOT_FILES = ("README.md", "Makefile", "pyproject.toml", "cdk.json", "constraints.txt", "package.json")
+# Generated or installed trees inside the source folders (git ignores them too).
+SKIPPED_PARTS = {"build", "__pycache__", "node_modules", ".venv", "cdk.out"}
+
+
+def tracked_files() -> list[Path]:
+    """The repository's own files, read from the tree (a unit test starts no process, so not git)."""
+    files = [ROOT / name for name in ROOT_FILES]
+    for folder in SOURCE_FOLDERS:
+        files += [path for path in (ROOT / folder).rglob("*")
+                  if path.is_file() and not SKIPPED_PARTS.intersection(path.relative_to(ROOT).parts)]  # fmt: skip
+    assert len(files) > 100, "found almost nothing: is this the repository root?"
+    return files
+
+
+def text_files() -> list[Path]:
+    return [
+        path for path in tracked_files() if path.suffix in TEXT_SUFFIXES and not path.is_relative_to(ROOT / "events")
+    ]
+
+
+def source_files() -> list[Path]:
+    return [path for path in tracked_files() if path.suffix == ".py" and not path.is_relative_to(ROOT / "tests")]
+
+
+def test_no_source_file_is_over_the_line_limit() -> None:
+    sources = source_files()
+    assert sources
+    too_long = {str(path.relative_to(ROOT)): count for path in sources
+                if (count := len(path.read_text().splitlines())) > MAX_SOURCE_LINES}  # fmt: skip
+    assert not too_long, f"split these by concern (at most {MAX_SOURCE_LINES} lines): {too_long}"
+
+
+@pytest.mark.parametrize("pattern", [OUTSIDE_DOCUMENTS, TICKET_REFERENCE], ids=["outside-documents", "ticket-numbers"])
+def test_nothing_refers_outside_the_repository(pattern: re.Pattern[str]) -> None:
+    files = text_files()
+    assert files
+    this_file = Path(__file__).resolve()
+    hits = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+            for path in files if path.resolve() != this_file
+            for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1)
+            if pattern.search(line)]  # fmt: skip
+    assert not hits, "\n".join(hits)
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern", "found"),
+    [
+        ("SageMaker's limits (design.md)", OUTSIDE_DOCUMENTS, True),
+        ("see ../shared/notes", OUTSIDE_DOCUMENTS, True),
+        ("docs/architecture.md says why", OUTSIDE_DOCUMENTS, False),
+        ("the alarms of issue 3", TICKET_REFERENCE, True),
+        ("fixed in Issue #12", TICKET_REFERENCE, True),
+        ("an issue with the endpoint", TICKET_REFERENCE, False),
+    ],
+)
+def test_the_rules_recognise_what_they_look_for(text: str, pattern: re.Pattern[str], found: bool) -> None:
+    assert bool(pattern.search(text)) is found
