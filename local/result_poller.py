@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from functions.domain.job_records import AsyncOutcome
 
-from local.account import REGION
+from local.account import ACCOUNT_ID, REGION
 from local.api_gateway import LocalLambdaContext
 
 logger = logging.getLogger(__name__)
@@ -241,7 +241,7 @@ def _scheduled_event() -> dict[str, Any]:
         "id": f"local-{time.time_ns()}",
         "detail-type": "Scheduled Event",
         "source": "aws.events",
-        "account": "123456789012",
+        "account": ACCOUNT_ID,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "region": REGION,
         "resources": [],

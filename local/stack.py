@@ -20,7 +20,7 @@ from functions.domain.async_jobs import AsyncJobService
 from functions.handlers.results.app import create_handler as create_results_handler
 from functions.handlers.router.app import RouterApp, RouterClients, create_app
 from functions.handlers.sweeper.app import create_handler as create_sweeper_handler
-from local.account import REGION
+from local.account import FAKE_CREDENTIALS, REGION
 from local.api_gateway import LocalApiGateway
 from local.async_endpoints import async_endpoint_specs
 from local.aws import (
@@ -39,9 +39,7 @@ from serving.service import InvocationService
 REPO_ROOT: Final[Path] = Path(__file__).resolve().parent.parent
 # Fake credentials: local mode must never reach a real AWS account, whatever the shell has set.
 LOCAL_AWS_ENVIRONMENT: Final[dict[str, str]] = {
-    "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
-    "AWS_SESSION_TOKEN": "local",
+    **{name.upper(): value for name, value in FAKE_CREDENTIALS.items()},
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
 }
