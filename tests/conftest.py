@@ -3,15 +3,11 @@ iris model, router apps built (``create_app``) only after boto3 is pointed at it
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-
 
 from functions.adapters.sagemaker import SageMakerBackend
 from functions.config.models import load_models_config
@@ -21,20 +17,7 @@ from local.api_gateway import LocalLambdaContext
 from local.aws import LocalAws
 from local.sagemaker_runtime import LocalSageMakerRuntime
 from local.stack import LOCAL_AWS_ENVIRONMENT, serverless_endpoints
-
-EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
-
-
-@dataclass(frozen=True)
-class HandlerAnswer:
-    status: int
-    headers: dict[str, str]
-    body: Any
-
-
-def load_event(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS_DIR / "router" / f"{name}.json").read_text())
-    return event
+from tests.helpers.events import HandlerAnswer, answer_of
 
 
 @pytest.fixture(scope="session")
@@ -79,14 +62,6 @@ def router_app(sagemaker_backend: SageMakerBackend) -> RouterApp:
     """A sync-only router (the default models.json, no async settings): each test a fresh environment, every
     circuit closed, nothing cached."""
     return create_app(RouterSettings(), None, RouterClients(sagemaker_backend))
-
-
-def answer_of(result: dict[str, Any]) -> HandlerAnswer:
-    headers = {**(result.get("headers") or {})}
-    for name, values in (result.get("multiValueHeaders") or {}).items():
-        headers[name] = ", ".join(values)
-    body = result.get("body")
-    return HandlerAnswer(result["statusCode"], headers, json.loads(body) if body else None)
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from local.aws import (
 )
 from local.sample_events import PIPELINE_SAMPLES, SAMPLE_JOB_ID
 from local.stack import LOCAL_AWS_ENVIRONMENT, job_service_from_env
-from tests.conftest import EVENTS_DIR
+from tests.helpers.events import EVENTS_DIR
 
 SAMPLE_BUCKET = "inferencerouter-dev-asyncstoragebucket"
 

@@ -12,7 +12,7 @@ import pytest
 
 from local.api_gateway import build_rest_event
 from local.sample_events import SAMPLES, sample_event
-from tests.conftest import EVENTS_DIR, load_event
+from tests.helpers.events import EVENTS_DIR, load_event
 
 
 def test_infer_valid_event_answers_iris_setosa(call_router: Any) -> None:

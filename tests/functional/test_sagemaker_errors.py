@@ -18,7 +18,7 @@ from functions.domain.errors import EndpointUnavailableError
 from functions.handlers.router.app import RouterClients, create_app
 from local.api_gateway import LocalLambdaContext
 from local.sagemaker_runtime import DROP_CONNECTION, FaultSpec, LocalSageMakerRuntime
-from tests.conftest import answer_of, load_event
+from tests.helpers.events import answer_of, load_event
 
 # (fault, model status for ModelError, expected status, Retry-After expected, message fragment)
 MAPPINGS = [

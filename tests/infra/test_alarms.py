@@ -13,7 +13,7 @@ from functions.config.telemetry import METRICS_NAMESPACE
 from infra.config.alarm_specs import ALARM_NAMES
 from infra.config.types import ALARM_TOPICS
 from infra.constructs.alarms import runbook_slug
-from tests.infra.conftest import Synthesized, ref_id
+from tests.helpers.synth import Synthesized, ref_id
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,7 @@ from infra.app import new_app
 from infra.config.loader import load_stage_config
 from infra.stacks.inference_router import InferenceRouterStack
 from local.model_variants import write_models_with_variants
-from tests.infra.conftest import Synthesized, ref_id
+from tests.helpers.synth import Synthesized, ref_id
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from functions.config.async_settings import ASYNC_ENVIRONMENT_VARIABLES, AsyncSettings
-from tests.infra.conftest import Synthesized, ref_id
+from tests.helpers.synth import Synthesized, ref_id
 
 
 def function(synth: Synthesized, handler: str) -> tuple[str, dict[str, Any]]:

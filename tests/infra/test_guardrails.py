@@ -16,7 +16,7 @@ from cfnlint.api import ManualArgs, lint_file
 from infra.app import new_app
 from infra.findings import main
 from infra.guardrails import acknowledge, add_guardrails
-from tests.infra.conftest import Synthesized
+from tests.helpers.synth import Synthesized
 
 ROOT = Path(__file__).resolve().parents[2]
 # CDK writes DependsOn next to a GetAtt of the same resource for ordering it needs; cfn-lint calls that

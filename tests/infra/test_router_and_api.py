@@ -10,7 +10,7 @@ from aws_cdk.assertions import Match
 from functions.config.api_routes import ROUTES
 from functions.config.async_settings import ASYNC_ENVIRONMENT_VARIABLES, AsyncSettings
 from functions.config.router_settings import ENVIRONMENT_VARIABLES, RouterSettings
-from tests.infra.conftest import Synthesized, ref_id
+from tests.helpers.synth import Synthesized, ref_id
 
 POWERTOOLS_VARIABLES = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"}
 
