@@ -25,7 +25,8 @@ def test_router_cold_path_skips_unused_resolvers_and_onnxruntime() -> None:
     loaded = run(
         "import sys, functions.handlers.router.handler; "
         "print(sorted(m for m in ('asyncio', 'onnxruntime', 'numpy', 'aws_lambda_powertools.event_handler.appsync', "
-        "'aws_lambda_powertools.event_handler.bedrock_agent', 'pydantic') if m in sys.modules))"
+        "'aws_lambda_powertools.event_handler.bedrock_agent', 'aws_lambda_powertools.utilities.data_classes.sqs_event', "
+        "'pydantic', 's3transfer') if m in sys.modules))"
     )
     assert loaded == "[]"
 
