@@ -1,5 +1,5 @@
-"""``python -m bench.serving_server``: the model container under gunicorn against the hand-written server it
-replaced, side by side in one run.
+"""``python -m bench.serving_server``: the model container under granian (what ``serve`` runs) against gunicorn
+and the hand-written server both replaced, side by side in one run.
 
 Each server process serves the same model directory (laid out as SageMaker unpacks it) with the same worker
 count (``BENCH_WORKERS``, default 1, as ``SAGEMAKER_MODEL_SERVER_WORKERS``), dynamic batching on with the same
@@ -8,20 +8,23 @@ and 32 concurrent clients (``BENCH_CONCURRENCY``), one keep-alive connection eac
 cell after a 0.5 s warm-up, in ``BENCH_ROUNDS`` (3) rounds that alternate the servers. Models: iris and the
 generated MLP (``BENCH_MODELS``, ``BENCH_MLP_WIDTH``).
 
-Prints server, model, concurrency, requests/s, p50/p95/p99 latency and errors, then gunicorn's throughput
-relative to the old server per cell. Exits 1 when any request failed; the speed is reported, not enforced
-(on a shared 2-core machine the cells move by ~10% between runs). Measured there, under other jobs' load:
-gunicorn's gthread worker gave 0.56-0.75x the old server's requests/s in every cell, p99 1.05-1.7x: each
-request passes from its main loop to a pool thread and back through a pipe, where the old server's
-connection thread just reads the next request.
+Prints server, model, concurrency, requests/s, p50/p95/p99 latency and errors, then gunicorn's and granian's
+throughput and p99 relative to the old server per cell. Exits 1 when any request failed; the speed is
+reported, not enforced (on a shared 2-core machine the cells move by ~10% between runs). Measured there with
+``BENCH_SECONDS=2``, under other jobs' load: granian 1.27-1.78x the old server's requests/s, p99 0.51-1.05x;
+gunicorn 0.51-0.85x, p99 0.88-1.82x. gunicorn's gthread worker passes each request from its main loop to a
+pool thread and back through a pipe, where the old server's connection thread just reads the next request;
+granian parses HTTP in Rust and hands the WSGI call straight to a blocking thread.
 
-The old server lives here only, for this comparison: ``python -m bench.serving_server legacy`` runs it (the
-``http.server`` pre-fork design: ``os.fork`` workers sharing one listening socket, one thread per connection).
+The old server and the gunicorn configuration live here only, for this comparison: ``python -m
+bench.serving_server legacy`` runs the old one (the ``http.server`` pre-fork design: ``os.fork`` workers
+sharing one listening socket, one thread per connection), ``python -m bench.serving_server gunicorn`` gunicorn.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 import socket
@@ -34,14 +37,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gunicorn.app.base import BaseApplication
 
 from bench.batching import CONCURRENCY, MODELS, SECONDS, WARMUP_SECONDS, drive, layout_model, start_server
-from serving.server import ServerSettings, load_into, read_body, write_answer
+from serving.server import ServerSettings, load_into, read_body, worker_app, write_answer
 from serving.service import Answer, InvocationService
+from serving.wsgi import ContainerApp
 
 SERVERS = {
     "http.server": ("-m", "bench.serving_server", "legacy"),
-    "gunicorn": ("-m", "serving.server", "serve"),
+    "gunicorn": ("-m", "bench.serving_server", "gunicorn"),
+    "granian": ("-m", "serving.server", "serve"),
 }
 WORKERS = os.environ.get("BENCH_WORKERS", "1")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -114,9 +120,46 @@ def legacy_serve() -> None:
             _legacy_worker(server, settings, load_first=True)
             os._exit(0)
         children.append(pid)
-    signal.signal(signal.SIGTERM, lambda *_: [os.kill(child, signal.SIGTERM) for child in children])
+
+    def stop_children(*_: object) -> None:
+        for child in children:
+            os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop_children)
     for child in children:
         os.waitpid(child, 0)
+
+
+# --- gunicorn, kept for this comparison only ---
+
+
+class GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
+    """gunicorn serving :class:`ContainerApp` with ``settings.workers`` processes of ``settings.threads`` threads
+    (``gthread`` workers, so concurrent requests reach one process's batcher), configured as the container
+    was: the model loads after the fork, and with several workers each waits for it before accepting."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        settings = self.settings
+        options: dict[str, Any] = {
+            "bind": f"0.0.0.0:{settings.port}",
+            "workers": settings.workers,
+            "worker_class": "gthread",
+            "threads": settings.threads,
+            "graceful_timeout": math.ceil(settings.timeout_s),
+            "errorlog": "-",
+            "loglevel": "warning",
+            # gunicornc's control socket would be one fixed path per user, shared by every server started.
+            "control_socket_disable": True,
+        }
+        for name, value in options.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> ContainerApp:
+        return worker_app(self.settings)
 
 
 # --- the comparison ---
@@ -164,13 +207,13 @@ def print_rows(rows: list[Row]) -> None:
 
 
 def print_comparison(rows: list[Row]) -> None:
-    """gunicorn's throughput and p99 relative to the old server's, per model and concurrency."""
+    """Each well-kept server's throughput and p99 relative to the old server's, per model and concurrency."""
     found = {(row.server, row.model, row.concurrency): row for row in rows}
     for (server, model, concurrency), new in found.items():
         old = found.get(("http.server", model, concurrency))
-        if server == "gunicorn" and old is not None:
+        if server != "http.server" and old is not None:
             print(
-                f"{model} at {concurrency}: gunicorn {new.requests_per_s / old.requests_per_s:.2f}x the requests/s,"
+                f"{model} at {concurrency}: {server} {new.requests_per_s / old.requests_per_s:.2f}x the requests/s,"
                 f" p99 {new.p99_ms / old.p99_ms:.2f}x"
             )
 
@@ -214,5 +257,7 @@ def main() -> int:
 if __name__ == "__main__":
     if sys.argv[1:] == ["legacy"]:
         legacy_serve()
+    elif sys.argv[1:] == ["gunicorn"]:
+        GunicornServer(ServerSettings.from_environ(os.environ)).run()
     else:
         raise SystemExit(main())

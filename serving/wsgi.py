@@ -4,7 +4,7 @@ endpoints require it) and request bodies bounded before they are read (:mod:`ser
 
 Example:
     >>> app = ContainerApp(InvocationService(model), max_body_bytes=4 * 1024 * 1024)
-    >>> # served by gunicorn (serving.server), or any WSGI server
+    >>> # served by granian (serving.server), or any WSGI server
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -32,12 +33,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def request(url: str, body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+def request(url: str, body: bytes | None = None) -> tuple[int, Message, bytes]:
+    """Status, headers (names case-insensitive, as HTTP's are) and body of one request."""
     try:
         with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=5) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+        return error.code, error.headers, error.read()
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,8 @@ def free_port() -> int:
 
 def call(
     port: int, method: str, path: str, body: bytes | None = None, *, length: bool = True
-) -> tuple[int, dict[str, str], bytes]:
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """Status, headers (names case-insensitive, as HTTP's are) and body of one request."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         if length:
@@ -49,7 +50,7 @@ def call(
             connection.putrequest(method, path)
             connection.endheaders()
         response = connection.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
+        return response.status, response.headers, response.read()
     finally:
         connection.close()
 
@@ -133,10 +134,10 @@ def iris_body(index: int, rows: int = 1) -> bytes:
     ).encode()
 
 
-def concurrently(port: int, bodies: list[bytes]) -> list[tuple[int, dict[str, str], bytes]]:
+def concurrently(port: int, bodies: list[bytes]) -> list[tuple[int, http.client.HTTPMessage, bytes]]:
     barrier = threading.Barrier(len(bodies))
 
-    def one(body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def one(body: bytes) -> tuple[int, http.client.HTTPMessage, bytes]:
         barrier.wait()
         return call(port, "POST", "/invocations", body)
 

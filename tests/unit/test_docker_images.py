@@ -113,15 +113,18 @@ def test_gpu_image_asks_for_the_cuda_provider() -> None:
 )
 def test_image_pins_match_the_project(requirements: str, runtime: str) -> None:
     image, project = pins(REPO_ROOT / requirements), project_pins()
-    assert set(image) == {"gunicorn", "numpy", runtime}
-    assert set(project) == {"gunicorn", "numpy", "onnxruntime"}
-    assert image["gunicorn"] == project["gunicorn"]
+    # click is granian's one dependency: the image pins it too, so a rebuild installs what was tested.
+    assert set(image) == {"granian", "click", "numpy", runtime}
+    assert set(project) == {"granian", "numpy", "onnxruntime"}
+    assert image["granian"] == project["granian"]
     assert image["numpy"] == project["numpy"]
     assert image[runtime] == project["onnxruntime"]
     constraints = pins(REPO_ROOT / "constraints.txt") if (REPO_ROOT / "constraints.txt").exists() else {}
-    for name in ("gunicorn", "numpy", "onnxruntime"):
+    for name in ("granian", "numpy", "onnxruntime"):
         if name in constraints:
             assert constraints[name] == project[name]
+    if "click" in constraints:
+        assert image["click"] == constraints["click"]
 
 
 def test_serve_script_starts_the_server_as_a_process(tmp_path: Path) -> None:
@@ -159,11 +162,12 @@ def test_serve_script_refuses_to_train() -> None:
 
 
 def test_serving_code_runs_with_only_what_the_image_installs(tmp_path: Path) -> None:
-    # The image has gunicorn, numpy and onnxruntime only: block every other third-party import the repo's venv has.
+    # The image has granian (and click), numpy and onnxruntime only: block every other third-party import the
+    # repo's venv has.
     probe = """
 import importlib.abc, json, sys
 from pathlib import Path
-BLOCKED = {"boto3", "botocore", "aws_lambda_powertools", "pydantic", "moto", "aws_cdk", "onnx", "sklearn"}
+BLOCKED = {"boto3", "botocore", "aws_lambda_powertools", "pydantic", "moto", "aws_cdk", "onnx", "sklearn", "gunicorn"}
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
         if name.split(".")[0] in BLOCKED:
