@@ -7,7 +7,7 @@ SageMaker lays it out, once with batching on and once off, and driven with 1-row
 1, 8 and 32 (one keep-alive connection per concurrent client). Prints requests/s, p50 and p99
 latency and the mean batch the server actually ran (from its ``/_batching`` counters).
 
-Target (issue 5): at concurrency 32, batching gives >= 3x the unbatched throughput on the MLP with p99 no
+Target: at concurrency 32, batching gives >= 3x the unbatched throughput on the MLP with p99 no
 worse than 2x. The process exits 1 when a run that measured the MLP at concurrency 32 misses it, or when
 any request failed; a run that did not measure it (``BENCH_MODELS=iris``) says so and exits 0.
 ``BENCH_TARGET=report`` prints the verdict without failing on it (failed requests still fail the run).

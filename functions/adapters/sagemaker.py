@@ -4,7 +4,8 @@ botocore fixes a client's timeouts at creation, so the adapter keeps one client 
 (rounded *down*, never past the deadline) and creates each once. In Lambda the remaining time at the
 start of a request is nearly constant, so one or two clients serve a whole environment.
 botocore's own retries are off (``total_max_attempts=1``): its legacy mode would retry 429s and read
-timeouts with 60 s reads, far past API Gateway's 29 s (design.md). Retrying is the router's decision.
+timeouts with 60 s reads, far past API Gateway's 29 s (docs/architecture.md, 'Deadlines'). Retrying is
+the router's decision.
 """
 
 from __future__ import annotations
@@ -187,7 +188,8 @@ class SageMakerBackend:
 
 
 def map_client_error(endpoint: str, error: ClientError) -> Exception:
-    """Turn a SageMaker runtime error into the domain error that carries its meaning (design.md)."""
+    """Turn a SageMaker runtime error into the domain error that carries its meaning (docs/architecture.md,
+    'SageMaker runtime errors')."""
     details = error.response.get("Error", {})
     code = details.get("Code", "Unknown")
     message = details.get("Message") or ""

@@ -35,9 +35,9 @@ ROUTES: Final[tuple[ApiRoute, ...]] = (
     MODEL_INFER,
     JOB_STATUS,
 )
-# The envelope of an Open Inference Protocol infer request (docs/architecture.md, 'Public API'). Deliberately structural: the router
-# checks names, datatypes, shapes and ranges against the model and names the input at fault, which a
-# gateway validation message cannot. Everything rejected here is rejected by the router too.
+# The envelope of an Open Inference Protocol infer request (docs/architecture.md, 'Public API'). Deliberately
+# structural: the router checks names, datatypes, shapes and ranges against the model and names the input at
+# fault, which a gateway validation message cannot. Everything rejected here is rejected by the router too.
 # One source of truth: the API Gateway request model (infra/constructs/api.py) and the OpenAPI document
 # (local/openapi.py, docs/openapi.json) both read it.
 INFER_REQUEST_SCHEMA: Final[dict[str, Any]] = {

@@ -3,7 +3,8 @@
 Endpoint names are physical, because the router composes them (``ENDPOINT_NAME_PREFIX`` + the route's
 endpoint name); endpoint *config* and model names are left to CloudFormation, because every
 ``ServerlessConfig`` change replaces the endpoint config and a fixed name would make that replacement fail
-(docs/architecture.md, 'What serverless endpoints cannot do'). The endpoint itself is then updated in place to the new config.
+(docs/architecture.md, 'What serverless endpoints cannot do'). The endpoint itself is then updated in place
+to the new config.
 """
 
 from __future__ import annotations

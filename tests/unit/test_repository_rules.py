@@ -75,3 +75,17 @@ def test_nothing_refers_outside_the_repository(pattern: re.Pattern[str]) -> None
 )
 def test_the_rules_recognise_what_they_look_for(text: str, pattern: re.Pattern[str], found: bool) -> None:
     assert bool(pattern.search(text)) is found
+
+
+def test_a_unit_test_can_start_no_process() -> None:
+    import subprocess  # the unit tier's conftest refuses it; this proves the refusal is in force
+
+    with pytest.raises(AssertionError, match="move it to tests/functional"):
+        subprocess.run(["true"], check=False)
+
+
+def test_a_unit_test_can_open_no_socket() -> None:
+    import socket
+
+    with socket.socket() as client, pytest.raises(AssertionError, match="move it to tests/functional"):
+        client.connect(("127.0.0.1", 9))
