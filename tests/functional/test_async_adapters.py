@@ -22,7 +22,7 @@ from functions.domain.job_records import FAILED, QUEUED, SUBMITTING, SUCCEEDED, 
 from local.api_gateway import LocalLambdaContext
 from local.aws import AsyncResources, LocalAsyncResources, LocalAws, aws_client, create_async_resources
 from local.stack import LOCAL_AWS_ENVIRONMENT
-from tests.aws_faults import FaultyClient, client_error, unreachable
+from tests.helpers.aws_faults import FaultyClient, client_error, unreachable
 
 
 @pytest.fixture(scope="module")

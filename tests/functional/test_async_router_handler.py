@@ -36,7 +36,7 @@ from local.aws import (
 from local.sagemaker_runtime import LocalSageMakerRuntime
 from local.sample_events import SAMPLE_JOB_ID
 from local.stack import LOCAL_AWS_ENVIRONMENT, router_from_env, serverless_endpoints
-from tests.aws_faults import FaultyClient, client_error, unreachable
+from tests.helpers.aws_faults import FaultyClient, client_error, unreachable
 from tests.helpers.events import HandlerAnswer, load_event
 
 ROOT = Path(__file__).resolve().parents[2]

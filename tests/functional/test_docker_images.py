@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sagemaker_layout import unpack_model
+from tests.helpers.sagemaker_layout import unpack_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = [REPO_ROOT / "docker/serving/Dockerfile", REPO_ROOT / "docker/serving-gpu/Dockerfile"]

@@ -17,7 +17,7 @@ from functions.config.router_settings import RouterSettings
 from functions.handlers.router.app import RouterApp, RouterClients, create_app
 from local.api_gateway import LocalLambdaContext, build_rest_event
 from local.model_variants import write_models_with_variants
-from tests.onnx_graphs import BROKEN_TENSORS, LOOKUP_TENSORS, broken_model, lookup_model
+from tests.helpers.onnx_graphs import BROKEN_TENSORS, LOOKUP_TENSORS, broken_model, lookup_model
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW = [6.7, 3.0, 5.2, 2.3]

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from local.stack import REPO_ROOT
-from tests.sagemaker_layout import unpack_model
+from tests.helpers.sagemaker_layout import unpack_model
 
 IRIS_REQUEST = {
     "inputs": [

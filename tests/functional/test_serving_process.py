@@ -24,8 +24,8 @@ import pytest
 from functions.adapters.onnx_model import OnnxModel
 from functions.config.models import load_models_config, parse_model_signature
 from functions.domain.validation import validate_infer_request
-from tests.onnx_graphs import LOOKUP_TENSORS, lookup_model
-from tests.sagemaker_layout import unpack_model
+from tests.helpers.onnx_graphs import LOOKUP_TENSORS, lookup_model
+from tests.helpers.sagemaker_layout import unpack_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONCURRENT = 8

@@ -22,7 +22,7 @@ from functions.config.models import load_models_config, parse_model_config
 from functions.domain.validation import validate_infer_request
 from serving.batching import BatchingConfigError, BatchingSettings, DynamicBatcher
 from serving.service import InvocationService
-from tests.onnx_graphs import BROKEN_TENSORS, LOOKUP_TENSORS, broken_model, lookup_model
+from tests.helpers.onnx_graphs import BROKEN_TENSORS, LOOKUP_TENSORS, broken_model, lookup_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LONG_DELAY_MS = 5_000.0  # a batch in these tests fills long before this; reaching it would fail the test's timeout

@@ -17,7 +17,7 @@ from functions.adapters.onnx_model import CPU_PROVIDER, OnnxModel, ProviderError
 from functions.config.model_types import ModelConfig
 from functions.config.models import load_models_config
 from serving import server
-from tests.sagemaker_layout import unpack_model
+from tests.helpers.sagemaker_layout import unpack_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IRIS_FILE = REPO_ROOT / "layers/models/iris/model.onnx"
