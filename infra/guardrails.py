@@ -56,3 +56,15 @@ def acknowledgments(root: IConstruct) -> list[AcknowledgedFinding]:
             for rule, reason in data.items():
                 found.append(AcknowledgedFinding(node.node.path, rule.split("::", 1)[-1], str(reason)))
     return found
+
+
+def nag_text(value: str) -> str:
+    """How cdk-nag prints a pseudo parameter inside a finding id (``<AWS::Region>``), or the literal value."""
+    for token, rendered in (
+        ("${Token[AWS.Region", "<AWS::Region>"),
+        ("${Token[AWS.AccountId", "<AWS::AccountId>"),
+        ("${Token[AWS.Partition", "<AWS::Partition>"),
+    ):
+        if value.startswith(token):
+            return rendered
+    return value

@@ -68,3 +68,13 @@ SQS_MAX_VISIBILITY_TIMEOUT_S: Final[int] = 43_200
 SQS_LAMBDA_VISIBILITY_FACTOR: Final[int] = 6
 # Messages per batch of an SQS event source without a batching window.
 SQS_LAMBDA_MAX_BATCH_SIZE: Final[int] = 10
+
+# --- AWS CloudFormation (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html) ---
+# Per stack: 500 resources, 200 outputs, 200 parameters; a template uploaded through S3 (as the CDK CLI does
+# for any template over 50 KB) may be up to 1 MB.
+CLOUDFORMATION_MAX_RESOURCES: Final[int] = 500
+CLOUDFORMATION_MAX_OUTPUTS: Final[int] = 200
+CLOUDFORMATION_MAX_PARAMETERS: Final[int] = 200
+CLOUDFORMATION_MAX_TEMPLATE_BYTES: Final[int] = 1024 * 1024
+# Stack names: a letter, then letters, digits and '-', at most 128 characters.
+CLOUDFORMATION_MAX_STACK_NAME: Final[int] = 128

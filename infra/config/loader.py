@@ -58,6 +58,7 @@ from infra.config.types import (
     ApiConfig,
     AsyncStorageConfig,
     RouterFunctionConfig,
+    ServerlessEndpointConfig,
     StageConfig,
     StageConfigError,
 )
@@ -110,6 +111,9 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
     layer_arn = read_powertools_layer(top, document, region, stage)
 
     prefix = reader.string(reader.field(raw, "endpoint_name_prefix", "(stage)"), "endpoint_name_prefix")
+    _check_prefix_isolation(
+        reader, stage, prefix=prefix, region=region, account=account, stages=stages, defaults=defaults
+    )
     router = read_router(reader, reader.field(raw, "router", "(stage)"))
     api = read_api(reader, reader.field(raw, "api", "(stage)"))
     _check_deadlines(reader, router, api)
@@ -150,8 +154,8 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
     if total > budget:
         raise reader.fail(
             "serverless_concurrency_budget",
-            f"the serverless endpoints' max_concurrency adds up to {total}, over the region budget of {budget} "
-            f"({', '.join(f'{name}={endpoint.max_concurrency}' for name, endpoint in serverless.items())}; "
+            f"the serverless endpoints' max_concurrency adds up to {total} over all model stacks of the stage, "
+            f"over the region budget of {budget} (largest: {_largest_concurrency(serverless)}; "
             f"AWS's default quota is {SERVERLESS_REGION_CONCURRENCY_DEFAULT} in the largest regions)",
         )
     async_endpoints = {
@@ -229,6 +233,48 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
         alarm_subscriptions=subscriptions,
         tags=tags,
     )
+
+
+def _largest_concurrency(serverless: dict[str, ServerlessEndpointConfig], shown: int = 5) -> str:
+    ranked = sorted(serverless.items(), key=lambda item: -item[1].max_concurrency)
+    listed = ", ".join(f"{name}={endpoint.max_concurrency}" for name, endpoint in ranked[:shown])
+    return listed + (f" and {len(ranked) - shown} more" if len(ranked) > shown else "")
+
+
+def _check_prefix_isolation(
+    reader: StageReader,
+    stage: str,
+    *,
+    prefix: str,
+    region: str,
+    account: str | None,
+    stages: dict[str, Any],
+    defaults: dict[str, Any],
+) -> None:
+    """The router may invoke every endpoint named ``<prefix>*``: that must be this stage's endpoints only.
+
+    An empty prefix would reach every endpoint in the account, and a prefix another stage's prefix starts with
+    ("prod-" and "prod-eu-") would reach that stage's endpoints, wherever the two stages could share an account
+    and region (an unset account is the deploying credentials', so it may be any).
+    """
+    if not prefix:
+        raise reader.fail("endpoint_name_prefix", "must not be empty: it scopes the router's invoke permission")
+    for other_name, other in stages.items():
+        if other_name == stage or not isinstance(other, dict):
+            continue
+        merged = deep_merge(defaults, other)
+        other_prefix = merged.get("endpoint_name_prefix")
+        other_account = merged.get("account")
+        if merged.get("region") != region or not isinstance(other_prefix, str):
+            continue
+        if account is not None and other_account is not None and other_account != account:
+            continue
+        if other_prefix.lower().startswith(prefix.lower()) or prefix.lower().startswith(other_prefix.lower()):
+            raise reader.fail(
+                "endpoint_name_prefix",
+                f"{prefix!r} and stage {other_name!r}'s {other_prefix!r} overlap, so one stage's router could "
+                "invoke the other's endpoints; give each stage a prefix no other starts with",
+            )
 
 
 def _check_sweep_interval(reader: StageReader, storage: AsyncStorageConfig, alarm: AlarmConfig) -> None:

@@ -180,49 +180,6 @@ class AsyncStorage(Construct):
             removal_policy=removal_policy,
         )
 
-    def output_path(self, endpoint_name: str) -> str:
-        return self.bucket.s3_url_for_object(f"{OUTPUT_PREFIX}{endpoint_name}/")
-
-    def failure_path(self, endpoint_name: str) -> str:
-        return self.bucket.s3_url_for_object(f"{FAILURE_PREFIX}{endpoint_name}/")
-
-    def grant_endpoint(self, role: iam.IRole, endpoint_name: str) -> None:
-        """What an async endpoint's execution role needs: read its inputs, write its results, notify, use the key."""
-        prefixes = {
-            "input": f"{INPUT_PREFIX}{endpoint_name}/*",
-            "output": f"{OUTPUT_PREFIX}{endpoint_name}/*",
-            "failure": f"{FAILURE_PREFIX}{endpoint_name}/*",
-        }
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(prefixes["input"])])
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:PutObject"],
-                resources=[
-                    self.bucket.arn_for_objects(prefixes["output"]),
-                    self.bucket.arn_for_objects(prefixes["failure"]),
-                ],
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["sns:Publish"], resources=[self.success_topic.topic_arn, self.error_topic.topic_arn]
-            )
-        )
-        # Decrypt reads inputs; GenerateDataKey writes outputs and publishes to the CMK-encrypted topics.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[self.key.key_arn])
-        )
-        bucket_arn = resource_token(self.bucket, "Arn")
-        for prefix in prefixes.values():
-            acknowledge(
-                role,
-                f"AwsSolutions-IAM5[Resource::{bucket_arn}/{prefix}]",
-                f"Object-level access under this endpoint's own prefix ({prefix}); job ids are only known at run "
-                "time, so the object key must end in a wildcard.",
-            )
-
     def function_environment(
         self, *, invocation_timeout_s: int, request_ttl_s: int, result_inline_max_bytes: int
     ) -> dict[str, str]:

@@ -8,7 +8,7 @@ from typing import Final
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 
-from infra.guardrails import acknowledge
+from infra.guardrails import acknowledge, nag_text
 
 _ECR_PARTS: Final[re.Pattern[str]] = re.compile(r"^[^/]+/(?P<repository>[^:@]+)")
 
@@ -48,7 +48,7 @@ def grant_logging(role: iam.IRole, endpoint_names: list[str]) -> None:
             )
         )
         rendered = (
-            f"arn:{_render(stack.partition)}:logs:{_render(stack.region)}:{_render(stack.account)}"
+            f"arn:{nag_text(stack.partition)}:logs:{nag_text(stack.region)}:{nag_text(stack.account)}"
             f":log-group:/aws/sagemaker/Endpoints/{name}"
         )
         acknowledge(
@@ -83,14 +83,3 @@ def grant_object_read(role: iam.IRole, bucket: str, key: str) -> None:
     role.add_to_principal_policy(
         iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:{stack.partition}:s3:::{bucket}/{key}"])
     )
-
-
-def _render(value: str) -> str:
-    """How cdk-nag prints a pseudo parameter inside a finding id (``<AWS::Region>``), or the literal value."""
-    if value.startswith("${Token[AWS.Region"):
-        return "<AWS::Region>"
-    if value.startswith("${Token[AWS.AccountId"):
-        return "<AWS::AccountId>"
-    if value.startswith("${Token[AWS.Partition"):
-        return "<AWS::Partition>"
-    return value

@@ -24,7 +24,7 @@ from constructs import Construct
 from functions.config.model_types import ModelConfig
 from infra.config.formats import S3_URL_PATTERN
 from infra.config.types import AsyncEndpointConfig, ServerlessEndpointConfig
-from infra.constructs.async_storage import AsyncStorage
+from infra.constructs.async_storage_ref import AsyncStorageRef
 from infra.constructs.endpoint_role import grant_image_pull, grant_logging, grant_object_read
 
 VARIANT_NAME: Final[str] = "AllTraffic"
@@ -60,7 +60,7 @@ class ModelEndpoint(Construct):
             the image carries the model).
         serverless: sizing of the serverless endpoint; required iff the route has a serverless endpoint.
         async_inference: sizing of the async endpoint; required iff the route has an async endpoint.
-        async_storage: bucket, topics and key for async results; required with ``async_inference``.
+        async_storage: the platform's bucket, topics and key for async results; required with ``async_inference``.
 
     Attributes: ``role``, ``model``, ``serverless_endpoint`` / ``serverless_endpoint_name`` and
     ``async_endpoint`` / ``async_endpoint_name`` (None when absent).
@@ -81,7 +81,7 @@ class ModelEndpoint(Construct):
         model_data_url: str | None = None,
         serverless: ServerlessEndpointConfig | None = None,
         async_inference: AsyncEndpointConfig | None = None,
-        async_storage: AsyncStorage | None = None,
+        async_storage: AsyncStorageRef | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._validate(
@@ -153,7 +153,7 @@ class ModelEndpoint(Construct):
         model_data_url: str | None,
         serverless: ServerlessEndpointConfig | None,
         async_inference: AsyncEndpointConfig | None,
-        async_storage: AsyncStorage | None,
+        async_storage: AsyncStorageRef | None,
     ) -> None:
         where = f"ModelEndpoint {construct_id} (model {model.name!r})"
         if model_data_asset is not None and model_data_url is not None:
@@ -238,7 +238,9 @@ class ModelEndpoint(Construct):
             )
         return endpoint
 
-    def _async(self, endpoint_name: str, sizing: AsyncEndpointConfig, storage: AsyncStorage) -> sagemaker.CfnEndpoint:
+    def _async(
+        self, endpoint_name: str, sizing: AsyncEndpointConfig, storage: AsyncStorageRef
+    ) -> sagemaker.CfnEndpoint:
         storage.grant_endpoint(self.role, endpoint_name)
         config = sagemaker.CfnEndpointConfig(
             self,
@@ -259,17 +261,17 @@ class ModelEndpoint(Construct):
                 output_config=sagemaker.CfnEndpointConfig.AsyncInferenceOutputConfigProperty(
                     s3_output_path=storage.output_path(endpoint_name),
                     s3_failure_path=storage.failure_path(endpoint_name),
-                    kms_key_id=storage.key.key_arn,
+                    kms_key_id=storage.key_arn,
                     notification_config=sagemaker.CfnEndpointConfig.AsyncInferenceNotificationConfigProperty(
-                        success_topic=storage.success_topic.topic_arn,
-                        error_topic=storage.error_topic.topic_arn,
+                        success_topic=storage.success_topic_arn,
+                        error_topic=storage.error_topic_arn,
                         # No include_inference_response_in: nothing reads a response inline (the result handler
                         # records the output location; GET /v2/jobs reads S3), and up to 128 KB more per
                         # notification would only weigh on the queue, the dead-letter queue and redrive.
                     ),
                 ),
             ),
-            kms_key_id=None if has_instance_storage(sizing.instance_type) else storage.key.key_arn,
+            kms_key_id=None if has_instance_storage(sizing.instance_type) else storage.key_arn,
         )
         # Endpoint creation fails if the role cannot yet publish to the topics or use the key.
         config.node.add_dependency(self.role)

@@ -6,10 +6,9 @@ runtime and Powertools from the AWS-managed public layer, so nothing else is nee
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Final
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -17,6 +16,7 @@ from constructs import Construct
 
 from functions.config.telemetry import METRICS_NAMESPACE
 from infra.constructs.python_function import PythonFunction, functions_code
+from infra.guardrails import acknowledge, nag_text
 
 HANDLER: Final[str] = "functions.handlers.router.handler.lambda_handler"
 ALIAS_NAME: Final[str] = "live"
@@ -34,7 +34,9 @@ class Router(Construct):
         reserved_concurrency: None leaves the function in the account's unreserved pool.
         provisioned_concurrency: on the alias; 0 = none.
         log_retention, log_level, log_removal_policy: the function's log group and level.
-        sync_endpoint_arns / async_endpoint_arns: the only endpoints it may invoke (sync / async).
+        invokes_endpoints: whether any model routes to SageMaker; the router may then invoke (sync and async)
+            every endpoint whose name starts with ``endpoint_name_prefix``, this stage's endpoints, whichever
+            model stack deploys them, so that adding a model never widens or edits this policy.
         async_environment: the async path's settings (AsyncStorage.function_environment); None = sync only.
         code: defaults to the repo's ``functions`` package.
 
@@ -57,16 +59,11 @@ class Router(Construct):
         log_retention: logs.RetentionDays,
         log_level: str,
         log_removal_policy: RemovalPolicy,
-        sync_endpoint_arns: Sequence[str],
-        async_endpoint_arns: Sequence[str] = (),
+        invokes_endpoints: bool,
         async_environment: dict[str, str] | None = None,
         code: lambda_.Code | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        where = f"Router {construct_id}"
-        if not sync_endpoint_arns and not async_endpoint_arns:
-            raise ValueError(f"{where}: the router needs at least one endpoint to invoke")
-
         environment = {
             "ENDPOINT_NAME_PREFIX": endpoint_name_prefix,
             "INVOKE_BUDGET_MS": str(invoke_budget_ms),
@@ -91,14 +88,8 @@ class Router(Construct):
             reserved_concurrency=reserved_concurrency,
         )
         self.function, self.role, self.log_group = built.function, built.role, built.log_group
-        if sync_endpoint_arns:
-            self.role.add_to_principal_policy(
-                iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=list(sync_endpoint_arns))
-            )
-        if async_endpoint_arns:
-            self.role.add_to_principal_policy(
-                iam.PolicyStatement(actions=["sagemaker:InvokeEndpointAsync"], resources=list(async_endpoint_arns))
-            )
+        if invokes_endpoints:
+            self._may_invoke_stage_endpoints(endpoint_name_prefix)
         # A new version is published whenever code or configuration changes; the alias moves to it, and its
         # provisioned concurrency is warmed before CloudFormation reports the update complete.
         self.alias = lambda_.Alias(
@@ -107,4 +98,25 @@ class Router(Construct):
             alias_name=ALIAS_NAME,
             version=self.function.current_version,
             provisioned_concurrent_executions=provisioned_concurrency or None,
+        )
+
+    def _may_invoke_stage_endpoints(self, endpoint_name_prefix: str) -> None:
+        stack = Stack.of(self)
+        # SageMaker ARNs hold the endpoint name in lower case, whatever case it was created with.
+        prefix = endpoint_name_prefix.lower()
+        endpoints = stack.format_arn(service="sagemaker", resource="endpoint", resource_name=f"{prefix}*")
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointAsync"], resources=[endpoints]
+            )
+        )
+        rendered = (
+            f"arn:{nag_text(stack.partition)}:sagemaker:{nag_text(stack.region)}:{nag_text(stack.account)}"
+            f":endpoint/{prefix}*"
+        )
+        acknowledge(
+            self.role,
+            f"AwsSolutions-IAM5[Resource::{rendered}]",
+            "This stage's endpoints, by the stage's endpoint name prefix (no other stage's prefix starts with it, "
+            "checked by the stage config): model stacks come and go without editing the router's policy.",
         )

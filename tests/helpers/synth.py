@@ -1,5 +1,5 @@
-"""Synthesized stages for the infra tests: the template, where it was written and the acknowledged cdk-nag
-findings, plus a reader for CloudFormation references."""
+"""Synthesized stages for the infra tests: each stack's template, where it was written and its acknowledged
+cdk-nag findings, a merged view over all of a stage's stacks, plus a reader for CloudFormation references."""
 
 from __future__ import annotations
 
@@ -8,17 +8,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aws_cdk import Stack
 from aws_cdk.assertions import Template
 
-from infra.app import build_app, new_app
+from infra.app import StageStacks, build_app, new_app
 from infra.guardrails import AcknowledgedFinding, acknowledgments
-from infra.stacks.inference_router import InferenceRouterStack
+from infra.stack_limits import check_stack_limits, stack_sizes
+from infra.stacks.platform import PlatformStack
 
 
 @dataclass(frozen=True)
-class Synthesized:
-    stage: str
-    stack: InferenceRouterStack
+class SynthesizedStack:
+    name: str
     template: Template
     template_path: Path
     acknowledgments: list[AcknowledgedFinding]
@@ -33,14 +34,89 @@ class Synthesized:
         return found
 
 
-def synthesize(stage: str, outdir: Path) -> Synthesized:
-    # app.synth() runs the cdk-nag plugin: any unacknowledged finding raises here and fails every test.
+@dataclass(frozen=True)
+class Synthesized:
+    """A stage: its platform stack and its model stacks (by model name)."""
+
+    stage: str
+    stacks: StageStacks
+    platform: SynthesizedStack
+    models: dict[str, SynthesizedStack]
+
+    @property
+    def all(self) -> list[SynthesizedStack]:
+        return [self.platform, *self.models.values()]
+
+    @property
+    def stack(self) -> PlatformStack:
+        return self.stacks.platform
+
+    @property
+    def outdir(self) -> Path:
+        return self.platform.template_path.parent
+
+    @property
+    def acknowledgments(self) -> list[AcknowledgedFinding]:
+        return [finding for stack in self.all for finding in stack.acknowledgments]
+
+    @property
+    def json(self) -> dict[str, Any]:
+        """All stacks' resources in one document (each logical id is unique across the stage's stacks)."""
+        merged: dict[str, Any] = {}
+        for stack in self.all:
+            for logical_id, resource in stack.json.get("Resources", {}).items():
+                assert logical_id not in merged, f"logical id {logical_id} is in two stacks: use one stack's view"
+                merged[logical_id] = resource
+        return {"Resources": merged}
+
+    def resources(self, resource_type: str, props: Any = None) -> dict[str, Any]:
+        """Every resource of the type (and properties) in any of the stage's stacks."""
+        found: dict[str, Any] = {}
+        for stack in self.all:
+            for logical_id, resource in stack.resources(resource_type, props).items():
+                assert logical_id not in found, f"logical id {logical_id} is in two stacks: use one stack's view"
+                found[logical_id] = resource
+        return found
+
+
+def _synthesized_stack(outdir: Path, stack: Stack, assembly: Any) -> SynthesizedStack:
+    path = outdir / assembly.get_stack_artifact(stack.artifact_id).template_file
+    return SynthesizedStack(
+        stack.stack_name, Template.from_json(json.loads(path.read_text())), path, acknowledgments(stack)
+    )
+
+
+def synthesize(stage: str, outdir: Path, **build: Any) -> Synthesized:
+    """Build and synthesize a stage as the CLI would (``build`` goes to :func:`infra.app.build_app`).
+
+    app.synth() runs the cdk-nag plugin: any unacknowledged finding raises here; so does a stack over a limit.
+    """
     app = new_app(stage=stage, outdir=str(outdir))
-    stack = build_app(app)
+    stacks = build_app(app, **build)
     assembly = app.synth()
-    artifact = assembly.get_stack_artifact(stack.artifact_id)
-    path = outdir / artifact.template_file
-    return Synthesized(stage, stack, Template.from_json(json.loads(path.read_text())), path, acknowledgments(stack))
+    check_stack_limits(stack_sizes(assembly), platform_stack=stacks.platform.stack_name)
+    return Synthesized(
+        stage,
+        stacks,
+        _synthesized_stack(outdir, stacks.platform, assembly),
+        {name: _synthesized_stack(outdir, stack, assembly) for name, stack in stacks.models.items()},
+    )
+
+
+def platform_ref_id(synth: Synthesized, stack: SynthesizedStack, value: Any) -> str:
+    """The platform resource a model stack's value names through an SSM parameter, as its logical id.
+
+    The model stack holds ``{"Ref": "Platform..."}``, an SSM-typed parameter whose default is a parameter name;
+    the platform stack writes that SSM parameter with a reference to its own resource.
+    """
+    parameter = stack.json["Parameters"][ref_id(value)]
+    assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>", parameter
+    [published] = [
+        resource["Properties"]
+        for resource in synth.platform.resources("AWS::SSM::Parameter").values()
+        if resource["Properties"]["Name"] == parameter["Default"]
+    ]
+    return ref_id(published["Value"])
 
 
 def ref_id(value: Any) -> str:

@@ -12,8 +12,8 @@ import pytest
 from functions.config.telemetry import METRICS_NAMESPACE
 from infra.config.alarm_specs import ALARM_NAMES
 from infra.config.types import ALARM_TOPICS
-from infra.constructs.alarms import runbook_slug
-from tests.helpers.synth import Synthesized, ref_id
+from infra.constructs.on_call_alarm import runbook_slug
+from tests.helpers.synth import Synthesized, SynthesizedStack, platform_ref_id, ref_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -148,12 +148,22 @@ def test_the_expectations_cover_every_alarm() -> None:
 
 
 def alarms_for(synth: Synthesized, alarm_name: str) -> list[dict[str, Any]]:
+    return [alarm for _, alarm in alarms_in_stacks(synth, alarm_name)]
+
+
+def alarms_in_stacks(synth: Synthesized, alarm_name: str) -> list[tuple[SynthesizedStack, dict[str, Any]]]:
     marker = f"Runbook: docs/runbooks/{runbook_slug(alarm_name)}.md"
     return [
-        resource["Properties"]
-        for resource in synth.resources("AWS::CloudWatch::Alarm").values()
+        (stack, resource["Properties"])
+        for stack in synth.all
+        for resource in stack.resources("AWS::CloudWatch::Alarm").values()
         if marker in json.dumps(resource["Properties"].get("AlarmDescription", ""))
     ]
+
+
+def action_topic_id(synth: Synthesized, stack: SynthesizedStack, action: Any) -> str:
+    """The platform topic an alarm action names: directly in the platform, through SSM in a model stack."""
+    return ref_id(action) if stack is synth.platform else platform_ref_id(synth, stack, action)
 
 
 def topic_ids(synth: Synthesized) -> dict[str, str]:
@@ -167,9 +177,9 @@ def topic_ids(synth: Synthesized) -> dict[str, str]:
 @pytest.mark.parametrize("alarm_name", ALARM_NAMES)
 def test_alarm_reads_the_right_metric_and_tells_the_right_topic(prod: Synthesized, alarm_name: str) -> None:
     expected = EXPECTED[alarm_name]
-    alarms = alarms_for(prod, alarm_name)
+    alarms = alarms_in_stacks(prod, alarm_name)
     assert len(alarms) == 1, f"{alarm_name}: {len(alarms)} alarms"
-    alarm = alarms[0]
+    [(stack, alarm)] = alarms
     assert alarm["Namespace"] == expected.namespace
     assert alarm["MetricName"] == expected.metric
     assert alarm["Statistic"] == expected.statistic
@@ -178,8 +188,8 @@ def test_alarm_reads_the_right_metric_and_tells_the_right_topic(prod: Synthesize
     assert alarm["Threshold"] == expected.threshold
     assert {dimension["Name"] for dimension in alarm["Dimensions"]} == expected.dimensions
     topic = topic_ids(prod)[expected.topic]
-    assert [ref_id(action) for action in alarm["AlarmActions"]] == [topic]
-    assert [ref_id(action) for action in alarm["OKActions"]] == [topic]
+    assert [action_topic_id(prod, stack, action) for action in alarm["AlarmActions"]] == [topic]
+    assert [action_topic_id(prod, stack, action) for action in alarm["OKActions"]] == [topic]
 
 
 def test_low_utilization_tickets_look_at_a_long_window(prod: Synthesized) -> None:

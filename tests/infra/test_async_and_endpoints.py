@@ -15,9 +15,10 @@ from functions.config.async_contract import JOB_STATUS_INDEX, JOB_TABLE_PARTITIO
 from functions.config.models import load_models_config
 from infra.app import new_app
 from infra.config.loader import load_stage_config
-from infra.stacks.inference_router import InferenceRouterStack
+from infra.stacks.model import ModelStack
+from infra.stacks.platform import PlatformStack
 from local.model_variants import write_models_with_variants
-from tests.helpers.synth import Synthesized, ref_id
+from tests.helpers.synth import Synthesized, platform_ref_id, ref_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +26,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def by_id(synth: Synthesized, logical_id: str) -> dict[str, Any]:
     resource: dict[str, Any] = synth.json["Resources"][logical_id]["Properties"]
     return resource
+
+
+def model_assets(synth: Synthesized, model: str) -> dict[str, Any]:
+    """The asset manifest of one model's stack (its images and model archive)."""
+    path = synth.models[model].template_path.with_suffix("").with_suffix(".assets.json")
+    document: dict[str, Any] = json.loads(path.read_text())
+    return document
 
 
 def queues(synth: Synthesized) -> tuple[dict[str, Any], str, dict[str, Any]]:
@@ -132,7 +140,9 @@ def test_async_endpoint_runs_on_a_gpu_and_notifies_both_topics(dev: Synthesized)
     assert "KmsKeyId" in output
     notification = output["NotificationConfig"]
     topics = {i for i, r in dev.resources("AWS::SNS::Topic").items() if "DisplayName" not in r["Properties"]}
-    assert {ref_id(notification["SuccessTopic"]), ref_id(notification["ErrorTopic"])} == topics
+    stack = dev.models["iris"]
+    published = {platform_ref_id(dev, stack, notification[key]) for key in ("SuccessTopic", "ErrorTopic")}
+    assert published == topics
     # Nothing reads a response inline (results are read from S3): notifications stay small for the queue,
     # the dead-letter queue and redrive.
     assert "IncludeInferenceResponseIn" not in notification
@@ -204,7 +214,7 @@ def test_models_point_at_the_built_images_and_the_uploaded_artifact(dev: Synthes
     data_urls = {json.dumps(container["ModelDataUrl"]) for container in models}
     assert len(data_urls) == 1  # one model.tar.gz asset, shared
     assert data_urls.pop().endswith('.gz"}')
-    manifest = json.loads(next(dev.template_path.parent.glob("*.assets.json")).read_text())
+    manifest = model_assets(dev, "iris")
     dockerfiles = sorted(image["source"]["dockerFile"] for image in manifest["dockerImages"].values())
     assert dockerfiles == ["docker/serving-gpu/Dockerfile", "docker/serving/Dockerfile"]
     images = {json.dumps(container["Image"]) for container in models}
@@ -226,10 +236,11 @@ def test_a_models_batching_block_reaches_its_containers_environment(tmp_path: Pa
     (tmp_path / "models.json").write_text(json.dumps(document))
     models = load_models_config(tmp_path / "models.json")
     app = new_app(outdir=str(tmp_path / "out"))
-    stack = InferenceRouterStack(
+    stack = ModelStack(
         app,
         "Batching",
         models=models,
+        model=models.models[0],
         stage=load_stage_config("dev", models=models),
         model_package_dir=tmp_path / "packages",
     )
@@ -247,9 +258,9 @@ def test_a_models_batching_block_reaches_its_containers_environment(tmp_path: Pa
 
 
 def test_model_tarball_holds_the_model_and_its_signature(dev: Synthesized) -> None:
-    manifest = json.loads(next(dev.template_path.parent.glob("*.assets.json")).read_text())
+    manifest = model_assets(dev, "iris")
     [archive] = [f["source"]["path"] for f in manifest["files"].values() if f["source"]["path"].endswith(".tar.gz")]
-    with tarfile.open(dev.template_path.parent / archive) as bundle:
+    with tarfile.open(dev.outdir / archive) as bundle:
         assert sorted(bundle.getnames()) == ["model.onnx", "signature.json"]
         signature = json.loads(bundle.extractfile("signature.json").read())  # type: ignore[union-attr]
     # What the container reads and nothing of the router's: a route or limits change must not repack it.
@@ -264,7 +275,7 @@ def test_a_lambda_routed_model_gets_the_onnxruntime_and_model_layers(tmp_path: P
     with zipfile.ZipFile(layer_zip, "w") as archive:
         archive.writestr("python/onnxruntime/__init__.py", "")
     app = new_app(outdir=str(tmp_path / "out"))
-    stack = InferenceRouterStack(
+    stack = PlatformStack(
         app,
         "WithLocalModel",
         models=models,
@@ -290,7 +301,7 @@ def test_a_lambda_routed_model_without_the_built_layer_stops_synth(tmp_path: Pat
     models = load_models_config(write_models_with_variants(tmp_path, {"iris-local": {"route": {"sync": "lambda"}}}))
     app = new_app(outdir=str(tmp_path / "out"))
     with pytest.raises(FileNotFoundError, match="build it with `make layers`"):
-        InferenceRouterStack(
+        PlatformStack(
             app,
             "NoLayer",
             models=models,

@@ -38,10 +38,14 @@ def test_findings_cli_lists_each_acknowledgment_with_its_reason(
 ) -> None:
     main(["--stage", "dev"])
     rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
-    assert all(len(row) == 3 for row in rows), rows
-    listed = {(rule, reason) for _, rule, reason in rows}
+    assert all(len(row) == 4 for row in rows), rows
+    listed = {(rule, reason) for _, _, rule, reason in rows}
     assert listed == {(finding.rule, finding.reason) for finding in dev.acknowledgments}
-    assert any(path == "Api/RestApi" and rule == "AwsSolutions-APIG4" for path, rule, _ in rows)
+    assert {stack for stack, *_ in rows} == {stack.name for stack in dev.all}
+    assert any(
+        stack == "InferenceRouter-dev" and path == "Api/RestApi" and rule == "AwsSolutions-APIG4"
+        for stack, path, rule, _ in rows
+    )
 
 
 def test_an_unacknowledged_finding_fails_synth(tmp_path: Path) -> None:
@@ -64,12 +68,13 @@ def test_an_acknowledgment_without_a_reason_is_refused(dev: Synthesized) -> None
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_cfn_lint_finds_nothing(stage: str, dev: Synthesized, prod: Synthesized) -> None:
     synth = dev if stage == "dev" else prod
-    matches = lint_file(synth.template_path, config=ManualArgs(ignore_checks=CFN_LINT_IGNORED))
-    assert not matches, "\n".join(str(match) for match in matches)
+    for stack in synth.all:
+        matches = lint_file(stack.template_path, config=ManualArgs(ignore_checks=CFN_LINT_IGNORED))
+        assert not matches, f"{stack.name}:\n" + "\n".join(str(match) for match in matches)
 
 
 def test_cfn_lint_does_report_a_broken_template(tmp_path: Path, dev: Synthesized) -> None:
-    template = json.loads(dev.template_path.read_text())
+    template = json.loads(dev.platform.template_path.read_text())
     function = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function")
     function["Properties"]["Runtime"] = "python2.7"
     broken = tmp_path / "broken.template.json"

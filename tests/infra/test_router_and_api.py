@@ -130,9 +130,10 @@ def test_router_role_has_no_wildcard_action_and_invokes_only_its_endpoints(dev: 
         if action.startswith("sagemaker:")
     }
     assert set(invoke) == {"sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointAsync"}
-    assert "endpoint/dev-iris" in str(invoke["sagemaker:InvokeEndpoint"])
-    assert "endpoint/dev-iris-async" in str(invoke["sagemaker:InvokeEndpointAsync"])
-    assert "*" not in str(invoke)
+    # This stage's endpoints by name prefix, whichever model stack deploys them; nothing else is a wildcard.
+    for resource in invoke.values():
+        assert json.dumps(resource).endswith(':endpoint/dev-*"]]}'), resource
+    assert "*" not in json.dumps(invoke).replace("endpoint/dev-*", "")
     objects = [
         s["Resource"] for s in statements if actions_of(s)[0].startswith("s3:") and "s3:ListBucket" not in s["Action"]
     ]

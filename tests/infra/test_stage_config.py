@@ -76,7 +76,8 @@ INVALID: list[tuple[str, Any, str]] = [
     (
         "defaults.serverless_concurrency_budget",
         10,
-        "serverless_concurrency_budget: the serverless endpoints' max_concurrency adds up to 20, over the region budget of 10",
+        "serverless_concurrency_budget: the serverless endpoints' max_concurrency adds up to 20 over all model stacks of "
+        "the stage, over the region budget of 10 (largest: iris=20",
     ),
     (
         "stages.prod.router.invoke_budget_ms",

@@ -1,0 +1,108 @@
+"""EndpointAlarms: one model's on-call alarms, on its serverless and async endpoints, in its own stack.
+
+They notify the platform's page and ticket topics, known here by ARN only (read from the platform's SSM
+parameters), so that adding or removing a model changes no other stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from infra.config.types import AlarmConfig
+from infra.constructs.model_endpoint import SAGEMAKER_NAMESPACE, VARIANT_NAME
+from infra.constructs.on_call_alarm import OnCallAlarms, pascal
+
+
+def _sagemaker_metric(
+    metric_name: str, endpoint: str, *, variant: bool
+) -> Callable[[str, Duration], cloudwatch.IMetric]:
+    dimensions = {"EndpointName": endpoint, **({"VariantName": VARIANT_NAME} if variant else {})}
+    return lambda statistic, period: cloudwatch.Metric(
+        namespace=SAGEMAKER_NAMESPACE,
+        metric_name=metric_name,
+        dimensions_map=dimensions,
+        statistic=statistic,
+        period=period,
+    )
+
+
+class EndpointAlarms(Construct):
+    """Props (keyword-only):
+        alarms / runbook_base_url: as for RouterAlarms.
+        topic_arn: the ARN of the platform's alarm topic of a name ("page", "ticket").
+        serverless_endpoint: the serverless endpoint's name, or None.
+        serverless_provisioned: whether it has provisioned concurrency (its PC alarms exist only then).
+        async_endpoint: the async endpoint's name, or None.
+
+    Attribute: ``alarms`` (alarm name -> list of alarms).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        alarms: Mapping[str, AlarmConfig],
+        runbook_base_url: str,
+        topic_arn: Callable[[str], str],
+        serverless_endpoint: str | None,
+        serverless_provisioned: bool,
+        async_endpoint: str | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        topics: dict[str, sns.ITopic] = {}
+
+        def topic(name: str) -> sns.ITopic:
+            if name not in topics:
+                topics[name] = sns.Topic.from_topic_arn(self, f"{pascal(name)}Topic", topic_arn(name))
+            return topics[name]
+
+        on_call = OnCallAlarms(configs=alarms, runbook_base_url=runbook_base_url, topic=topic)
+        self.alarms = on_call.alarms
+        if serverless_endpoint is not None:
+            subject = f"serverless endpoint {serverless_endpoint}"
+            if serverless_provisioned:
+                on_call.add(
+                    self,
+                    "serverless_pc_low_utilization",
+                    serverless_endpoint,
+                    subject,
+                    _sagemaker_metric("ServerlessProvisionedConcurrencyUtilization", serverless_endpoint, variant=True),
+                )
+                on_call.add(
+                    self,
+                    "serverless_pc_spillover",
+                    serverless_endpoint,
+                    subject,
+                    _sagemaker_metric(
+                        "ServerlessProvisionedConcurrencySpilloverInvocations", serverless_endpoint, variant=True
+                    ),
+                )
+            on_call.add(
+                self,
+                "serverless_5xx_errors",
+                serverless_endpoint,
+                subject,
+                _sagemaker_metric("Invocation5XXErrors", serverless_endpoint, variant=True),
+            )
+        if async_endpoint is not None:
+            subject = f"async endpoint {async_endpoint}"
+            on_call.add(
+                self,
+                "async_backlog_without_capacity",
+                async_endpoint,
+                subject,
+                _sagemaker_metric("HasBacklogWithoutCapacity", async_endpoint, variant=False),
+            )
+            on_call.add(
+                self,
+                "async_oldest_request_age",
+                async_endpoint,
+                subject,
+                _sagemaker_metric("ApproximateAgeOfOldestRequest", async_endpoint, variant=False),
+            )

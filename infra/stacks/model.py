@@ -1,0 +1,128 @@
+"""ModelStack: one model's SageMaker endpoints, their scaling and their alarms, in a stack of its own.
+
+One stack per model, not groups or nested stacks: a model is then added, changed, deployed or removed
+without CloudFormation touching any other model (a group would update its neighbours' stack; nested stacks
+deploy only through their parent), and one stack holds ~20 resources however many models the stage has.
+It knows the platform only by values CloudFormation resolves at deploy time (SSM parameters) and by names
+derived from the stage config, so no stack imports another's exports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+from functions.config.model_types import ModelConfig, ModelsConfig
+from infra.config.types import IMAGE_ASSET, StageConfig
+from infra.constructs.async_storage_ref import AsyncStorageRef
+from infra.constructs.endpoint_alarms import EndpointAlarms
+from infra.constructs.model_endpoint import ModelEndpoint
+from infra.constructs.on_call_alarm import pascal
+from infra.constructs.platform_parameters import PlatformValue, PlatformValues
+from infra.model_package import DEFAULT_OUTPUT_DIR, package_model
+from infra.stacks.stage_values import tag_stage
+
+REPO_ROOT: Final[Path] = Path(__file__).resolve().parents[2]
+SERVING_DOCKERFILES: Final[dict[str, str]] = {
+    "cpu": "docker/serving/Dockerfile",
+    "gpu": "docker/serving-gpu/Dockerfile",
+}
+
+
+class ModelStack(Stack):
+    """Props (keyword-only):
+        models: the model and route config (for packaging the model's artifact with its signature).
+        model: this stack's model; it must have a SageMaker route and an entry in the stage's models.
+        stage: the checked stage config.
+        model_package_dir: where model.tar.gz archives are written before CDK stages them as assets.
+
+    Attributes: ``endpoint`` (ModelEndpoint), ``alarms`` (EndpointAlarms).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        models: ModelsConfig,
+        model: ModelConfig,
+        stage: StageConfig,
+        model_package_dir: Path = DEFAULT_OUTPUT_DIR,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        deploy = stage.models.get(model.name)
+        if deploy is None:
+            raise ValueError(f"model {model.name!r} has no SageMaker route in stage {stage.name!r}: it needs no stack")
+        tag_stage(self, stage)
+        self._images: dict[str, ecr_assets.DockerImageAsset] = {}
+        platform = PlatformValues(self, stage.name)
+        serverless_name = model.route.serverless_endpoint
+        async_name = model.route.async_endpoint
+
+        asset: s3_assets.Asset | None = None
+        if deploy.model_data_url is None:
+            archive = package_model(models, model, output_dir=model_package_dir)
+            asset = s3_assets.Asset(self, f"{pascal(model.name)}ModelData", path=str(archive))
+        self.endpoint = ModelEndpoint(
+            self,
+            f"{pascal(model.name)}Endpoint",
+            model=model,
+            endpoint_name_prefix=stage.endpoint_name_prefix,
+            image_uri="" if deploy.image == IMAGE_ASSET else deploy.image,
+            image_asset=self._serving_image("cpu") if deploy.image == IMAGE_ASSET else None,
+            async_image_uri="" if deploy.async_image == IMAGE_ASSET else deploy.async_image,
+            async_image_asset=self._serving_image("gpu") if deploy.async_image == IMAGE_ASSET else None,
+            model_data_asset=asset,
+            model_data_url=deploy.model_data_url,
+            serverless=stage.serverless_endpoints[serverless_name] if serverless_name else None,
+            async_inference=stage.async_endpoints[async_name] if async_name else None,
+            async_storage=AsyncStorageRef(
+                bucket_name=platform.get(PlatformValue.ASYNC_BUCKET),
+                key_arn=platform.get(PlatformValue.ASYNC_KEY_ARN),
+                success_topic_arn=platform.get(PlatformValue.ASYNC_SUCCESS_TOPIC_ARN),
+                error_topic_arn=platform.get(PlatformValue.ASYNC_ERROR_TOPIC_ARN),
+                bucket_nag_text="<PlatformAsyncBucketName>",
+            )
+            if async_name
+            else None,
+        )
+        self.alarms = EndpointAlarms(
+            self,
+            "Alarms",
+            alarms=stage.alarms,
+            runbook_base_url=stage.runbook_base_url,
+            topic_arn=platform.alarm_topic_arn,
+            serverless_endpoint=self.endpoint.serverless_endpoint_name,
+            serverless_provisioned=bool(
+                serverless_name and stage.serverless_endpoints[serverless_name].provisioned_concurrency > 0
+            ),
+            async_endpoint=self.endpoint.async_endpoint_name,
+        )
+        for endpoint_name in (self.endpoint.serverless_endpoint_name, self.endpoint.async_endpoint_name):
+            if endpoint_name:
+                CfnOutput(
+                    self, f"Endpoint{pascal(endpoint_name)}", value=endpoint_name, description="SageMaker endpoint name"
+                )
+
+    def _serving_image(self, variant: str) -> ecr_assets.DockerImageAsset:
+        """The repo's serving image, one asset per variant (the model comes from S3).
+
+        CDK records the asset at synth and builds it only when ``cdk deploy`` publishes assets, so synth never
+        needs Docker; every model stack names the same image, so it is built and pushed once. SageMaker runs
+        x86_64 images.
+        """
+        if variant not in self._images:
+            self._images[variant] = ecr_assets.DockerImageAsset(
+                self,
+                f"ServingImage{variant.capitalize()}",
+                directory=str(REPO_ROOT),
+                file=SERVING_DOCKERFILES[variant],
+                platform=ecr_assets.Platform.LINUX_AMD64,
+            )
+        return self._images[variant]
