@@ -253,12 +253,10 @@ def _check_prefix_isolation(
 ) -> None:
     """The router may invoke every endpoint named ``<prefix>*``: that must be this stage's endpoints only.
 
-    An empty prefix would reach every endpoint in the account, and a prefix another stage's prefix starts with
-    ("prod-" and "prod-eu-") would reach that stage's endpoints, wherever the two stages could share an account
+    The reader refuses an empty prefix (it would reach every endpoint in the account); a prefix that another
+    stage's prefix starts with ("prod-" and "prod-eu-") would reach that stage's endpoints, wherever the two stages could share an account
     and region (an unset account is the deploying credentials', so it may be any).
     """
-    if not prefix:
-        raise reader.fail("endpoint_name_prefix", "must not be empty: it scopes the router's invoke permission")
     for other_name, other in stages.items():
         if other_name == stage or not isinstance(other, dict):
             continue

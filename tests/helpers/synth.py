@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +20,25 @@ from infra.stacks.platform import PlatformStack
 
 @dataclass(frozen=True)
 class SynthesizedStack:
-    name: str
-    template: Template
-    template_path: Path
-    acknowledgments: list[AcknowledgedFinding]
+    """One stack's template as written; the assertions view and the acknowledgments are built on first use
+    (each crosses into the CDK's Node process, which a stage of hundreds of stacks would pay for every stack)."""
 
-    @property
+    name: str
+    stack: Stack
+    template_path: Path
+
+    @cached_property
     def json(self) -> dict[str, Any]:
-        document: dict[str, Any] = self.template.to_json()
+        document: dict[str, Any] = json.loads(self.template_path.read_text())
         return document
+
+    @cached_property
+    def template(self) -> Template:
+        return Template.from_json(self.json)
+
+    @cached_property
+    def acknowledgments(self) -> list[AcknowledgedFinding]:
+        return acknowledgments(self.stack)
 
     def resources(self, resource_type: str, props: Any = None) -> dict[str, Any]:
         found: dict[str, Any] = self.template.find_resources(resource_type, {"Properties": props} if props else None)
@@ -80,9 +91,8 @@ class Synthesized:
 
 
 def _synthesized_stack(outdir: Path, stack: Stack, assembly: Any) -> SynthesizedStack:
-    path = outdir / assembly.get_stack_artifact(stack.artifact_id).template_file
     return SynthesizedStack(
-        stack.stack_name, Template.from_json(json.loads(path.read_text())), path, acknowledgments(stack)
+        stack.stack_name, stack, outdir / assembly.get_stack_artifact(stack.artifact_id).template_file
     )
 
 

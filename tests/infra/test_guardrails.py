@@ -114,7 +114,8 @@ def test_cdk_cli_synthesizes_offline_without_docker_or_credentials(tmp_path: Pat
     )
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (tmp_path / "cdk.out" / "InferenceRouter-prod.template.json").exists()
+    for stack in ("InferenceRouter-prod", "InferenceRouter-prod-model-iris"):
+        assert (tmp_path / "cdk.out" / f"{stack}.template.json").exists(), stack
     assert "docker" not in result.stderr.lower()
     # Nothing in the environment silences jsii: the app's package does it before aws_cdk loads.
     assert "end-of-life" not in result.stderr

@@ -153,6 +153,9 @@ INVALID: list[tuple[str, Any, str]] = [
         "models.iris.image: 'docker.io/library/python:3.14' is not 'asset' or an ECR image URI",
     ),
     ("stages.prod.endpoint_name_prefix", "prod_", "is not a valid SageMaker endpoint name"),
+    ("stages.prod.endpoint_name_prefix", "", "endpoint_name_prefix: must be a non-empty string"),
+    ("stages.prod.endpoint_name_prefix", "dev-x-", "'dev-x-' and stage 'dev''s 'dev-' overlap"),
+    ("stages.prod.endpoint_name_prefix", "DEV-", "'DEV-' and stage 'dev''s 'dev-' overlap"),
     (
         "stages.prod.serverless_endpoints.iris.pc_autoscaling",
         {"min_capacity": 1, "max_capacity": 30, "target_utilization": 0.7},
@@ -295,3 +298,13 @@ def test_a_deep_learning_container_without_its_own_artifact_is_rejected(deploy: 
     document = with_change("stages.prod.models", {"iris": deploy})
     with pytest.raises(StageConfigError, match=rf"models\.iris\.{field}: a Deep Learning Container does not read"):
         parse(document)
+
+
+def test_overlapping_prefixes_are_allowed_where_the_stages_cannot_share_an_account() -> None:
+    document = with_change("stages.prod.endpoint_name_prefix", "dev-x-")
+    document["stages"]["prod"]["account"] = "111111111111"
+    document["stages"]["dev"]["account"] = "222222222222"
+    assert parse(document).endpoint_name_prefix == "dev-x-"
+    document["stages"]["dev"]["region"] = "eu-west-1"
+    document["stages"]["dev"]["account"] = "111111111111"
+    assert parse(document).endpoint_name_prefix == "dev-x-"

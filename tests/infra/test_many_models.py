@@ -1,0 +1,66 @@
+"""Hundreds of models per stage: a generated fleet synthesizes in both stages with every stack far below
+CloudFormation's limits, and adding or changing one model leaves every other model's stack untouched."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.model_fleet import ModelFleet, fleet_model_name, write_model_fleet
+from functions.config.limits import CLOUDFORMATION_MAX_RESOURCES
+from functions.config.models import load_models_config
+from infra.stack_limits import template_size
+from tests.helpers.synth import Synthesized, synthesize
+
+FLEET_SIZE = 200
+
+
+def synthesize_fleet(fleet: ModelFleet, stage: str, outdir: Path) -> Synthesized:
+    return synthesize(stage, outdir, models=load_models_config(fleet.models_path), stages_path=fleet.stages_path)
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_two_hundred_models_synthesize_with_every_stack_far_below_the_limit(
+    stage: str, tmp_path: Path, dev: Synthesized, prod: Synthesized
+) -> None:
+    fleet = write_model_fleet(tmp_path / "fleet", FLEET_SIZE)
+    # synthesize() runs cdk-nag over every stack and the limit check; either would raise here.
+    synth = synthesize_fleet(fleet, stage, tmp_path / "out")
+    assert sorted(synth.models) == sorted(fleet.model_names)
+    sizes = [template_size(stack.name, stack.template_path) for stack in synth.all]
+    assert max(size.resources for size in sizes) < CLOUDFORMATION_MAX_RESOURCES // 4
+    # The platform does not grow with models: it is the same size as with the one default model.
+    default = prod if stage == "prod" else dev
+    assert sizes[0].resources == len(default.platform.json["Resources"])
+    model_sizes = {size.resources for size in sizes[1:]}
+    assert model_sizes == {len(default.models["iris"].json["Resources"])}
+    print(
+        f"{stage}: {len(sizes)} stacks; platform {sizes[0].resources} resources, "
+        f"each model stack {model_sizes.pop()} resources"
+    )
+
+
+def stack_templates(synth: Synthesized) -> dict[str, dict[str, Any]]:
+    return {stack.name: stack.json for stack in synth.all}
+
+
+def test_adding_or_resizing_a_model_changes_only_that_models_stack(tmp_path: Path) -> None:
+    three = synthesize_fleet(write_model_fleet(tmp_path / "three", 3), "prod", tmp_path / "out-three")
+    four_fleet = write_model_fleet(tmp_path / "four", 4)
+    four = synthesize_fleet(four_fleet, "prod", tmp_path / "out-four")
+    before, after = stack_templates(three), stack_templates(four)
+    added = f"InferenceRouter-prod-model-{fleet_model_name(3)}"
+    assert set(after) - set(before) == {added}
+    # Every other stack, the platform included, is unchanged: the router's invoke permission is by prefix.
+    # (On a real change to functions/models.json the router's code asset changes too: it must learn the model.)
+    assert {name: after[name] for name in before} == before
+
+    stages = json.loads(four_fleet.stages_path.read_text())
+    stages["stages"]["prod"]["serverless_endpoints"][fleet_model_name(1)]["memory_mb"] = 4096
+    four_fleet.stages_path.write_text(json.dumps(stages))
+    resized = stack_templates(synthesize_fleet(four_fleet, "prod", tmp_path / "out-resized"))
+    changed = {name for name in after if resized[name] != after[name]}
+    assert changed == {f"InferenceRouter-prod-model-{fleet_model_name(1)}"}
