@@ -59,6 +59,7 @@ synth: setup
 redrive: setup
 	$(BIN)/python -m ops redrive $(ARGS)
 
+## Synth time and stack sizes for 1, 50 and 200 generated models (bench.synth_scale) close the run.
 ## The batching target (3x at concurrency 32, p99 <= 2x) is enforced on the 2048-wide MLP; the 512-wide one is
 ## HTTP-bound on 2 cores (the model is ~0.05 ms of a ~0.25 ms request), so its run only reports the verdict.
 bench: setup
@@ -67,6 +68,7 @@ bench: setup
 	BENCH_MODELS=mlp BENCH_MLP_WIDTH=2048 $(BIN)/python -m bench.batching
 	$(BIN)/python -m bench.serving_server
 	$(BIN)/python -m bench.in_lambda
+	$(BIN)/python -m bench.synth_scale
 
 ## Fixed-concurrency load on the local stack, healthy and with 10% faults + a throttle (default 32 clients x 60 s).
 load: setup

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bench.model_fleet import ModelFleet, fleet_model_name, write_model_fleet
+from bench.synth_scale import measure
 from functions.config.limits import CLOUDFORMATION_MAX_RESOURCES
 from functions.config.models import load_models_config
 from infra.stack_limits import template_size
@@ -64,3 +65,11 @@ def test_adding_or_resizing_a_model_changes_only_that_models_stack(tmp_path: Pat
     resized = stack_templates(synthesize_fleet(four_fleet, "prod", tmp_path / "out-resized"))
     changed = {name for name in after if resized[name] != after[name]}
     assert changed == {f"InferenceRouter-prod-model-{fleet_model_name(1)}"}
+
+
+def test_the_synth_bench_reports_a_stage_of_generated_models() -> None:
+    figures = measure(2, "dev")
+    assert (figures["models"], figures["stacks"]) == (2, 3)
+    assert figures["largest_model_stack_resources"] < figures["platform_resources"]
+    assert figures["build_s"] > 0
+    assert figures["synth_s"] > 0
