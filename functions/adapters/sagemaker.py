@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import re
 import threading
 from typing import TYPE_CHECKING, Any, Final
 
@@ -73,6 +74,12 @@ TRANSIENT_ERRORS: Final[dict[str, FailureReason]] = {
     "503": FailureReason.SERVICE_UNAVAILABLE,
     "504": FailureReason.GATEWAY_TIMEOUT,
 }
+
+
+# SageMaker's ValidationError for a missing endpoint: "Endpoint <name> of account <id> not found."
+ENDPOINT_NOT_FOUND_MESSAGE: Final[re.Pattern[str]] = re.compile(r"^Endpoint \S+ of account \S+ not found")
+# A serverless endpoint takes a few minutes to create; asking again sooner than this only adds load.
+ENDPOINT_NOT_FOUND_RETRY_AFTER_S: Final[int] = 30
 
 
 def timeout_step_ms(timeout_ms: int) -> int:
@@ -202,6 +209,12 @@ def map_client_error(endpoint: str, error: ClientError) -> Exception:
     reason = TRANSIENT_ERRORS.get(code)
     if reason is not None:
         return EndpointUnavailableError(f"endpoint {endpoint!r} is unavailable ({code}); retry later", reason=reason)
+    if code == "ValidationError" and ENDPOINT_NOT_FOUND_MESSAGE.search(message):
+        return EndpointUnavailableError(
+            f"endpoint {endpoint!r} does not exist: the model's stack is not deployed yet, or was removed",
+            reason=FailureReason.ENDPOINT_NOT_FOUND,
+            retry_after_seconds=ENDPOINT_NOT_FOUND_RETRY_AFTER_S,
+        )
     if code == "ValidationError" and "oversize" in message.lower():
         return PayloadTooLargeError(f"endpoint {endpoint!r} refused the body as too large: {message}")
     return EndpointRejectedError(f"endpoint {endpoint!r} rejected the request ({code}): {message or 'no message'}")

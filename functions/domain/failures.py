@@ -22,6 +22,10 @@ class FailureReason(StrEnum):
     INTERNAL_DEPENDENCY = "internal-dependency"
     BAD_GATEWAY = "bad-gateway"
     GATEWAY_TIMEOUT = "gateway-timeout"
+    # No endpoint of that name: a model whose stack is not deployed yet (the router learns a model when the
+    # platform deploys, its endpoint comes with the model's stack after) or was removed. Not retried within a
+    # request: creating an endpoint takes minutes.
+    ENDPOINT_NOT_FOUND = "endpoint-not-found"
     # Refused, reset or half-answered connection.
     CONNECTION_ERROR = "connection-error"
     # The router did not call: the endpoint's circuit is open.

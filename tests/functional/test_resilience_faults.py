@@ -315,6 +315,33 @@ def test_fault_table_cell(
         assert body == fresh
 
 
+@pytest.mark.parametrize(
+    ("fallback", "expected"),
+    [
+        (None, (503, None)),
+        ({"static": STATIC}, (200, "endpoint-not-found; static-fallback")),
+        ("last_good", (503, None)),  # it never answered, so there is no last good answer
+    ],
+)
+def test_an_endpoint_not_deployed_yet_is_503_or_the_fallback_without_retrying(
+    local_runtime: LocalSageMakerRuntime,
+    sagemaker_backend: SageMakerBackend,
+    tmp_path: Path,
+    fallback: Any,
+    expected: tuple[int, str | None],
+) -> None:
+    # The platform's router learns a model before the model's stack has created its endpoint.
+    resilience = {"retry": FAST_RETRY, "breaker": BREAKER, "fallback": fallback}
+    route = {"sync": "serverless", "serverless_endpoint": "not-deployed"}
+    config = write_models_with_variants(tmp_path, {"iris-new": {"route": route, "resilience": resilience}})
+    status, headers, body = infer(new_router(config, sagemaker_backend), "iris-new")
+    assert (status, headers.get("X-Inference-Degraded")) == expected, body
+    if status == 503:
+        assert headers["Retry-After"] == "30"
+        assert "the model's stack is not deployed yet, or was removed" in body["error"]
+    assert sum(local_runtime.sync_invocations.values()) == 0
+
+
 def test_a_backoff_retry_after_is_the_next_backoffs_bound(
     local_runtime: LocalSageMakerRuntime, sagemaker_backend: SageMakerBackend, tmp_path: Path
 ) -> None:

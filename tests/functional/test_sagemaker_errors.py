@@ -72,11 +72,24 @@ def test_no_time_left_is_504_without_calling(runtime: LocalSageMakerRuntime, cal
     assert "no time left to call the model" in answer.body["error"]
 
 
-def test_unknown_endpoint_is_502_naming_it(runtime: LocalSageMakerRuntime, sagemaker_backend: SageMakerBackend) -> None:
+def test_an_endpoint_not_deployed_yet_is_503_with_a_long_retry_after(
+    runtime: LocalSageMakerRuntime, sagemaker_backend: SageMakerBackend
+) -> None:
+    # The platform (the router that knows the model) deploys before the model's stack creates its endpoint.
     router = create_app(RouterSettings(endpoint_name_prefix="missing-"), None, RouterClients(sagemaker_backend))
     answer = answer_of(router(load_event("apigw_infer_valid"), LocalLambdaContext()))
+    assert answer.status == 503
+    assert answer.headers["Retry-After"] == "30"
+    assert answer.body["error"] == (
+        "endpoint 'missing-iris' does not exist: the model's stack is not deployed yet, or was removed"
+    )
+
+
+def test_another_validation_error_is_502_naming_it(runtime: LocalSageMakerRuntime, call_router: Any) -> None:
+    runtime.set_fault("iris", FaultSpec(error="ValidationError"))
+    answer = call_router(load_event("apigw_infer_valid"))
     assert answer.status == 502
-    assert "Endpoint missing-iris of account 123456789012 not found." in answer.body["error"]
+    assert "rejected the request (ValidationError)" in answer.body["error"]
 
 
 def test_partial_error_rate_fails_only_some_calls(runtime: LocalSageMakerRuntime, call_router: Any) -> None:

@@ -52,6 +52,7 @@ CLASSIFICATION = [
     (unavailable("submit-timeout"), ErrorClass.DEADLINE),
     (EndpointTimeoutError("no answer within 500 ms"), ErrorClass.DEADLINE),
     (unavailable("circuit-open"), ErrorClass.FINAL),
+    (unavailable("endpoint-not-found"), ErrorClass.FINAL),  # creating an endpoint takes minutes
     (unavailable("async-not-configured"), ErrorClass.FINAL),
     (unavailable("job-table-unavailable"), ErrorClass.FINAL),
     (ModelFailedError("model failed (500)", 500), ErrorClass.FINAL),
