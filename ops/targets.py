@@ -62,7 +62,10 @@ def stack_target(stack_name: str) -> Target:
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
     missing = [key for key in ("ResultQueueUrl", "DeadLetterQueueUrl", "AsyncBucket", "JobTable") if key not in outputs]
     if missing:
-        raise TargetError(f"stack {stack_name!r} lacks outputs {', '.join(missing)}: is it an InferenceRouter stack?")
+        raise TargetError(
+            f"stack {stack_name!r} lacks outputs {', '.join(missing)}: "
+            "name the stage's platform stack (InferenceRouter-<stage>), not a model stack"
+        )
     environment = {
         "ASYNC_BUCKET": outputs["AsyncBucket"],
         "JOB_TABLE": outputs["JobTable"],

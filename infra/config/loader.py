@@ -254,8 +254,8 @@ def _check_prefix_isolation(
     """The router may invoke every endpoint named ``<prefix>*``: that must be this stage's endpoints only.
 
     The reader refuses an empty prefix (it would reach every endpoint in the account); a prefix that another
-    stage's prefix starts with ("prod-" and "prod-eu-") would reach that stage's endpoints, wherever the two stages could share an account
-    and region (an unset account is the deploying credentials', so it may be any).
+    stage's prefix starts with ("prod-" and "prod-eu-") would reach that stage's endpoints, wherever the two
+    stages could share an account and region (an unset account is the deploying credentials', so it may be any).
     """
     for other_name, other in stages.items():
         if other_name == stage or not isinstance(other, dict):

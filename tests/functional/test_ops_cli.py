@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 
 from functions.adapters import aws_clients
 from functions.adapters.dynamodb_jobs import DynamoDBJobStore
@@ -30,6 +32,7 @@ from local.aws import (
 )
 from local.sagemaker_runtime import LocalSageMakerRuntime
 from local.stack import LOCAL_AWS_ENVIRONMENT
+from ops import targets
 from ops.__main__ import main
 from ops.redrive import queue_depth
 
@@ -168,3 +171,29 @@ def test_cli_resubmit_refuses_a_job_that_did_not_fail(world: World, capsys: pyte
 def test_cli_resubmit_of_an_unknown_job_says_so(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["resubmit", "c" * 32, "--local-state", str(world.state_file)]) == 1
     assert f"job {'c' * 32!r} does not exist" in capsys.readouterr().err
+
+
+def test_a_model_stack_named_as_the_target_points_at_the_platform_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = boto3.client("cloudformation", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(client)
+    stubber.add_response(
+        "describe_stacks",
+        {
+            "Stacks": [
+                {
+                    "StackName": "InferenceRouter-prod-model-iris",
+                    "CreationTime": "2026-12-01T00:00:00Z",
+                    "StackStatus": "CREATE_COMPLETE",
+                    "Outputs": [{"OutputKey": "EndpointProdIris", "OutputValue": "prod-iris"}],
+                }
+            ]
+        },
+        {"StackName": "InferenceRouter-prod-model-iris"},
+    )
+    monkeypatch.setattr(targets.boto3, "client", lambda service: client)
+    with stubber, pytest.raises(targets.TargetError) as raised:
+        targets.stack_target("InferenceRouter-prod-model-iris")
+    assert str(raised.value) == (
+        "stack 'InferenceRouter-prod-model-iris' lacks outputs ResultQueueUrl, DeadLetterQueueUrl, AsyncBucket, "
+        "JobTable: name the stage's platform stack (InferenceRouter-<stage>), not a model stack"
+    )
