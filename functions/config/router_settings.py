@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from functions.config.caller_policy import CallerPolicy, caller_policy_from_env
 from functions.config.models import ENDPOINT_NAME_PATTERN
 
 ENVIRONMENT_VARIABLES: Final[tuple[str, ...]] = (
@@ -18,6 +19,7 @@ ENVIRONMENT_VARIABLES: Final[tuple[str, ...]] = (
     "INVOKE_BUDGET_MS",
     "RESPONSE_RESERVE_MS",
     "MODEL_ROOT",
+    "CALLER_POLICY",
 )
 
 
@@ -25,9 +27,14 @@ ENVIRONMENT_VARIABLES: Final[tuple[str, ...]] = (
 # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
 INITIALIZATION_TYPE_VARIABLE: Final[str] = "AWS_LAMBDA_INITIALIZATION_TYPE"
 PROVISIONED_CONCURRENCY_INIT: Final[str] = "provisioned-concurrency"
+# Also set by the runtime: the function's memory in MB. The last-good cache may take 1/16 of it (64 MiB of the
+# default 1,024 MB), leaving the rest to the request in flight (a parsed body takes several times its size).
+MEMORY_SIZE_VARIABLE: Final[str] = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+LAST_GOOD_MEMORY_DIVISOR: Final[int] = 16
 
 DEFAULT_INVOKE_BUDGET_MS: Final[int] = 20_000
 DEFAULT_RESPONSE_RESERVE_MS: Final[int] = 300
+DEFAULT_MEMORY_MB: Final[int] = 1024  # outside Lambda (local mode, tests): the stage default's size
 
 
 class SettingsError(ValueError):
@@ -46,6 +53,9 @@ class RouterSettings:
     # This environment is initialised for provisioned concurrency: init runs before any request is routed to
     # it, so work done then (warming the in-Lambda sessions) is paid by no caller.
     provisioned_init: bool = False
+    # Who may call which model (CALLER_POLICY); None: every authenticated caller, every model.
+    caller_policy: CallerPolicy | None = None
+    last_good_max_bytes: int = DEFAULT_MEMORY_MB * 1024 * 1024 // LAST_GOOD_MEMORY_DIVISOR
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RouterSettings:
@@ -59,17 +69,26 @@ class RouterSettings:
             response_reserve_ms=_positive_int(environ, "RESPONSE_RESERVE_MS", DEFAULT_RESPONSE_RESERVE_MS),
             model_root=environ.get("MODEL_ROOT") or None,
             provisioned_init=environ.get(INITIALIZATION_TYPE_VARIABLE) == PROVISIONED_CONCURRENCY_INIT,
+            caller_policy=caller_policy_from_env(environ.get("CALLER_POLICY"), _policy_error),
+            last_good_max_bytes=_positive_int(environ, MEMORY_SIZE_VARIABLE, DEFAULT_MEMORY_MB, "megabytes")
+            * 1024
+            * 1024
+            // LAST_GOOD_MEMORY_DIVISOR,
         )
 
 
-def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+def _policy_error(path: str, message: str) -> SettingsError:
+    return SettingsError(f"{path}: {message}")
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int, unit: str = "milliseconds") -> int:
     raw = environ.get(name)
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r}: must be a whole number of milliseconds") from None
+        raise SettingsError(f"{name}={raw!r}: must be a whole number of {unit}") from None
     if value <= 0:
         raise SettingsError(f"{name}={raw!r}: must be positive")
     return value

@@ -88,3 +88,7 @@ class ConflictError(InferenceError):
 
 class IdempotencyKeyReusedError(InferenceError):
     """An Idempotency-Key came back with a different body (HTTP 422)."""
+
+
+class CallerNotAllowedError(InferenceError):
+    """The stage's caller policy does not let this caller call the model, or not in this mode (HTTP 403)."""

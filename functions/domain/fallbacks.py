@@ -20,14 +20,11 @@ def fallback_answer(request: InferRequest, cause: FailureReason, last_good: Last
                                     **settings.static_response}  # fmt: skip
         return Degraded(_with_request_id(document, request), cause, DegradedBy.STATIC_FALLBACK)
     if settings.fallback == "last_good":
+        # Cached only as a JSON object, without the id of the request it answered (LastGoodCache.put).
         cached = last_good.get(last_good_key(request))
         if cached is None:
             return None
-        try:
-            document = json.loads(cached)
-        except ValueError:  # an answer that passed checked_answer but is not whole JSON: no fallback
-            return None
-        document.pop("id", None)  # the cached answer was for another request
+        document = json.loads(cached)
         return Degraded(_with_request_id(document, request), cause, DegradedBy.LAST_GOOD)
     return None
 

@@ -20,9 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
+from functions.config.caller_policy import CallerPolicy
 from functions.config.limits import LAMBDA_MAX_BODY_BYTES
 from functions.config.model_types import ModelConfig, ModelsConfig
 from functions.domain.async_jobs import JobView
+from functions.domain.caller_policy import permitted_modes, require_mode
+from functions.domain.callers import CallerIdentity
 from functions.domain.deadline import DeadlineBudget
 from functions.domain.endpoint_call import EndpointCaller
 from functions.domain.errors import (
@@ -81,6 +84,7 @@ class InferCall:
     prefer_async: bool = False
     idempotency_key: str | None = None
     caller: str | None = None  # who API Gateway authenticated: an Idempotency-Key is the caller's own
+    identity: CallerIdentity = field(default_factory=CallerIdentity)  # the same caller, as the policy names it
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class InferUseCase:
     async_jobs: Callable[[], AsyncJobs] | None = None
     in_lambda: InProcessBackend | None = None  # runs ``lambda``-routed models inside the router
     last_good: LastGoodCache = field(default_factory=LastGoodCache)
+    caller_policy: CallerPolicy | None = None  # None: every authenticated caller may call every model
 
     @property
     def budget(self) -> DeadlineBudget:
@@ -104,11 +109,21 @@ class InferUseCase:
         return model
 
     def infer(self, call: InferCall, *, remaining_ms: Callable[[], int]) -> InferOutcome:
-        """The outcome of ``call`` within the Lambda's ``remaining_ms()``; raises the refusal's error."""
+        """The outcome of ``call`` within the Lambda's ``remaining_ms()``; raises the refusal's error.
+
+        The caller policy is checked before the body is read: a caller it refuses learns nothing from
+        validation errors (nor whether the model exists), and pays for no parsing.
+        """
+        permitted = permitted_modes(self.caller_policy, call.identity, call.model)
+        require_mode(permitted, call.model)
         model = self.model(call.model)
-        if self._takes_async_path(model, len(call.body), prefer_async=call.prefer_async):
+        # RFC 7240: a preference the caller may not have is ignored, as for a model without an async route.
+        prefer_async = call.prefer_async and "async" in permitted
+        async_path = self._takes_async_path(model, len(call.body), prefer_async=prefer_async)
+        require_mode(permitted, model.name, "async" if async_path else "sync")
+        if async_path:
             request = validate_infer_request(model, call.body, max_body_bytes=LAMBDA_MAX_BODY_BYTES)
-            return Submitted(self._submit(request, call, remaining_ms), preference_applied=call.prefer_async)
+            return Submitted(self._submit(request, call, remaining_ms), preference_applied=prefer_async)
         request = validate_infer_request(model, call.body)
         try:
             return Answered(self._forward(request, remaining_ms))
@@ -117,7 +132,7 @@ class InferUseCase:
             degraded = fallback_answer(request, cause, self.last_good)
             if degraded is not None:
                 return degraded
-            if not self._can_spill(model, remaining_ms()):
+            if "async" not in permitted or not self._can_spill(model, remaining_ms()):
                 raise
         # A refused submit raises its own error (its own 503), not the sync call's.
         return SpilledToAsync(self._submit(request, call, remaining_ms), cause)

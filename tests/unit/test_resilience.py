@@ -402,26 +402,30 @@ def test_registry_keeps_one_breaker_per_endpoint_with_its_models_settings() -> N
 # --- last-good cache -------------------------------------------------------------------------------------
 
 
+def answer(value: str) -> bytes:
+    return f'{{"outputs":"{value}"}}'.encode()
+
+
 def test_cache_evicts_the_least_recently_used() -> None:
     cache = LastGoodCache(max_entries=2, max_age_s=60, clock=FakeClock())
-    cache.put("a", b"A")
-    cache.put("b", b"B")
-    assert cache.get("a") == b"A"  # a is now the most recently used
-    cache.put("c", b"C")
+    cache.put("a", answer("A"))
+    cache.put("b", answer("B"))
+    assert cache.get("a") == answer("A")  # a is now the most recently used
+    cache.put("c", answer("C"))
     assert cache.get("b") is None
-    assert cache.get("a") == b"A"
-    assert cache.get("c") == b"C"
-    cache.put("a", b"A2")  # a newer answer replaces the old one
-    assert cache.get("a") == b"A2"
+    assert cache.get("a") == answer("A")
+    assert cache.get("c") == answer("C")
+    cache.put("a", answer("A2"))  # a newer answer replaces the old one
+    assert cache.get("a") == answer("A2")
     assert len(cache) == 2
 
 
 def test_cache_entries_expire() -> None:
     clock = FakeClock()
     cache = LastGoodCache(max_entries=10, max_age_s=60, clock=clock)
-    cache.put("a", b"A")
+    cache.put("a", answer("A"))
     clock.advance(60)
-    assert cache.get("a") == b"A"
+    assert cache.get("a") == answer("A")
     clock.advance(0.001)
     assert cache.get("a") is None
     assert len(cache) == 0

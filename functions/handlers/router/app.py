@@ -25,10 +25,12 @@ from aws_lambda_powertools.logging import correlation_paths
 from functions.config import api_routes as api
 from functions.config.models import load_models_config
 from functions.domain.breaker import BreakerRegistry
+from functions.domain.callers import CallerIdentity
 from functions.domain.deadline import DeadlineBudget
 from functions.domain.endpoint_call import EndpointCaller, ModelBackend
 from functions.domain.errors import InferenceError, JobNotFoundError, RouteNotFoundError
 from functions.domain.infer import AsyncJobs, InferCall, InferUseCase, InProcessBackend
+from functions.domain.last_good import LastGoodCache
 from functions.domain.outcomes import Degraded, SpilledToAsync, Submitted
 from functions.handlers.router.responses import RESPOND_ASYNC, error_response, json_response, outcome_response
 from functions.handlers.router.telemetry import BreakerLog, SubmitAnomalies, count_degraded
@@ -133,6 +135,8 @@ def create_app(settings: RouterSettings, async_settings: AsyncSettings | None, c
         endpoint_name_prefix=settings.endpoint_name_prefix,
         async_jobs=async_jobs,
         in_lambda=in_lambda,
+        last_good=LastGoodCache(max_bytes=settings.last_good_max_bytes),
+        caller_policy=settings.caller_policy,
     )
     resolver = routes(use_case, config, logger)
     handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)(resolver.resolve)
@@ -173,6 +177,9 @@ def routes(use_case: InferUseCase, config: ModelsConfig, logger: Logger) -> APIG
             prefer_async=prefers_async(event.headers.get("Prefer") or event.headers.get("prefer") or ""),
             idempotency_key=event.headers.get("Idempotency-Key") or event.headers.get("idempotency-key"),
             caller=caller_identity(event.raw_event),
+            identity=CallerIdentity.from_request_identity(
+                (event.raw_event.get("requestContext") or {}).get("identity") or {}
+            ),
         )
         outcome = use_case.infer(call, remaining_ms=app.lambda_context.get_remaining_time_in_millis)
         if isinstance(outcome, Degraded | SpilledToAsync):

@@ -17,6 +17,7 @@ from typing import Final
 from aws_lambda_powertools.event_handler.api_gateway import Response
 
 from functions.domain.errors import (
+    CallerNotAllowedError,
     ConflictError,
     EndpointRejectedError,
     EndpointTimeoutError,
@@ -40,6 +41,7 @@ RESPOND_ASYNC: Final[str] = "respond-async"
 DEGRADED_HEADER: Final[str] = "X-Inference-Degraded"
 STATUS_BY_ERROR: dict[type[InferenceError], int] = {
     InvalidRequestError: 400,
+    CallerNotAllowedError: 403,
     ModelNotFoundError: 404,
     RouteNotFoundError: 404,
     JobNotFoundError: 404,
