@@ -3,12 +3,18 @@ entry limit is skipped, and the cached bytes never pass ``max_bytes``, however m
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tracemalloc
 
 import pytest
 
-from functions.domain.last_good import ENTRY_OVERHEAD_BYTES, LastGoodCache
+from functions.config.model_types import ResilienceConfig
+from functions.config.models import load_models_config
+from functions.domain.failures import DegradedBy, FailureReason
+from functions.domain.fallbacks import fallback_answer
+from functions.domain.last_good import ENTRY_OVERHEAD_BYTES, LastGoodCache, last_good_key
+from functions.domain.validation import InferRequest, validate_infer_request
 
 MB = 1024 * 1024
 
@@ -93,3 +99,25 @@ def test_an_answer_without_an_id_is_cached_as_it_is() -> None:
 def test_bounds_that_cannot_hold_an_entry_are_refused(max_bytes: int, max_answer_bytes: int) -> None:
     with pytest.raises(ValueError, match="max_answer_bytes"):
         LastGoodCache(max_bytes=max_bytes, max_answer_bytes=max_answer_bytes)
+
+
+def test_the_fallback_answers_with_the_current_requests_id_or_none() -> None:
+    iris = load_models_config().model("iris")
+    assert iris is not None
+    model = dataclasses.replace(iris, resilience=ResilienceConfig(fallback="last_good"))
+    inputs = [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]
+
+    def request(request_id: str | None) -> InferRequest:
+        document = {"inputs": inputs} if request_id is None else {"id": request_id, "inputs": inputs}
+        return validate_infer_request(model, json.dumps(document).encode())
+
+    cache = LastGoodCache(max_age_s=3600)
+    first = request("first-" + "x" * 1000)
+    cache.put(last_good_key(first), answer("first-" + "x" * 1000))
+    for request_id in ("second", None):
+        degraded = fallback_answer(request(request_id), FailureReason.DEADLINE, cache)
+        assert degraded is not None
+        assert degraded.answered_by is DegradedBy.LAST_GOOD
+        document = json.loads(degraded.body)
+        assert document.get("id") == request_id
+        assert document["outputs"] == json.loads(answer(""))["outputs"]
