@@ -7,11 +7,16 @@ with another method gets API Gateway's own 403 ``Missing Authentication Token``.
 
 One Lambda environment handles one request at a time; the server serialises calls to the handler
 the same way (``sam local start-api`` with a warm container).
+
+Callers are told apart as the dev stage tells them apart: by their ``x-api-key``, which becomes the event's
+``requestContext.identity.apiKey`` and ``apiKeyId``. No key checks anything (any value is a caller of its own),
+and a request without one is the one anonymous local caller.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import threading
 import time
@@ -55,6 +60,18 @@ def match_resource(method: str, path: str) -> tuple[str, dict[str, str]] | None:
     if path_matched:
         return None
     return PROXY_RESOURCE, {"proxy": path.lstrip("/")}
+
+
+def api_key_identity(headers: dict[str, str]) -> dict[str, str]:
+    """The ``apiKey`` and ``apiKeyId`` API Gateway adds for a request's ``x-api-key``; none without one.
+
+    The id stands in for the key's API Gateway id: derived from the key, so the key itself (a secret) is not
+    what the router records as a job's owner.
+    """
+    key = next((value for name, value in headers.items() if name.lower() == "x-api-key" and value), None)
+    if key is None:
+        return {}
+    return {"apiKey": key, "apiKeyId": "local-" + hashlib.sha256(key.encode()).hexdigest()[:16]}
 
 
 def build_rest_event(
@@ -109,6 +126,7 @@ def build_rest_event(
                 "user": None,
                 "userAgent": headers.get("User-Agent", ""),
                 "userArn": None,
+                **api_key_identity(headers),
             },
             "path": f"/{STAGE}{path}",
             "protocol": "HTTP/1.1",

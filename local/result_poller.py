@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from functions.domain.job_records import AsyncOutcome
+    from functions.domain.job_records import AsyncOutcome, Settlement
 
 from local.account import ACCOUNT_ID, REGION
 from local.api_gateway import LocalLambdaContext
@@ -71,13 +71,13 @@ class CrashingService:
         self.inner = inner
         self._poller = poller
 
-    def settle(self, outcome: AsyncOutcome) -> bool:
+    def settle(self, outcome: AsyncOutcome) -> Settlement:
         if self._poller.crash_fault().crashes_on(outcome.job_id):
             self._poller.count_crash()
             logger.info("result poller: injected crash settling job %s", outcome.job_id)
             raise InjectedCrashError(f"injected crash while settling job {outcome.job_id}")
-        settled: bool = self.inner.settle(outcome)
-        return settled
+        settlement: Settlement = self.inner.settle(outcome)
+        return settlement
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -37,6 +37,6 @@ def resubmit(service: AsyncJobService, config: ModelsConfig, job_id: str, *, for
         raise ResubmitError(f"the input of job {job_id!r} ({job.input_location}) cannot be read: {error}") from error
     # The input passed validation once; check it again against today's model config.
     request = validate_infer_request(model, body, max_body_bytes=LAMBDA_MAX_BODY_BYTES)
-    return service.submit(
-        request, now=int(time.time()), remaining_ms=lambda: SUBMIT_WINDOW_MS, budget=DeadlineBudget(SUBMIT_CALL_MS, 0)
-    )
+    # The new job is the same caller's, so they can read it as they could the old one.
+    return service.submit(request, owner=job.owner, now=int(time.time()), remaining_ms=lambda: SUBMIT_WINDOW_MS,
+                          budget=DeadlineBudget(SUBMIT_CALL_MS, 0))  # fmt: skip

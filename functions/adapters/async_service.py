@@ -85,10 +85,13 @@ class AwsAsyncJobs:
         remaining_ms: Callable[[], int],
         budget: DeadlineBudget,
         idempotency: IdempotencyScope | None,
+        caller: str | None,
     ) -> JobReceipt:
         def submit() -> dict[str, Any]:
             # The remaining time is read again right before the endpoint call, capped by the invoke budget.
-            job = self.service.submit(request, now=int(self.wall_clock()), remaining_ms=remaining_ms, budget=budget)
+            job = self.service.submit(
+                request, owner=caller, now=int(self.wall_clock()), remaining_ms=remaining_ms, budget=budget
+            )
             return JobReceipt(job.job_id, job.public_status).document()
 
         if idempotency is None or self.idempotency is None:
@@ -104,8 +107,8 @@ class AwsAsyncJobs:
             )
         return JobReceipt(str(document["id"]), str(document["status"]))
 
-    def view(self, job_id: str) -> JobView:
-        return self.service.view(job_id)
+    def view(self, job_id: str, *, caller: str | None) -> JobView:
+        return self.service.view(job_id, caller=caller)
 
 
 def build_async_jobs(

@@ -16,6 +16,7 @@ from functions.adapters import aws_clients
 from functions.adapters.aws_errors import unavailable_when_transient
 from functions.config.async_contract import (
     JOB_DEADLINE_ATTRIBUTE,
+    JOB_OWNER_ATTRIBUTE,
     JOB_STATUS_ATTRIBUTE,
     JOB_STATUS_INDEX,
     JOB_TABLE_PARTITION_KEY,
@@ -64,6 +65,8 @@ class DynamoDBJobStore:
             JOB_TTL_ATTRIBUTE: {"N": str(job.deadline + self.record_ttl_s)},
             "input_location": {"S": job.input_location},
         }
+        if job.owner is not None:
+            item[JOB_OWNER_ATTRIBUTE] = {"S": job.owner}
         with unavailable_when_transient(STORE, REASON):
             self.dynamodb.put_item(
                 TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(#id)",
@@ -183,4 +186,5 @@ def _job(item: dict[str, Any]) -> Job:
         output_location=text("output_location"),
         failure_location=text("failure_location"),
         error=text("error"),
+        owner=text(JOB_OWNER_ATTRIBUTE),
     )

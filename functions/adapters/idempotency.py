@@ -2,7 +2,10 @@
 on DynamoDB). The same key with a different body is refused rather than silently answered.
 
 A key is scoped by the caller and the model: two callers (or one caller, two models) using the same key get
-their own jobs. The DynamoDB client is the project's (``aws_clients``: standard retries, short timeouts), not
+their own jobs. The caller is the router's normalized one (functions/handlers/router/caller.py): an assumed
+role without its session name, so a retry after a credential refresh still finds its job.
+
+The DynamoDB client is the project's (``aws_clients``: standard retries, short timeouts), not
 the botocore defaults Powertools would make (legacy retries, 60 s reads: far past API Gateway's 29 s).
 """
 
@@ -37,7 +40,7 @@ KEY_EXPRESSION: Final[str] = "[caller, model, key]"
 class IdempotentSubmitter:
     """Example:
     >>> submitter = IdempotentSubmitter("idempotency-table")
-    >>> submitter.submit("order-4711", model="iris", caller="arn:aws:iam::123456789012:user/app",
+    >>> submitter.submit("order-4711", model="iris", caller="userArn:arn:aws:iam::123456789012:role/app",
     ...                  body_sha256=digest, action=lambda: {"id": "...", "status": "queued"}, context=context)
     """
 

@@ -20,6 +20,8 @@ JOB_STATUS_ATTRIBUTE: Final[str] = "job_status"
 JOB_DEADLINE_ATTRIBUTE: Final[str] = "deadline"
 JOB_STATUS_INDEX: Final[str] = "by_status"  # job_status + deadline: the sweeper's "open and overdue" query
 JOB_TTL_ATTRIBUTE: Final[str] = "expires_at"
+# The submitter's normalized identity; the only caller who may read the job (functions/handlers/router/caller.py).
+JOB_OWNER_ATTRIBUTE: Final[str] = "submitted_by"
 # Powertools idempotency's DynamoDB layout (its defaults).
 IDEMPOTENCY_PARTITION_KEY: Final[str] = "id"
 IDEMPOTENCY_TTL_ATTRIBUTE: Final[str] = "expiration"

@@ -15,7 +15,17 @@ from typing import Any, Final, Protocol
 from functions.config.async_contract import ACCEPTED_MARKER_SUFFIX, INPUT_PREFIX
 from functions.domain.deadline import DeadlineBudget
 from functions.domain.errors import InferenceError, InvalidRequestError, JobNotFoundError, ResultExpiredError
-from functions.domain.job_records import FAILED, JOB_ID_PATTERN, QUEUED, SUBMITTING, SUCCEEDED, AsyncOutcome, Job
+from functions.domain.job_records import (
+    FAILED,
+    JOB_ID_PATTERN,
+    QUEUED,
+    SUBMITTING,
+    SUCCEEDED,
+    TERMINAL_STATUSES,
+    AsyncOutcome,
+    Job,
+    Settlement,
+)
 from functions.domain.validation import InferRequest
 
 logger = logging.getLogger(__name__)
@@ -68,6 +78,11 @@ class UnknownJobError(Exception):
     """A notification names a job the table never had: kept for review (the message goes to the DLQ)."""
 
 
+class JobNotYetQueuedError(Exception):
+    """A notification for a job whose submit has not recorded its locations yet: retried (SQS redelivers it
+    after the visibility timeout), by when the router has marked the job queued."""
+
+
 @dataclass(frozen=True)
 class AsyncPolicy:
     invocation_timeout_s: int = 900
@@ -118,9 +133,15 @@ class AsyncJobService:
     events: SubmitEvents = field(default_factory=LoggedSubmitEvents)
 
     def submit(
-        self, request: InferRequest, *, now: int, remaining_ms: Callable[[], int], budget: DeadlineBudget
+        self,
+        request: InferRequest,
+        *,
+        owner: str | None,
+        now: int,
+        remaining_ms: Callable[[], int],
+        budget: DeadlineBudget,
     ) -> Job:
-        """Store the input, record the job, invoke the endpoint; on a failed submit leave no job behind.
+        """Store the input, record the job as ``owner``'s, invoke the endpoint; on a failed submit leave no job.
 
         ``remaining_ms`` is read again right before the endpoint call (the S3 and DynamoDB writes before it take
         time), and the call's timeout is ``budget``'s share of what is left. Once the endpoint has the job the
@@ -135,7 +156,7 @@ class AsyncJobService:
         input_location = self.objects.put(f"{INPUT_PREFIX}{physical_endpoint}/{job_id}.json", request.body)
         # Overdue soon after this call's own end, so the sweeper settles a submit that died half-way quickly.
         job = Job(job_id, request.model.name, physical_endpoint, SUBMITTING, now,
-                  self.policy.submit_deadline(now, remaining_ms()), input_location)  # fmt: skip
+                  self.policy.submit_deadline(now, remaining_ms()), input_location, owner=owner)  # fmt: skip
         try:
             self.jobs.create(job)
         except Exception:
@@ -161,11 +182,12 @@ class AsyncJobService:
             self.events.queued_unrecorded(job_id, error, marker=self._write_accepted_marker(queued))
         return queued
 
-    def view(self, job_id: str) -> JobView:
-        if not JOB_ID_PATTERN.match(job_id):
+    def view(self, job_id: str, *, caller: str | None) -> JobView:
+        """``caller``'s job: another caller's is answered exactly as a job that does not exist (no oracle)."""
+        if not JOB_ID_PATTERN.fullmatch(job_id):
             raise InvalidRequestError(f"{job_id[:80]!r} is not a job id: job ids are 32 lowercase hex characters")
         job = self.jobs.get(job_id)
-        if job is None:
+        if job is None or not job.readable_by(caller):
             raise JobNotFoundError(f"job {job_id!r} does not exist")
         if job.status != SUCCEEDED or job.output_location is None:
             return JobView(job)
@@ -179,17 +201,28 @@ class AsyncJobService:
             return JobView(job, result=_json_or_text(self.objects.read(job.output_location)))
         return JobView(job, result_url=self.objects.presign(job.output_location, self.policy.result_url_expiry_s))
 
-    def settle(self, outcome: AsyncOutcome) -> bool:
-        """Move the job to its terminal state; False when it had already settled (a duplicate notification)."""
+    def settle(self, outcome: AsyncOutcome) -> Settlement:
+        """Move the job to its terminal state if the notification names the locations recorded at submit.
+
+        A notification whose locations differ settles nothing (:attr:`Settlement.MISMATCHED`), so the real one
+        still can; one for a job already settled is a duplicate. A job still "submitting" is checked against
+        its accepted marker; without one its locations are not known yet and the notification is retried.
+        """
+        job = self.jobs.get(outcome.job_id)
+        if job is None:
+            raise UnknownJobError(f"notification for job {outcome.job_id[:80]!r}, which the job table does not hold")
+        if job.status in TERMINAL_STATUSES:
+            return Settlement.DUPLICATE
+        recorded = self._read_accepted_marker(job) if job.status == SUBMITTING else job
+        if recorded is None:
+            raise JobNotYetQueuedError(f"notification for job {job.job_id!r}, whose submit has not recorded it yet")
+        if not outcome.matches(recorded):
+            return Settlement.MISMATCHED
         if outcome.succeeded:
-            settled = self.jobs.settle(outcome.job_id, SUCCEEDED, output_location=outcome.output_location, error=None)
+            settled = self.jobs.settle(job.job_id, SUCCEEDED, output_location=recorded.output_location, error=None)
         else:
-            settled = self.jobs.settle(
-                outcome.job_id, FAILED, output_location=None, error=self._failure_reason(outcome)
-            )
-        if not settled and self.jobs.get(outcome.job_id) is None:
-            raise UnknownJobError(f"notification for job {outcome.job_id!r}, which the job table does not hold")
-        return settled
+            settled = self.jobs.settle(job.job_id, FAILED, output_location=None, error=self._failure_reason(outcome))
+        return Settlement.SETTLED if settled else Settlement.DUPLICATE
 
     def sweep(self, *, now: int, limit: int = 100) -> dict[str, int]:
         """Settle jobs past their deadline that no notification settled: from S3 if the endpoint wrote an

@@ -70,9 +70,10 @@ class AsyncJobs(Protocol):
         remaining_ms: Callable[[], int],
         budget: DeadlineBudget,
         idempotency: IdempotencyScope | None,
+        caller: str | None,
     ) -> JobReceipt: ...
 
-    def view(self, job_id: str) -> JobView: ...
+    def view(self, job_id: str, *, caller: str | None) -> JobView: ...
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,9 @@ class InferUseCase:
         scope = None
         if call.idempotency_key:
             scope = IdempotencyScope(call.idempotency_key, call.caller, hashlib.sha256(call.body).hexdigest())
-        return self.async_jobs().submit(request, remaining_ms=remaining_ms, budget=self.budget, idempotency=scope)
+        return self.async_jobs().submit(
+            request, remaining_ms=remaining_ms, budget=self.budget, idempotency=scope, caller=call.caller
+        )
 
 
 def checked_answer(endpoint: str, answer: bytes) -> bytes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Final
 
 SUBMITTING: Final[str] = "submitting"  # the record exists, invoke_endpoint_async not yet acknowledged
@@ -34,6 +35,12 @@ class Job:
     output_location: str | None = None
     failure_location: str | None = None
     error: str | None = None
+    # Who submitted it (functions/handlers/router/caller.py): only they can read it. None on a record written
+    # before owners were recorded: no caller can prove it is theirs, so none can read it.
+    owner: str | None = None
+
+    def readable_by(self, caller: str | None) -> bool:
+        return self.owner is not None and self.owner == caller
 
     @property
     def public_status(self) -> str:
@@ -50,6 +57,24 @@ class AsyncOutcome:
     output_location: str | None
     failure_location: str | None
     reason: str | None
+
+    def matches(self, job: Job) -> bool:
+        """Whether this notification names the locations ``invoke_endpoint_async`` gave ``job`` at submit.
+
+        Anyone allowed to publish to the topics (or send to the queue) can write a notification; only the
+        endpoint that took the job knows its output and failure locations, which the router recorded.
+        """
+        if self.succeeded:
+            return self.output_location is not None and self.output_location == job.output_location
+        return self.failure_location == job.failure_location
+
+
+class Settlement(StrEnum):
+    """What a notification did to its job."""
+
+    SETTLED = "settled"
+    DUPLICATE = "duplicate"  # the job had already settled: the conditional write refused it
+    MISMATCHED = "mismatched"  # its locations are not the job's: ignored, the job stays open for the real one
 
 
 class NotificationError(ValueError):

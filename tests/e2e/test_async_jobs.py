@@ -1,5 +1,6 @@
-"""The async path end to end over real HTTP on 127.0.0.1: 202 + job, the SNS -> SQS -> result handler
-pipeline, the dead-letter queue and redrive, the sweeper, and a 200-job soak with injected failures."""
+"""The async path end to end over real HTTP on 127.0.0.1: 202 + job, who may read a job (callers told apart
+by ``x-api-key``, as in the dev stage), the SNS -> SQS -> result handler pipeline, the dead-letter queue and
+redrive, the sweeper, and a 200-job soak with injected failures."""
 
 from __future__ import annotations
 
@@ -81,26 +82,28 @@ def submit(stack: LocalStack, body: bytes, model: str = "iris", **headers: str) 
     return call(stack, "POST", f"/v2/models/{model}/infer", body, {"Prefer": "respond-async", **headers})
 
 
-def job(stack: LocalStack, job_id: str) -> dict[str, Any]:
-    answer = call(stack, "GET", f"/v2/jobs/{job_id}")
+def job(stack: LocalStack, job_id: str, **headers: str) -> dict[str, Any]:
+    answer = call(stack, "GET", f"/v2/jobs/{job_id}", headers=headers)
     assert answer.status == 200, answer
     document: dict[str, Any] = answer.body
     return document
 
 
-def wait_terminal(stack: LocalStack, job_ids: list[str], timeout_s: float = 30.0) -> dict[str, dict[str, Any]]:
+def wait_terminal(
+    stack: LocalStack, job_ids: list[str], timeout_s: float = 30.0, **headers: str
+) -> dict[str, dict[str, Any]]:
     deadline = time.monotonic() + timeout_s
     views: dict[str, dict[str, Any]] = {}
     pending = list(job_ids)
     while pending and time.monotonic() < deadline:
         for job_id in list(pending):
-            view = job(stack, job_id)
+            view = job(stack, job_id, **headers)
             if view["status"] in TERMINAL_STATUSES:
                 views[job_id] = view
                 pending.remove(job_id)
         if pending:
             time.sleep(0.1)
-    assert not pending, f"{len(pending)} job(s) never settled, e.g. {job(stack, pending[0])}"
+    assert not pending, f"{len(pending)} job(s) never settled, e.g. {job(stack, pending[0], **headers)}"
     return views
 
 
@@ -285,6 +288,32 @@ def test_unknown_job_is_404(stack: LocalStack) -> None:
     answer = call(stack, "GET", "/v2/jobs/0123456789abcdef0123456789abcdef")
     assert answer.status == 404
     assert "does not exist" in answer.body["error"]
+
+
+def test_a_job_is_its_api_keys_alone(stack: LocalStack) -> None:
+    alice, bob = {"x-api-key": "alice-key-0001"}, {"x-api-key": "bob-key-0002"}
+    accepted = submit(stack, infer_body([ROW]), **alice)
+    assert accepted.status == 202
+    job_id = accepted.body["id"]
+    assert wait_terminal(stack, [job_id], **alice)[job_id]["status"] == "succeeded"
+    unknown = call(stack, "GET", "/v2/jobs/0123456789abcdef0123456789abcdef", headers=bob)
+    for other in (bob, {}):  # another key; no key at all (the anonymous local caller)
+        answer = call(stack, "GET", f"/v2/jobs/{job_id}", headers=other)
+        assert answer.status == unknown.status == 404
+        assert answer.body == {"error": unknown.body["error"].replace("0123456789abcdef" * 2, job_id)}
+        assert answer.headers["Content-Type"] == unknown.headers["Content-Type"]
+
+
+def test_the_same_idempotency_key_from_two_api_keys_is_two_jobs(stack: LocalStack) -> None:
+    alice, bob = {"x-api-key": "alice-key-0001"}, {"x-api-key": "bob-key-0002"}
+    key = {"Idempotency-Key": "order-per-caller"}
+    first = submit(stack, infer_body([ROW]), **alice, **key)
+    other = submit(stack, infer_body([ROW]), **bob, **key)
+    again = submit(stack, infer_body([ROW]), **alice, **key)
+    assert first.status == other.status == again.status == 202
+    assert again.body["id"] == first.body["id"] != other.body["id"]
+    assert call(stack, "GET", f"/v2/jobs/{other.body['id']}", headers=bob).status == 200
+    assert call(stack, "GET", f"/v2/jobs/{other.body['id']}", headers=alice).status == 404
 
 
 def test_bad_async_request_is_400_and_creates_no_job(stack: LocalStack) -> None:

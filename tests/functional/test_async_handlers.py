@@ -1,4 +1,8 @@
-"""The result and sweeper functions in-process with the sample events in events/, against moto's server."""
+"""The result and sweeper functions in-process with the sample events in events/, against moto's server.
+
+A job is set up as the router leaves it: queued with the output and failure locations ``invoke_endpoint_async``
+answered, which a notification must name to settle it.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from functions.adapters.dynamodb_jobs import DynamoDBJobStore
-from functions.domain.job_records import QUEUED, SUBMITTING, Job
+from functions.domain.job_records import QUEUED, SUBMITTING, SUCCEEDED, Job
 from functions.handlers.results.app import ResultsHandler
 from functions.handlers.results.app import create_handler as create_results_handler
 from functions.handlers.sweeper.app import SweeperHandler
@@ -68,13 +72,23 @@ def notification(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def queued_job(
-    world: tuple[LocalAws, AsyncResources], job_id: str = SAMPLE_JOB_ID, status: str = QUEUED
+    world: tuple[LocalAws, AsyncResources],
+    job_id: str = SAMPLE_JOB_ID,
+    *,
+    locations_of: dict[str, Any] | None = None,
 ) -> DynamoDBJobStore:
+    """A queued job with the locations the notification in ``locations_of`` names (the sample's by default)."""
     aws, resources = world
     store = DynamoDBJobStore(resources.job_table, 3600, aws_client("dynamodb", aws.url))
     store.delete(job_id)
     input_location = f"s3://{resources.bucket}/input/dev-iris-async/{job_id}.json"
-    store.create(Job(job_id, "iris", "dev-iris-async", status, 1_000, 2_000, input_location))
+    store.create(Job(job_id, "iris", "dev-iris-async", SUBMITTING, 1_000, 2_000, input_location))
+    response = (locations_of or notification(sample("results/sqs_inference_succeeded", resources.bucket)))[
+        "responseParameters"
+    ]
+    output = response.get("outputLocation") or f"s3://{resources.bucket}/output/dev-iris-async/{job_id}.out"
+    failure = response.get("failureLocation") or f"s3://{resources.bucket}/failure/dev-iris-async/{job_id}-error.out"
+    assert store.mark_queued(job_id, output, failure, deadline=2_000)
     return store
 
 
@@ -104,14 +118,28 @@ def test_success_notification_settles_the_job_and_a_duplicate_is_harmless(
     assert '"DuplicateNotifications":[1.0]' in capsys.readouterr().out.replace(" ", "")
 
 
+def submitting_job(world: tuple[LocalAws, AsyncResources], job_id: str = SAMPLE_JOB_ID) -> DynamoDBJobStore:
+    """A job the endpoint took while the router's mark-queued write failed: the record still says submitting."""
+    aws, resources = world
+    store = DynamoDBJobStore(resources.job_table, 3600, aws_client("dynamodb", aws.url))
+    store.delete(job_id)
+    input_location = f"s3://{resources.bucket}/input/dev-iris-async/{job_id}.json"
+    store.create(Job(job_id, "iris", "dev-iris-async", SUBMITTING, 1_000, 2_000, input_location))
+    return store
+
+
 def test_success_notification_settles_a_job_the_router_could_not_mark_queued(
     world: tuple[LocalAws, AsyncResources], results: ResultsHandler
 ) -> None:
-    # The endpoint took the job but the router's mark-queued write failed: the record still says submitting.
-    store = queued_job(world, status=SUBMITTING)
+    store = submitting_job(world)
     event = sample("results/sqs_inference_succeeded", world[1].bucket)
     output = notification(event)["responseParameters"]["outputLocation"]
     put(world, output, b'{"model_name": "iris", "outputs": []}')
+    # What the router writes when the table cannot be told: the locations the endpoint answered.
+    marker = {"output_location": output, "failure_location": None}
+    put(
+        world, f"s3://{world[1].bucket}/input/dev-iris-async/{SAMPLE_JOB_ID}.accepted.json", json.dumps(marker).encode()
+    )
     assert results(event, LocalLambdaContext()) == {"batchItemFailures": []}
     job = store.get(SAMPLE_JOB_ID)
     assert job is not None
@@ -121,8 +149,8 @@ def test_success_notification_settles_a_job_the_router_could_not_mark_queued(
 def test_failure_notification_fails_the_job_with_the_failure_objects_reason(
     world: tuple[LocalAws, AsyncResources], results: ResultsHandler
 ) -> None:
-    store = queued_job(world)
     event = sample("results/sqs_inference_failed", world[1].bucket)
+    store = queued_job(world, locations_of=notification(event))
     failure = b'{"error": "model said: feature 3 is negative"}'  # what the container answered
     put(world, notification(event)["responseParameters"]["failureLocation"], failure)
     assert results(event, LocalLambdaContext()) == {"batchItemFailures": []}
@@ -134,16 +162,101 @@ def test_failure_notification_fails_the_job_with_the_failure_objects_reason(
 def test_failure_without_a_failure_object_keeps_the_notifications_reason(
     world: tuple[LocalAws, AsyncResources], results: ResultsHandler
 ) -> None:
-    store = queued_job(world, "a" * 32)
     event = sample("results/sqs_inference_failed", world[1].bucket)
     body = notification(event)
     body["inferenceId"] = "a" * 32
     body["responseParameters"]["failureLocation"] += ".absent"
     event["Records"][0]["body"] = json.dumps(body)
+    store = queued_job(world, "a" * 32, locations_of=body)
     assert results(event, LocalLambdaContext()) == {"batchItemFailures": []}
     job = store.get("a" * 32)
     assert job is not None
     assert job.error == body["failureReason"]
+
+
+def forged(event: dict[str, Any], job_id: str, **changes: Any) -> dict[str, Any]:
+    """``event`` re-addressed to ``job_id`` with its notification's fields changed: what anyone allowed to
+    publish to the topics, or send to the queue, can write."""
+    body = notification(event)
+    body["inferenceId"] = job_id
+    body["responseParameters"].update(changes.pop("responseParameters", {}))
+    body.update(changes)
+    forged_event = json.loads(json.dumps(event))
+    forged_event["Records"][0]["body"] = json.dumps(body)
+    return forged_event
+
+
+def test_a_notification_giving_job_b_job_as_output_settles_nothing_and_the_real_one_still_does(
+    world: tuple[LocalAws, AsyncResources],
+    results: ResultsHandler,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bucket = world[1].bucket
+    job_a, job_b = "a1" * 16, "b2" * 16
+    a_output, b_output = (f"s3://{bucket}/output/dev-iris-async/{name}.out" for name in ("a-uuid", "b-uuid"))
+    store = queued_job(world, job_a, locations_of={"responseParameters": {"outputLocation": a_output}})
+    queued_job(world, job_b, locations_of={"responseParameters": {"outputLocation": b_output}})
+    put(world, a_output, b'{"model_name": "iris", "outputs": ["A"]}')
+    succeeded = sample("results/sqs_inference_succeeded", bucket)
+
+    assert results(forged(succeeded, job_b, responseParameters={"outputLocation": a_output}), LocalLambdaContext()) == {
+        "batchItemFailures": []  # ignored, not retried: SQS drops it
+    }
+    job = store.get(job_b)
+    assert job is not None
+    assert (job.status, job.output_location, job.error) == (QUEUED, b_output, None)
+    assert '"MismatchedNotifications":[1.0]' in capsys.readouterr().out.replace(" ", "")
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.getMessage() == "notification ignored: its locations are not the ones recorded for the job"
+    assert (warning.job_id, warning.output_location) == (job_b, a_output)  # type: ignore[attr-defined]
+
+    put(world, b_output, b'{"model_name": "iris", "outputs": ["B"]}')
+    assert results(forged(succeeded, job_b, responseParameters={"outputLocation": b_output}), LocalLambdaContext()) == {
+        "batchItemFailures": []
+    }
+    job = store.get(job_b)
+    assert job is not None
+    assert (job.status, job.output_location) == (SUCCEEDED, b_output)
+    assert '"JobsSucceeded":[1.0]' in capsys.readouterr().out.replace(" ", "")
+
+
+def test_a_forged_failure_settles_nothing_and_its_text_is_logged_clipped(
+    world: tuple[LocalAws, AsyncResources], results: ResultsHandler, caplog: pytest.LogCaptureFixture
+) -> None:
+    failed = sample("results/sqs_inference_failed", world[1].bucket)
+    store = queued_job(world, locations_of=notification(failed))
+    elsewhere = f"s3://{world[1].bucket}/failure/dev-iris-async/" + "x" * 100_000
+    event = forged(failed, SAMPLE_JOB_ID, failureReason="you have been hacked " * 50_000,
+                   responseParameters={"failureLocation": elsewhere})  # fmt: skip
+    assert results(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    job = store.get(SAMPLE_JOB_ID)
+    assert job is not None
+    assert (job.status, job.error) == (QUEUED, None)
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    logged = (warning.failure_reason, warning.failure_location)  # type: ignore[attr-defined]
+    assert all(len(value) < 250 for value in logged)
+    assert logged[0].startswith("you have been hacked")
+    assert logged[0].endswith(" (1050000 chars)")
+
+
+def test_a_notification_for_a_job_still_submitting_without_a_marker_is_retried(
+    world: tuple[LocalAws, AsyncResources], results: ResultsHandler
+) -> None:
+    # The endpoint answered before the router marked the job queued: its locations are not recorded yet.
+    store = submitting_job(world, "d" * 32)
+    event = forged(sample("results/sqs_inference_succeeded", world[1].bucket), "d" * 32)
+    with pytest.raises(BatchProcessingError, match="whose submit has not recorded it yet"):
+        results(event, LocalLambdaContext())  # every record failed: SQS delivers it again later
+    job = store.get("d" * 32)
+    assert job is not None
+    assert job.status == SUBMITTING
+    output = notification(event)["responseParameters"]["outputLocation"]
+    assert store.mark_queued("d" * 32, output, None, deadline=2_000)  # the router's write lands
+    assert results(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    job = store.get("d" * 32)
+    assert job is not None
+    assert job.status == SUCCEEDED
 
 
 def test_a_notification_for_an_unknown_job_is_reported_failed_for_the_dead_letter_queue(
@@ -178,7 +291,7 @@ def test_one_bad_record_does_not_fail_its_batch(
 def test_sweeper_settles_overdue_jobs_and_reports_the_oldest_open_age(
     world: tuple[LocalAws, AsyncResources], sweeper: SweeperHandler, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = queued_job(world, "b" * 32)  # deadline 2000: long overdue, no output object anywhere
+    store = queued_job(world, "b" * 32, locations_of={"responseParameters": {}})  # overdue, no output anywhere
     counts = sweeper(sample("sweeper/scheduled", "unused"), LocalLambdaContext())
     assert counts["timeout"] >= 1
     job = store.get("b" * 32)

@@ -1,6 +1,7 @@
 """The router handler on its async path, in-process with the sample events in events/router/, against moto's
-server and the local SageMaker runtime's async endpoints: 202 + job, job status, idempotency scope, the invoke
-deadline, malformed and expired jobs, and S3/DynamoDB faults answered 503 + Retry-After.
+server and the local SageMaker runtime's async endpoints: 202 + job, job status, who may read a job,
+idempotency scope, the invoke deadline, malformed and expired jobs, and S3/DynamoDB faults answered 503 +
+Retry-After.
 
 The router app is built by its factory from this module's environment (another Lambda environment).
 """
@@ -23,6 +24,7 @@ from functions.adapters.dynamodb_jobs import DynamoDBJobStore
 from functions.config.models import load_models_config
 from functions.domain.job_records import QUEUED, SUBMITTING, SUCCEEDED, Job
 from functions.handlers.router.app import RouterApp
+from functions.handlers.router.caller import ANONYMOUS_CALLER
 from local.api_gateway import LocalLambdaContext
 from local.async_endpoints import async_endpoint_specs
 from local.aws import (
@@ -86,10 +88,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     os.environ.update(saved)
 
 
+ALICE_SESSION = "arn:aws:sts::123456789012:assumed-role/ranker/alice-session"
+ALICE_REFRESHED = "arn:aws:sts::123456789012:assumed-role/ranker/alice-session-2"  # new credentials, same role
+BOB_ROLE = "arn:aws:sts::123456789012:assumed-role/scorer/alice-session"  # another role, the same session name
+
+
 def respond_async(
     *, key: str | None = "order-4711", model: str = "iris", user_arn: str | None = None
 ) -> dict[str, Any]:
-    """The committed sample, varied: its Idempotency-Key, model, or authenticated caller."""
+    """The committed sample, varied: its Idempotency-Key, model, or authenticated caller (its IAM principal)."""
     event = load_event("apigw_infer_respond_async")
     if key is None:
         event["headers"].pop("Idempotency-Key")
@@ -103,10 +110,11 @@ def respond_async(
     return event
 
 
-def job_status(job_id: str = SAMPLE_JOB_ID) -> dict[str, Any]:
+def job_status(job_id: str = SAMPLE_JOB_ID, *, user_arn: str | None = None) -> dict[str, Any]:
     event = load_event("apigw_job_status")
     event["path"] = f"/v2/jobs/{job_id}"
     event["pathParameters"] = {"job_id": job_id}
+    event["requestContext"]["identity"]["userArn"] = user_arn
     return event
 
 
@@ -143,7 +151,11 @@ def test_job_status_of_a_malformed_id_is_400(world: World, job_id: str) -> None:
 def test_job_status_of_a_succeeded_job_whose_result_expired_is_410(world: World) -> None:
     job_id = "e" * 32
     output = f"s3://{world.resources.bucket}/output/iris-async/expired.out"  # the lifecycle rule deleted it
-    world.jobs().create(Job(job_id, "iris", "iris-async", QUEUED, 1_000, 2_000, f"s3://{world.resources.bucket}/x"))
+    bucket = world.resources.bucket
+    # The sample events name no caller: the anonymous one reads the job.
+    world.jobs().create(
+        Job(job_id, "iris", "iris-async", QUEUED, 1_000, 2_000, f"s3://{bucket}/x", owner=ANONYMOUS_CALLER)
+    )
     world.jobs().settle(job_id, SUCCEEDED, output_location=output, error=None)
     answer = world.call(job_status(job_id))
     assert answer.status == 410
@@ -168,6 +180,43 @@ def test_same_idempotency_key_from_another_caller_is_another_job(world: World) -
     alice_again = world.call(respond_async(key="order-callers", user_arn="arn:aws:iam::123456789012:user/alice"))
     assert alice.body["id"] != bob.body["id"]
     assert alice_again.body["id"] == alice.body["id"]
+
+
+def test_a_job_is_read_by_its_submitter_and_is_unknown_to_anyone_else(world: World) -> None:
+    submitted = world.call(respond_async(key=None, user_arn=ALICE_SESSION))
+    assert submitted.status == 202
+    job_id = submitted.body["id"]
+    job = world.jobs().get(job_id)
+    assert job is not None
+    assert job.owner == "userArn:arn:aws:iam::123456789012:role/ranker"  # the role, not the session
+    assert world.call(job_status(job_id, user_arn=ALICE_SESSION)).status == 200
+    assert world.call(job_status(job_id, user_arn=ALICE_REFRESHED)).status == 200  # credentials refreshed
+    unknown_id = "0123456789abcdef" * 2
+    unknown = world.call(job_status(unknown_id, user_arn=BOB_ROLE))
+    for other in (job_status(job_id, user_arn=BOB_ROLE), job_status(job_id)):  # another role; no identity
+        answer = world.call(other)
+        assert (answer.status, answer.headers) == (unknown.status, unknown.headers)
+        assert answer.body == {"error": unknown.body["error"].replace(unknown_id, job_id)}
+        assert answer.body == {"error": f"job {job_id!r} does not exist"}
+
+
+def test_a_job_recorded_before_owners_were_recorded_is_no_callers(world: World) -> None:
+    job_id = "d" * 32
+    world.jobs().create(Job(job_id, "iris", "iris-async", QUEUED, 1_000, 2_000, f"s3://{world.resources.bucket}/x"))
+    for user_arn in (None, ALICE_SESSION):
+        answer = world.call(job_status(job_id, user_arn=user_arn))
+        assert (answer.status, answer.body) == (404, {"error": f"job {job_id!r} does not exist"})
+
+
+def test_same_idempotency_key_from_two_sessions_of_one_role_is_one_job(world: World) -> None:
+    first = world.call(respond_async(key="order-sessions", user_arn=ALICE_SESSION))
+    refreshed = world.call(respond_async(key="order-sessions", user_arn=ALICE_REFRESHED))
+    other_role = world.call(respond_async(key="order-sessions", user_arn=BOB_ROLE))
+    assert first.status == refreshed.status == other_role.status == 202
+    assert refreshed.body["id"] == first.body["id"]
+    assert other_role.body["id"] != first.body["id"]
+    assert world.call(job_status(other_role.body["id"], user_arn=BOB_ROLE)).status == 200
+    assert world.call(job_status(other_role.body["id"], user_arn=ALICE_SESSION)).status == 404
 
 
 def test_async_invoke_timeout_is_the_invoke_budget_not_the_lambdas_remaining_time(

@@ -1,6 +1,7 @@
 """The async use cases (functions/domain/async_jobs.py) on in-memory fakes of the object store, the job table
 and the endpoint: deadlines read at call time, a submit that fails half-way, a job table that fails after the
-endpoint took the job, the sweeper's outcomes, and how a finished job is shown."""
+endpoint took the job, the sweeper's outcomes, who may see a job, which notifications may settle one, and how
+a finished job is shown."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from functions.config.models import load_models_config
-from functions.domain.async_jobs import AsyncJobService, AsyncPolicy, UnknownJobError
+from functions.domain.async_jobs import AsyncJobService, AsyncPolicy, JobNotYetQueuedError, UnknownJobError
 from functions.domain.deadline import DeadlineBudget
 from functions.domain.errors import (
     EndpointTimeoutError,
@@ -21,12 +22,22 @@ from functions.domain.errors import (
     ResultExpiredError,
 )
 from functions.domain.failures import FailureReason
-from functions.domain.job_records import FAILED, OPEN_STATUSES, QUEUED, SUBMITTING, SUCCEEDED, AsyncOutcome, Job
+from functions.domain.job_records import (
+    FAILED,
+    OPEN_STATUSES,
+    QUEUED,
+    SUBMITTING,
+    SUCCEEDED,
+    AsyncOutcome,
+    Job,
+    Settlement,
+)
 from functions.domain.validation import InferRequest, validate_infer_request
 
 MODEL = load_models_config().models[0]  # iris: serverless + async (iris-async)
 BODY = json.dumps({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]})
 NOW = 1_000_000
+OWNER = "userArn:arn:aws:iam::123456789012:role/ranker"
 BUDGET = DeadlineBudget(invoke_budget_ms=20_000, reserve_ms=300)
 BROKEN = EndpointUnavailableError(
     "the job table (DynamoDB) is unavailable (ThrottlingException)", reason=FailureReason.JOB_TABLE_UNAVAILABLE
@@ -159,7 +170,7 @@ class World:
     service: AsyncJobService
 
     def submit(self) -> Job:
-        return self.service.submit(request(), now=NOW, remaining_ms=self.clock.remaining_ms, budget=BUDGET)
+        return self.service.submit(request(), owner=OWNER, now=NOW, remaining_ms=self.clock.remaining_ms, budget=BUDGET)
 
 
 def request() -> InferRequest:
@@ -272,19 +283,95 @@ def test_mark_queued_and_marker_both_failing_still_return_the_job(world: World) 
     assert [what for _, what, _ in world.events.cleanups] == ["accepted marker (not written)"]
 
 
-def test_notification_settles_a_job_still_submitting(world: World) -> None:
+def test_notification_settles_a_job_still_submitting_from_its_accepted_marker(world: World) -> None:
     world.jobs.fail["mark_queued"] = BROKEN
     job = world.submit()
     assert world.jobs.jobs[job.job_id].status == SUBMITTING
     assert job.output_location is not None
     outcome = AsyncOutcome(job.job_id, True, job.output_location, None, None)
-    assert world.service.settle(outcome) is True
+    assert world.service.settle(outcome) is Settlement.SETTLED
     assert world.jobs.jobs[job.job_id].status == SUCCEEDED
+    assert world.jobs.jobs[job.job_id].output_location == job.output_location
+    assert world.service.settle(outcome) is Settlement.DUPLICATE
+
+
+def test_notification_for_a_job_whose_submit_recorded_nothing_yet_is_retried_not_trusted(world: World) -> None:
+    # The endpoint answered so fast that its notification arrived before the router marked the job queued.
+    real_mark_queued = world.jobs.mark_queued
+    world.jobs.mark_queued = lambda *args, **kwargs: True  # type: ignore[method-assign]  # not yet run
+    job = world.submit()
+    assert job.output_location is not None
+    outcome = AsyncOutcome(job.job_id, True, job.output_location, None, None)
+    with pytest.raises(JobNotYetQueuedError, match="whose submit has not recorded it yet"):
+        world.service.settle(outcome)
+    assert world.jobs.jobs[job.job_id].status == SUBMITTING
+    assert real_mark_queued(job.job_id, job.output_location, job.failure_location, deadline=job.deadline)
+    assert world.service.settle(outcome) is Settlement.SETTLED  # SQS delivers it again: now it is checked
+
+
+def test_success_notification_naming_another_jobs_output_settles_nothing(world: World) -> None:
+    job_a, job_b = world.submit(), world.submit()
+    world.objects.objects[str(job_a.output_location)] = b'{"outputs": ["A"]}'
+    forged = AsyncOutcome(job_b.job_id, True, job_a.output_location, None, None)
+    assert world.service.settle(forged) is Settlement.MISMATCHED
+    assert world.jobs.jobs[job_b.job_id].status == QUEUED
+    assert world.jobs.jobs[job_b.job_id].output_location == job_b.output_location
+    world.objects.objects[str(job_b.output_location)] = b'{"outputs": ["B"]}'
+    real = AsyncOutcome(job_b.job_id, True, job_b.output_location, None, None)
+    assert world.service.settle(real) is Settlement.SETTLED
+    assert world.service.view(job_b.job_id, caller=OWNER).result == {"outputs": ["B"]}
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        AsyncOutcome("", True, None, None, None),  # "Completed" without an output location
+        AsyncOutcome("", False, None, None, "ClientError: anything at all"),  # "Failed" without its location
+        AsyncOutcome("", False, None, "s3://bucket/failure/dev-iris-async/other-error.out", "made up"),
+    ],
+    ids=["success-without-location", "failure-without-location", "failure-elsewhere"],
+)
+def test_notification_not_naming_the_recorded_locations_settles_nothing(world: World, forged: AsyncOutcome) -> None:
+    job = world.submit()
+    assert world.service.settle(replace(forged, job_id=job.job_id)) is Settlement.MISMATCHED
+    assert (world.jobs.jobs[job.job_id].status, world.jobs.jobs[job.job_id].error) == (QUEUED, None)
+
+
+def test_notification_for_a_submitting_job_not_naming_its_markers_locations_settles_nothing(world: World) -> None:
+    world.jobs.fail["mark_queued"] = BROKEN
+    job = world.submit()
+    forged = AsyncOutcome(job.job_id, False, None, "s3://bucket/failure/elsewhere.out", "made up")
+    assert world.service.settle(forged) is Settlement.MISMATCHED
+    assert world.jobs.jobs[job.job_id].status == SUBMITTING
 
 
 def test_settle_of_an_unknown_job_is_kept_for_review(world: World) -> None:
     with pytest.raises(UnknownJobError):
         world.service.settle(AsyncOutcome("f" * 32, True, "s3://bucket/output/x.out", None, None))
+
+
+def test_submit_records_its_caller_as_the_jobs_owner(world: World) -> None:
+    job = world.submit()
+    assert world.jobs.jobs[job.job_id].owner == OWNER
+
+
+@pytest.mark.parametrize("caller", ["userArn:arn:aws:iam::123456789012:role/other", "anonymous", None])
+def test_view_by_another_caller_is_exactly_an_unknown_job(world: World, caller: str | None) -> None:
+    job = world.submit()
+    with pytest.raises(JobNotFoundError) as other:
+        world.service.view(job.job_id, caller=caller)
+    world.jobs.jobs.pop(job.job_id)
+    with pytest.raises(JobNotFoundError) as unknown:
+        world.service.view(job.job_id, caller=OWNER)
+    assert (type(other.value), other.value.message) == (type(unknown.value), unknown.value.message)
+
+
+@pytest.mark.parametrize("caller", [OWNER, "anonymous", None])
+def test_a_job_recorded_without_an_owner_is_no_callers(world: World, caller: str | None) -> None:
+    job = world.submit()
+    world.jobs.jobs[job.job_id] = replace(world.jobs.jobs[job.job_id], owner=None)  # written before owners
+    with pytest.raises(JobNotFoundError, match="does not exist"):
+        world.service.view(job.job_id, caller=caller)
 
 
 def overdue_submit(world: World) -> Job:
@@ -387,18 +474,18 @@ def succeeded(world: World, output: bytes | None) -> Job:
     assert job.output_location is not None
     if output is not None:
         world.objects.objects[job.output_location] = output
-    world.service.settle(AsyncOutcome(job.job_id, True, job.output_location, None, None))
+    assert world.service.settle(AsyncOutcome(job.job_id, True, job.output_location, None, None)) is Settlement.SETTLED
     return job
 
 
 def test_view_of_a_small_result_is_inline(world: World) -> None:
     job = succeeded(world, b'{"outputs": [1]}')
-    assert world.service.view(job.job_id).document()["result"] == {"outputs": [1]}
+    assert world.service.view(job.job_id, caller=OWNER).document()["result"] == {"outputs": [1]}
 
 
 def test_view_of_a_large_result_is_a_presigned_url(world: World) -> None:
     job = succeeded(world, b'{"outputs": [' + b"1," * 100 + b"1]}")
-    document = world.service.view(job.job_id).document()
+    document = world.service.view(job.job_id, caller=OWNER).document()
     assert "result" not in document
     assert document["result_url"].startswith("https://presigned.example/")
 
@@ -406,15 +493,15 @@ def test_view_of_a_large_result_is_a_presigned_url(world: World) -> None:
 def test_view_of_a_result_that_expired_is_gone_not_a_dead_link(world: World) -> None:
     job = succeeded(world, None)  # the bucket's lifecycle rule deleted the output
     with pytest.raises(ResultExpiredError, match="succeeded, but its result is no longer stored"):
-        world.service.view(job.job_id)
+        world.service.view(job.job_id, caller=OWNER)
 
 
 @pytest.mark.parametrize("job_id", ["abc", "G" * 32, "0" * 33, "../../etc", "0123456789ABCDEF0123456789ABCDEF"])
 def test_view_of_something_that_is_not_a_job_id_is_a_bad_request(world: World, job_id: str) -> None:
     with pytest.raises(InvalidRequestError, match="is not a job id: job ids are 32 lowercase hex characters"):
-        world.service.view(job_id)
+        world.service.view(job_id, caller=OWNER)
 
 
 def test_view_of_an_unknown_job_id_is_not_found(world: World) -> None:
     with pytest.raises(JobNotFoundError):
-        world.service.view("0" * 32)
+        world.service.view("0" * 32, caller=OWNER)

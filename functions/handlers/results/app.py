@@ -2,20 +2,22 @@
 
 Batches come with ``ReportBatchItemFailures``: a record that fails is reported alone and comes back after
 the queue's visibility timeout; after ``maxReceiveCount`` receives SQS moves it to the dead-letter queue.
-A duplicate notification settles nothing (the job table's conditional write refuses it) and succeeds.
+A duplicate notification settles nothing (the job table's conditional write refuses it) and succeeds. So does
+one whose locations are not the job's (a forgery, or a bug): counted (``MismatchedNotifications``) and logged
+with its values clipped, and the job stays open for the real notification.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from functions.config.telemetry import METRICS_NAMESPACE, RESULTS_SERVICE
-from functions.domain.job_records import parse_notification
+from functions.domain.job_records import Settlement, parse_notification
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -24,12 +26,14 @@ if TYPE_CHECKING:
     from functions.domain.job_records import AsyncOutcome
 
 ResultsHandler = Callable[[dict[str, Any], Any], "PartialItemFailureResponse"]
+# A notification's values are anyone's text when it is forged: logged clipped to this many characters.
+LOGGED_VALUE_CHARS: Final[int] = 200
 
 
 class JobSettler(Protocol):
     """What the result function needs of the job service (functions/domain/async_jobs.py)."""
 
-    def settle(self, outcome: AsyncOutcome) -> bool: ...
+    def settle(self, outcome: AsyncOutcome) -> Settlement: ...
 
 
 def create_handler(service: JobSettler) -> ResultsHandler:
@@ -39,16 +43,26 @@ def create_handler(service: JobSettler) -> ResultsHandler:
 
     def settle_record(record: SQSRecord) -> None:
         outcome = parse_notification(record.body)
-        settled = service.settle(outcome)
-        if settled:
+        settlement = service.settle(outcome)
+        details = {"job_id": outcome.job_id, "succeeded": outcome.succeeded, "message_id": record.message_id}
+        if settlement is Settlement.SETTLED:
             name = "JobsSucceeded" if outcome.succeeded else "JobsFailed"
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
-        else:
+            logger.info("job settled", extra=details)
+        elif settlement is Settlement.DUPLICATE:
             metrics.add_metric(name="DuplicateNotifications", unit=MetricUnit.Count, value=1)
-        logger.info(
-            "job settled" if settled else "duplicate notification ignored",
-            extra={"job_id": outcome.job_id, "succeeded": outcome.succeeded, "message_id": record.message_id},
-        )
+            logger.info("duplicate notification ignored", extra=details)
+        else:
+            metrics.add_metric(name="MismatchedNotifications", unit=MetricUnit.Count, value=1)
+            logger.warning(
+                "notification ignored: its locations are not the ones recorded for the job",
+                extra={
+                    **details,
+                    "output_location": clipped(outcome.output_location),
+                    "failure_location": clipped(outcome.failure_location),
+                    "failure_reason": clipped(outcome.reason),
+                },
+            )
 
     @metrics.log_metrics
     @logger.inject_lambda_context
@@ -56,3 +70,11 @@ def create_handler(service: JobSettler) -> ResultsHandler:
         return process_partial_response(event=event, record_handler=settle_record, processor=processor, context=context)
 
     return lambda_handler
+
+
+def clipped(value: object) -> str | None:
+    """``value`` as text of at most :data:`LOGGED_VALUE_CHARS` characters, marked when cut."""
+    if value is None:
+        return None
+    text = str(value)
+    return text if len(text) <= LOGGED_VALUE_CHARS else f"{text[:LOGGED_VALUE_CHARS]}... ({len(text)} chars)"

@@ -32,6 +32,7 @@ from functions.domain.errors import InferenceError, JobNotFoundError, RouteNotFo
 from functions.domain.infer import AsyncJobs, InferCall, InferUseCase, InProcessBackend
 from functions.domain.last_good import LastGoodCache
 from functions.domain.outcomes import Degraded, SpilledToAsync, Submitted
+from functions.handlers.router.caller import caller_identity
 from functions.handlers.router.responses import RESPOND_ASYNC, error_response, json_response, outcome_response
 from functions.handlers.router.telemetry import BreakerLog, SubmitAnomalies, count_degraded
 
@@ -43,9 +44,6 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SERVICE = "inference-router"
-# Who is calling, as API Gateway authenticated them (IAM user or role, API key, Cognito identity): an
-# Idempotency-Key is the caller's own, so another caller's same key never answers with this caller's job.
-CALLER_FIELDS = ("userArn", "apiKeyId", "cognitoIdentityId", "caller", "accountId")
 
 
 class SageMakerPort(ModelBackend, Protocol):
@@ -192,7 +190,8 @@ def routes(use_case: InferUseCase, config: ModelsConfig, logger: Logger) -> APIG
     def job_status(job_id: str) -> Response[str]:
         if use_case.async_jobs is None:
             raise JobNotFoundError(f"job {job_id!r} does not exist: the async path is not configured here")
-        return json_response(use_case.async_jobs().view(job_id).document())
+        view = use_case.async_jobs().view(job_id, caller=caller_identity(app.current_event.raw_event))
+        return json_response(view.document())
 
     @app.exception_handler(InferenceError)  # type: ignore[untyped-decorator]  # Powertools leaves it untyped
     def handle_inference_error(error: InferenceError) -> Response[str]:
@@ -212,15 +211,6 @@ def routes(use_case: InferUseCase, config: ModelsConfig, logger: Logger) -> APIG
 def prefers_async(prefer: str) -> bool:
     """RFC 7240: whether the ``Prefer`` header holds ``respond-async`` (among other preferences or not)."""
     return any(token.split("=")[0].strip().lower() == RESPOND_ASYNC for token in prefer.split(","))
-
-
-def caller_identity(event: dict[str, Any]) -> str | None:
-    identity = (event.get("requestContext") or {}).get("identity") or {}
-    for name in CALLER_FIELDS:
-        value = identity.get(name)
-        if value:
-            return f"{name}:{value}"
-    return None
 
 
 def model_metadata(model: ModelConfig) -> dict[str, Any]:
