@@ -11,18 +11,26 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from functions.config.datatypes import DATATYPES, FLOAT_MAX, FLOAT_TYPES, INTEGER_BOUNDS
 from functions.config.model_types import ModelConfig, TensorSpec
+from functions.domain.body_guard import MAX_KEYS, parse_json_body
+from functions.domain.echo import clip
 from functions.domain.errors import InvalidRequestError, PayloadTooLargeError
 
 REQUEST_FIELDS = frozenset({"id", "parameters", "inputs", "outputs"})
 INPUT_FIELDS = frozenset({"name", "shape", "datatype", "data", "parameters"})
 OUTPUT_FIELDS = frozenset({"name", "parameters"})
+# List items a request holds besides its tensors' data: inputs and outputs entries, shape dimensions,
+# parameter lists (its object members are bounded by MAX_KEYS apart).
+ITEMS_BESIDES_DATA = 1_000
+# A value that rounds to a finite number of the type: the largest finite value plus half its unit in the last
+# place (a tie rounds to even, which is the next power of two: infinity). JSON writes FP32's largest value
+# 3.4028234663852886e38 as 3.4028235e38, which is above it as a double but rounds to it as a float32.
+FLOAT_ROUNDING_LIMIT = {"FP16": 65520.0, "FP32": 2.0**128 - 2.0**103}
 
 
 @dataclass(frozen=True)
@@ -44,36 +52,40 @@ def check_body_size(model: ModelConfig, body: bytes, limit: int | None = None) -
         raise PayloadTooLargeError(f"request body is {len(body)} bytes; model {model.name!r} accepts at most {limit}")
 
 
-def parse_json_body(body: bytes) -> Any:
-    if not body:
-        raise InvalidRequestError("request body is empty; expected an Open Inference Protocol JSON object")
-    try:
-        return json.loads(body)
-    except UnicodeDecodeError as error:
-        raise InvalidRequestError(f"request body is not UTF-8: {error.reason}") from error
-    except ValueError as error:
-        raise InvalidRequestError(f"request body is not valid JSON: {error}") from error
+def max_items(model: ModelConfig) -> int | None:
+    """The most list items and object members a valid request for ``model`` can hold, or None when a free
+    dimension past the batch leaves its tensors unbounded."""
+    elements = 0
+    for spec in model.inputs:
+        if any(dim == -1 for dim in spec.shape[1:]):
+            return None
+        dims = [model.limits.max_batch_rows if dim == -1 else dim for dim in spec.shape]
+        elements += math.prod(dims)
+    return elements + MAX_KEYS + ITEMS_BESIDES_DATA
 
 
 def validate_infer_request(model: ModelConfig, body: bytes, max_body_bytes: int | None = None) -> InferRequest:
     """Check everything; ``max_body_bytes`` overrides the model's sync limit (the async path takes more)."""
     check_body_size(model, body, max_body_bytes)
-    document = parse_json_body(body)
+    document = parse_json_body(body, max_items(model))
     if not isinstance(document, dict):
         raise InvalidRequestError(f"request body must be a JSON object, got {_json_type(document)}")
     unknown = sorted(set(document) - REQUEST_FIELDS)
     if unknown:
-        raise InvalidRequestError(f"unknown request field {unknown[0]!r} (allowed: id, parameters, inputs, outputs)")
+        raise InvalidRequestError(
+            f"unknown request field {clip(unknown[0])} (allowed: id, parameters, inputs, outputs)"
+        )
     request_id = document.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidRequestError(f"'id' must be a string, got {_json_type(request_id)}")
     _check_parameters(document.get("parameters"), "request")
-    batch_rows = _validate_inputs(model, document.get("inputs"))
+    max_dimension = (model.limits.max_body_bytes if max_body_bytes is None else max_body_bytes) // 2
+    batch_rows = _validate_inputs(model, document.get("inputs"), max_dimension)
     requested_outputs = _validate_outputs(model, document.get("outputs"))
     return InferRequest(model, body, document, request_id, batch_rows, requested_outputs)
 
 
-def _validate_inputs(model: ModelConfig, inputs: Any) -> int:
+def _validate_inputs(model: ModelConfig, inputs: Any, max_dimension: int) -> int:
     if inputs is None:
         raise InvalidRequestError("'inputs' is required: a list with one entry per model input")
     if not isinstance(inputs, list) or not inputs:
@@ -90,11 +102,13 @@ def _validate_inputs(model: ModelConfig, inputs: Any) -> int:
         spec = model.input_by_name.get(name)
         if spec is None:
             expected = ", ".join(repr(known) for known in model.input_by_name)
-            raise InvalidRequestError(f"input {name!r}: unknown input for model {model.name!r} (expected {expected})")
+            raise InvalidRequestError(
+                f"input {clip(name)}: unknown input for model {model.name!r} (expected {expected})"
+            )
         if name in seen:
             raise InvalidRequestError(f"input {name!r}: given more than once")
         seen.add(name)
-        rows = _validate_input(spec, entry, model.limits.max_batch_rows)
+        rows = _validate_input(spec, entry, model.limits.max_batch_rows, max_dimension)
         if rows is not None:
             if batch_rows is not None and rows != batch_rows:
                 raise InvalidRequestError(
@@ -107,21 +121,23 @@ def _validate_inputs(model: ModelConfig, inputs: Any) -> int:
     return batch_rows if batch_rows is not None else 1
 
 
-def _validate_input(spec: TensorSpec, entry: dict[str, Any], max_batch_rows: int) -> int | None:
+def _validate_input(spec: TensorSpec, entry: dict[str, Any], max_batch_rows: int, max_dimension: int) -> int | None:
     name = spec.name
     unknown = sorted(set(entry) - INPUT_FIELDS)
     if unknown:
-        raise InvalidRequestError(f"input {name!r}: unknown field {unknown[0]!r}")
+        raise InvalidRequestError(f"input {name!r}: unknown field {clip(unknown[0])}")
     for required in ("shape", "datatype", "data"):
         if required not in entry:
             raise InvalidRequestError(f"input {name!r}: {required!r} is required")
     _check_parameters(entry.get("parameters"), f"input {name!r}")
     datatype = entry["datatype"]
     if datatype not in DATATYPES:
-        raise InvalidRequestError(f"input {name!r}: datatype {datatype!r} is not an Open Inference Protocol datatype")
+        raise InvalidRequestError(
+            f"input {name!r}: datatype {clip(datatype)} is not an Open Inference Protocol datatype"
+        )
     if datatype != spec.datatype:
         raise InvalidRequestError(f"input {name!r}: datatype {datatype} does not match the model's {spec.datatype}")
-    shape = _validate_shape(spec, entry["shape"])
+    shape = _validate_shape(spec, entry["shape"], max_dimension)
     rows = shape[0] if spec.has_free_batch_dim else None
     if rows is not None and rows > max_batch_rows:
         raise InvalidRequestError(f"input {name!r}: batch of {rows} rows exceeds the model's limit of {max_batch_rows}")
@@ -135,17 +151,24 @@ def _validate_input(spec: TensorSpec, entry: dict[str, Any], max_batch_rows: int
     return rows
 
 
-def _validate_shape(spec: TensorSpec, shape: Any) -> tuple[int, ...]:
+def _validate_shape(spec: TensorSpec, shape: Any, max_dimension: int) -> tuple[int, ...]:
     name = spec.name
     if not isinstance(shape, list) or any(
         isinstance(dim, bool) or not isinstance(dim, int) or dim < 0 for dim in shape
     ):
-        raise InvalidRequestError(f"input {name!r}: shape must be a list of non-negative integers, got {shape!r}")
+        raise InvalidRequestError(f"input {name!r}: shape must be a list of non-negative integers, got {clip(shape)}")
     if len(shape) != len(spec.shape):
         raise InvalidRequestError(
-            f"input {name!r}: shape {shape} has rank {len(shape)} but the model expects rank {len(spec.shape)} "
-            f"({_shape_text(spec.shape)})"
+            f"input {name!r}: shape {clip(shape)} has rank {len(shape)} but the model expects rank "
+            f"{len(spec.shape)} ({_shape_text(spec.shape)})"
         )
+    for axis, given in enumerate(shape):
+        # Every element takes two bytes of the body at least (a digit and a comma), so no larger dimension
+        # can be filled; a zero-element tensor could still name one, for a model server to allocate.
+        if given > max_dimension:
+            raise InvalidRequestError(
+                f"input {name!r}: dimension {axis} is {clip(given)}; at most {max_dimension} (half the body limit)"
+            )
     for axis, (given, declared) in enumerate(zip(shape, spec.shape, strict=True)):
         if declared not in (-1, given):
             raise InvalidRequestError(
@@ -192,7 +215,9 @@ def _check_elements(spec: TensorSpec, flat: list[Any]) -> None:
     if datatype == "BOOL":
         for index, value in enumerate(flat):
             if type(value) is not bool:
-                raise InvalidRequestError(f"input {spec.name!r}: element {index} is {value!r}, not a BOOL (true/false)")
+                raise InvalidRequestError(
+                    f"input {spec.name!r}: element {index} is {clip(value)}, not a BOOL (true/false)"
+                )
         return
     if datatype == "BYTES":
         for index, value in enumerate(flat):
@@ -213,7 +238,9 @@ def _check_elements(spec: TensorSpec, flat: list[Any]) -> None:
         return
     for index, value in enumerate(flat):
         if type(value) is not int:
-            raise InvalidRequestError(f"input {spec.name!r}: element {index} is {value!r}, not an integer ({datatype})")
+            raise InvalidRequestError(
+                f"input {spec.name!r}: element {index} is {clip(value)}, not an integer ({datatype})"
+            )
         if not low <= value <= high:
             _raise_out_of_range(spec, index, value, allow_non_finite=False)
 
@@ -221,7 +248,10 @@ def _check_elements(spec: TensorSpec, flat: list[Any]) -> None:
 def _bounds(spec: TensorSpec) -> tuple[float, float]:
     """The tightest of the datatype's own bounds and the declared range."""
     if spec.datatype in FLOAT_TYPES:
-        low, high = -FLOAT_MAX[spec.datatype], FLOAT_MAX[spec.datatype]
+        high = (
+            math.nextafter(FLOAT_ROUNDING_LIMIT[spec.datatype], 0.0) if spec.datatype != "FP64" else FLOAT_MAX["FP64"]
+        )
+        low = -high
     else:
         low, high = INTEGER_BOUNDS[spec.datatype]
     declared = spec.value_range
@@ -243,10 +273,12 @@ def _raise_out_of_range(spec: TensorSpec, index: int, value: float, allow_non_fi
         or (declared.maximum is not None and value > declared.maximum)
     ):
         raise InvalidRequestError(
-            f"input {name!r}: element {index} is {value}, outside the declared range "
+            f"input {name!r}: element {index} is {clip(value)}, outside the declared range "
             f"[{_bound_text(declared.minimum, '-inf')}, {_bound_text(declared.maximum, 'inf')}]"
         )
-    raise InvalidRequestError(f"input {name!r}: element {index} is {value}, outside what {spec.datatype} can hold")
+    raise InvalidRequestError(
+        f"input {name!r}: element {index} is {clip(value)}, outside what {spec.datatype} can hold"
+    )
 
 
 def _validate_outputs(model: ModelConfig, outputs: Any) -> tuple[str, ...]:
@@ -260,11 +292,13 @@ def _validate_outputs(model: ModelConfig, outputs: Any) -> tuple[str, ...]:
             raise InvalidRequestError(f"outputs[{index}] must be an object with a string 'name'")
         unknown = sorted(set(entry) - OUTPUT_FIELDS)
         if unknown:
-            raise InvalidRequestError(f"output {entry['name']!r}: unknown field {unknown[0]!r}")
+            raise InvalidRequestError(f"output {clip(entry['name'])}: unknown field {clip(unknown[0])}")
         name = entry["name"]
         if name not in model.output_names:
             expected = ", ".join(repr(spec.name) for spec in model.outputs)
-            raise InvalidRequestError(f"output {name!r}: unknown output for model {model.name!r} (expected {expected})")
+            raise InvalidRequestError(
+                f"output {clip(name)}: unknown output for model {model.name!r} (expected {expected})"
+            )
         if name in names:
             raise InvalidRequestError(f"output {name!r}: requested more than once")
         _check_parameters(entry.get("parameters"), f"output {name!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -188,3 +189,88 @@ def test_validate_inputs_disagreeing_on_batch_size_are_refused() -> None:
         {"name": "b", "shape": [2, 1], "datatype": "FP32", "data": [1, 2]},
     )
     assert "input 'b': batch size 2 differs from input 'a''s batch size 1" in refused(raw, model).message
+
+
+def free_model(shape: list[int]) -> ModelConfig:
+    return parse_model_config(
+        {
+            "name": "free",
+            "version": "1",
+            "platform": "onnxruntime_onnx",
+            "inputs": [{"name": "x", "datatype": "FP32", "shape": shape}],
+            "outputs": [{"name": "y", "datatype": "FP32", "shape": [-1]}],
+            "route": {"sync": "lambda"},
+            "limits": {"max_body_bytes": 10_000, "max_batch_rows": 10},
+        }
+    )
+
+
+@pytest.mark.parametrize("value", ["3.4028235e38", "-3.4028235e38", "3.4028234663852886e38", "3.4028235677973362e38"])
+def test_validate_fp32_largest_value_as_json_writes_it_passes(value: str) -> None:
+    raw = f'{{"inputs": [{{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [{value}, 0]}}]}}'.encode()
+    assert validate_infer_request(typed_model("FP32"), raw).batch_rows == 1
+
+
+@pytest.mark.parametrize(("datatype", "value"), [("FP32", "3.4028235677973366e38"), ("FP16", "65520.0")])
+def test_validate_float_that_rounds_to_infinity_is_refused(datatype: str, value: str) -> None:
+    raw = f'{{"inputs": [{{"name": "x", "shape": [1, 2], "datatype": "{datatype}", "data": [{value}, 0]}}]}}'.encode()
+    assert f"outside what {datatype} can hold" in refused(raw, typed_model(datatype)).message
+
+
+def test_validate_fp16_largest_value_rounding_passes() -> None:
+    raw = body({"name": "x", "shape": [1, 2], "datatype": "FP16", "data": [65519.0, -65504.0]})
+    assert validate_infer_request(typed_model("FP16"), raw).batch_rows == 1
+
+
+@pytest.mark.parametrize("shape", [[1, 0, 10**12], [1, 10**12, 0]])
+def test_validate_zero_element_tensor_with_a_huge_dimension_is_refused(shape: list[int]) -> None:
+    raw = body({"name": "x", "shape": shape, "datatype": "FP32", "data": []})
+    error = refused(raw, free_model([-1, -1, -1]))
+    assert "at most 5000 (half the body limit)" in error.message
+
+
+def test_validate_zero_element_tensor_within_the_dimension_limit_passes() -> None:
+    raw = body({"name": "x", "shape": [1, 0, 5000], "datatype": "FP32", "data": []})
+    assert validate_infer_request(free_model([-1, -1, -1]), raw).batch_rows == 1
+
+
+def test_validate_more_numbers_than_the_model_takes_are_refused_before_parsing() -> None:
+    # iris takes at most 1,000 rows of 4: a million numbers can never be valid, whatever the shape says.
+    raw = body(tensor(shape=[1, 4], data=[0.5] * 1_000_000))
+    error = refused(raw, dataclass_replace_limit(iris(), 8_000_000))
+    assert "the model's inputs take at most" in error.message
+
+
+def dataclass_replace_limit(model: ModelConfig, max_body_bytes: int) -> ModelConfig:
+    return dataclasses.replace(model, limits=dataclasses.replace(model.limits, max_body_bytes=max_body_bytes))
+
+
+HUGE = "x" * 4_400_000
+
+
+def typed(datatype: str, data: list[Any]) -> tuple[str, bytes]:
+    return datatype, body({"name": "x", "shape": [1, 2], "datatype": datatype, "data": data})
+
+
+@pytest.mark.parametrize(
+    ("datatype", "raw"),
+    [
+        ("", body(tensor(datatype=HUGE))),
+        ("", body(tensor(name=HUGE))),
+        ("", body(tensor(**{HUGE: 1}))),
+        ("", body(tensor(), **{HUGE: 1})),
+        ("", body(tensor(shape=[HUGE]))),
+        ("", body(tensor(shape=[1] * 1_000_000))),
+        ("", body(tensor(), outputs=[{"name": HUGE}])),
+        ("", body(tensor(), outputs=[{"name": "label", HUGE: 1}])),
+        typed("BOOL", [HUGE, True]),
+        typed("INT32", [HUGE, 1]),
+        typed("FP32", [10**4000, 1]),
+        typed("INT64", [-(10**4000), 1]),
+    ],
+    ids=lambda value: value[:60].decode(errors="replace") if isinstance(value, bytes) else value,
+)
+def test_validate_echoed_values_are_clipped_so_the_error_stays_small(datatype: str, raw: bytes) -> None:
+    model = typed_model(datatype) if datatype else iris()
+    error = refused(raw, dataclass_replace_limit(model, len(raw)))
+    assert len(error.message) < 400, error.message[:500]

@@ -7,15 +7,17 @@
 | SpilledToAsync | 202 | Location, X-Inference-Degraded: "<cause>; spilled-async" |
 | Submitted | 202 | Location, Preference-Applied: respond-async (when the caller asked) |
 | an InferenceError | STATUS_BY_ERROR | Retry-After on 503 and 409 |
+| any other exception | 500 (``internal_error``) | |
 """
 
 from __future__ import annotations
 
 import json
-from typing import Final
+from typing import Any, Final
 
 from aws_lambda_powertools.event_handler.api_gateway import Response
 
+from functions.domain.echo import clip_message
 from functions.domain.errors import (
     CallerNotAllowedError,
     ConflictError,
@@ -68,9 +70,18 @@ def error_response(error: InferenceError) -> Response[str]:
     headers: dict[str, str] = {}
     if isinstance(error, EndpointUnavailableError | ConflictError):
         headers["Retry-After"] = str(error.retry_after_seconds)
-    return Response(
-        status_code=status_for(error), content_type=JSON, body=json.dumps({"error": error.message}), headers=headers
-    )
+    body = json.dumps({"error": clip_message(error.message)})
+    return Response(status_code=status_for(error), content_type=JSON, body=body, headers=headers)
+
+
+def internal_error() -> dict[str, Any]:
+    """The proxy answer of an exception no handler caught (``app.last_resort``): a JSON 500, nothing echoed."""
+    return {
+        "statusCode": 500,
+        "headers": {"Content-Type": JSON},
+        "body": json.dumps({"error": "internal error: the router failed on this request and logged it"}),
+        "isBase64Encoded": False,
+    }
 
 
 def outcome_response(outcome: InferOutcome) -> Response[str]:
