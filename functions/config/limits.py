@@ -17,8 +17,15 @@ LAMBDA_MEMORY_MIN_MB: Final[int] = 128
 LAMBDA_MEMORY_MAX_MB: Final[int] = 10_240
 # Function timeout: at most 900 s (15 minutes).
 LAMBDA_MAX_TIMEOUT_S: Final[int] = 900
-# Synchronous invocation payload, request and response alike: 6 MB. The router's body limit.
-LAMBDA_MAX_BODY_BYTES: Final[int] = 6 * _MB
+# Synchronous invocation payload, request and response alike: 6 MB (6,291,556 bytes), the whole event JSON.
+LAMBDA_MAX_INVOKE_PAYLOAD_BYTES: Final[int] = 6_291_556
+# The router's body limit (a project choice, derived from the number above). API Gateway's proxy event holds
+# the body JSON-escaped beside the headers (twice: headers and multiValueHeaders, at most 10,240 bytes of
+# request line and headers each) and the request context (~2 KB): 6,000,000 leaves 291,556 bytes, which is
+# those ~25 KB plus 4.4% of the body for escaping (every '"' and '\' in the body takes two bytes in the event).
+# A numeric tensor's body escapes only its keys' quotes (~0.1%); a body of short BYTES strings can escape
+# more, and its event then fails at API Gateway (502) before the router can answer 413.
+LAMBDA_MAX_BODY_BYTES: Final[int] = 6_000_000
 
 # --- SageMaker Serverless Inference (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html) ---
 # Memory sizes: 1024 MB to 6144 MB in 1024 MB steps.

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from functions.handlers.router.app import prefers_async
 from local.api_gateway import build_rest_event
 from local.sample_events import SAMPLES, sample_event
 from tests.helpers.events import EVENTS_DIR, load_event
@@ -121,3 +122,19 @@ def test_committed_sample_event_has_the_local_api_shape(name: str) -> None:
 
 def test_every_sample_event_file_is_generated() -> None:
     assert {path.stem for path in Path(EVENTS_DIR / "router").glob("*.json")} == set(SAMPLES)
+
+
+@pytest.mark.parametrize(
+    ("prefer", "asked"),
+    [
+        ("respond-async", True),
+        ("respond-async; wait=5", True),
+        ("Respond-Async ;wait=5, return=minimal", True),
+        ("wait=5, respond-async", True),
+        ("return=minimal", False),
+        ("respond-asynchronously", False),
+        ("", False),
+    ],
+)
+def test_prefer_respond_async_is_read_with_rfc_7240_parameters(prefer: str, asked: bool) -> None:
+    assert prefers_async(prefer) is asked

@@ -213,14 +213,14 @@ def test_body_limit_above_the_route_limit_is_rejected() -> None:
 def test_body_limit_above_the_lambda_route_limit_is_rejected() -> None:
     raw = json.loads(Path(MODELS.source).read_text())
     raw["models"][0]["route"] = {"sync": "lambda", "serverless_endpoint": None, "async_endpoint": "iris-async"}
-    raw["models"][0]["limits"]["max_body_bytes"] = 6 * 1024 * 1024
+    raw["models"][0]["limits"]["max_body_bytes"] = 6_000_000
     parse_models_config(raw, "models.json")  # exactly Lambda's limit is allowed
-    raw["models"][0]["limits"]["max_body_bytes"] = 6 * 1024 * 1024 + 1
-    with pytest.raises(ConfigError, match=r"max_body_bytes.*6291456"):
+    raw["models"][0]["limits"]["max_body_bytes"] = 6_000_001
+    with pytest.raises(ConfigError, match=r"max_body_bytes.*6000000"):
         parse_models_config(raw, "models.json")
 
 
-@pytest.mark.parametrize(("sync", "limit"), [("serverless", 4 * 1024 * 1024), ("lambda", 6 * 1024 * 1024)])
+@pytest.mark.parametrize(("sync", "limit"), [("serverless", 4 * 1024 * 1024), ("lambda", 6_000_000)])
 def test_a_programmatic_model_config_past_the_route_limit_is_rejected_at_synth(sync: str, limit: int) -> None:
     # A ModelsConfig built in code skips the file loader; the stage check still stops it.
     model = MODELS.models[0]

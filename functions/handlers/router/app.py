@@ -10,9 +10,11 @@ API Gateway authenticated), call the use case and map its outcome to HTTP (``res
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import random
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,14 +29,21 @@ from functions.config.models import load_models_config
 from functions.domain.breaker import BreakerRegistry
 from functions.domain.callers import CallerIdentity
 from functions.domain.deadline import DeadlineBudget
+from functions.domain.echo import clip, clip_message
 from functions.domain.endpoint_call import EndpointCaller, ModelBackend
-from functions.domain.errors import InferenceError, JobNotFoundError, RouteNotFoundError
+from functions.domain.errors import InferenceError, InvalidRequestError, JobNotFoundError, RouteNotFoundError
 from functions.domain.infer import AsyncJobs, InferCall, InferUseCase, InProcessBackend
 from functions.domain.last_good import LastGoodCache
 from functions.domain.outcomes import Degraded, SpilledToAsync, Submitted
 from functions.handlers.router.caller import caller_identity
-from functions.handlers.router.responses import RESPOND_ASYNC, error_response, json_response, outcome_response
-from functions.handlers.router.telemetry import BreakerLog, SubmitAnomalies, count_degraded
+from functions.handlers.router.responses import (
+    RESPOND_ASYNC,
+    error_response,
+    internal_error,
+    json_response,
+    outcome_response,
+)
+from functions.handlers.router.telemetry import BreakerLog, SubmitAnomalies, count, count_degraded
 
 if TYPE_CHECKING:
     from functions.config.async_settings import AsyncSettings
@@ -137,7 +146,9 @@ def create_app(settings: RouterSettings, async_settings: AsyncSettings | None, c
         caller_policy=settings.caller_policy,
     )
     resolver = routes(use_case, config, logger)
-    handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)(resolver.resolve)
+    handler = last_resort(
+        logger, logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)(resolver.resolve)
+    )
     return RouterApp(settings, async_settings, clients, config, use_case, resolver, logger, handler, in_lambda)
 
 
@@ -168,10 +179,9 @@ def routes(use_case: InferUseCase, config: ModelsConfig, logger: Logger) -> APIG
     @app.post(api.MODEL_INFER.resolver_path)
     def infer(model: str) -> Response[str]:
         event = app.current_event
-        body = event.body or ""
         call = InferCall(
             model=model,
-            body=base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8"),
+            body=request_body(event.raw_event),
             prefer_async=prefers_async(event.headers.get("Prefer") or event.headers.get("prefer") or ""),
             idempotency_key=event.headers.get("Idempotency-Key") or event.headers.get("idempotency-key"),
             caller=caller_identity(event.raw_event),
@@ -189,28 +199,79 @@ def routes(use_case: InferUseCase, config: ModelsConfig, logger: Logger) -> APIG
     @app.get(api.JOB_STATUS.resolver_path)
     def job_status(job_id: str) -> Response[str]:
         if use_case.async_jobs is None:
-            raise JobNotFoundError(f"job {job_id!r} does not exist: the async path is not configured here")
+            raise JobNotFoundError(f"job {clip(job_id)} does not exist: the async path is not configured here")
         view = use_case.async_jobs().view(job_id, caller=caller_identity(app.current_event.raw_event))
         return json_response(view.document())
 
     @app.exception_handler(InferenceError)  # type: ignore[untyped-decorator]  # Powertools leaves it untyped
     def handle_inference_error(error: InferenceError) -> Response[str]:
         response = error_response(error)
-        logger.info("request refused", extra={"status": response.status_code, "error": error.message})
+        logger.info("request refused", extra={"status": response.status_code, "error": clip_message(error.message)})
         return response
 
     @app.not_found
     def handle_not_found(_: Exception) -> Response[str]:
         return error_response(
-            RouteNotFoundError(f"no resource {app.current_event.http_method} {app.current_event.path}")
+            RouteNotFoundError(
+                f"no resource {clip(app.current_event.http_method, 16, quote=False)} "
+                f"{clip(app.current_event.path, 200, quote=False)}"
+            )
         )
 
     return app
 
 
 def prefers_async(prefer: str) -> bool:
-    """RFC 7240: whether the ``Prefer`` header holds ``respond-async`` (among other preferences or not)."""
-    return any(token.split("=")[0].strip().lower() == RESPOND_ASYNC for token in prefer.split(","))
+    """RFC 7240: whether the ``Prefer`` header holds ``respond-async`` (among other preferences or not; a
+    preference may carry a value after '=' and parameters after ';', as in ``respond-async; wait=5``)."""
+    return any(token.split(";")[0].split("=")[0].strip().lower() == RESPOND_ASYNC for token in prefer.split(","))
+
+
+def request_body(event: dict[str, Any]) -> bytes:
+    """The body's bytes; a body no client could have sent through API Gateway (a direct invoke's) is a 400."""
+    body = event.get("body")
+    if body is None:
+        return b""
+    if not isinstance(body, str):
+        raise InvalidRequestError(f"the event's body must be a string, got {type(body).__name__}")
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise InvalidRequestError(f"the body is marked base64 but is not base64: {clip(str(error))}") from None
+    try:
+        return body.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidRequestError(
+            f"the body holds a lone surrogate at character {error.start}: not Unicode text, not UTF-8"
+        ) from None
+
+
+def last_resort(logger: Logger, handler: Callable[[dict[str, Any], Any], dict[str, Any]]) -> Callable[
+    [dict[str, Any], Any], dict[str, Any]
+]:  # fmt: skip
+    """``handler``, answering a JSON 500 for any exception it raises: a Lambda error would reach the caller as
+    API Gateway's 502 and page on-call through the router-errors alarm. Logged (type, clipped message, where)
+    and counted (``UnhandledErrors``)."""
+
+    @functools.wraps(handler)
+    def guarded(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            return handler(event, context)
+        except Exception as error:  # any at all: the last resort is the point
+            frame = traceback.extract_tb(error.__traceback__)[-1]
+            logger.error(
+                "unhandled error, answered 500",
+                extra={
+                    "type": type(error).__name__,
+                    "error": clip(str(error), 200),
+                    "at": f"{frame.filename}:{frame.lineno}",
+                },
+            )
+            count("UnhandledErrors")
+            return internal_error()
+
+    return guarded
 
 
 def model_metadata(model: ModelConfig) -> dict[str, Any]:
