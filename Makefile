@@ -59,11 +59,13 @@ synth: setup
 redrive: setup
 	$(BIN)/python -m ops redrive $(ARGS)
 
+## The worst bodies at the router's body limit (bench.hostile_bodies): time to refusal and peak RSS growth.
 ## Synth time and stack sizes for 1, 50 and 200 generated models (bench.synth_scale) close the run.
 ## The batching target (3x at concurrency 32, p99 <= 2x) is enforced on the 2048-wide MLP; the 512-wide one is
 ## HTTP-bound on 2 cores (the model is ~0.05 ms of a ~0.25 ms request), so its run only reports the verdict.
 bench: setup
 	$(BIN)/python -m bench.router_overhead
+	$(BIN)/python -m bench.hostile_bodies
 	BENCH_TARGET=report $(BIN)/python -m bench.batching
 	BENCH_MODELS=mlp BENCH_MLP_WIDTH=2048 $(BIN)/python -m bench.batching
 	$(BIN)/python -m bench.serving_server
