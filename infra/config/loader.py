@@ -29,6 +29,7 @@ from functions.config.limits import (
 )
 from functions.config.model_types import ModelsConfig
 from functions.config.models import ENDPOINT_NAME_PATTERN, load_models_config
+from infra.config.callers import read_caller_policy
 from infra.config.endpoints import (
     async_instance_type,
     endpoint_map,
@@ -97,6 +98,7 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
         "alarms",
         "alarm_subscriptions",
         "tags",
+        "caller_policy",
     }
     reader.obj(raw, "(stage)", frozenset(allowed))
 
@@ -232,6 +234,7 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
         alarms=alarms,
         alarm_subscriptions=subscriptions,
         tags=tags,
+        caller_policy=read_caller_policy(reader, raw.get("caller_policy"), models),
     )
 
 

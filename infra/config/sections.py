@@ -99,6 +99,7 @@ def read_api(reader: StageReader, raw_value: Any) -> ApiConfig:
         "waf",
         "access_log_retention_days",
         "create_account_cloudwatch_role",
+        "require_api_key",
     }
     raw = reader.obj(raw_value, path, frozenset(keys))
     plan_path = f"{path}.usage_plan"
@@ -138,6 +139,7 @@ def read_api(reader: StageReader, raw_value: Any) -> ApiConfig:
         create_account_cloudwatch_role=reader.boolean(
             reader.field(raw, "create_account_cloudwatch_role", path), f"{path}.create_account_cloudwatch_role"
         ),
+        require_api_key=reader.boolean(reader.field(raw, "require_api_key", path), f"{path}.require_api_key"),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from functions.config.caller_policy import CallerPolicy
 from functions.config.config_reader import ConfigError
 
 DEFAULT_STAGE: Final[str] = "dev"
@@ -101,6 +102,8 @@ class ApiConfig:
     waf: WafConfig
     access_log_retention_days: int
     create_account_cloudwatch_role: bool
+    # An IAM stage's methods require an API key too, so the usage plan's throttle and quota meter each caller.
+    require_api_key: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,7 @@ class StageConfig:
     alarms: dict[str, AlarmConfig]
     alarm_subscriptions: dict[str, tuple[str, ...]]
     tags: dict[str, str]
+    caller_policy: CallerPolicy | None  # None: every authenticated caller may call every model
 
     def endpoint_name(self, route_endpoint: str) -> str:
         """The physical SageMaker endpoint name; the router builds the same one from ENDPOINT_NAME_PREFIX."""

@@ -42,7 +42,9 @@ class InferenceApi(Construct):
         stage_name: the API stage (also the URL's first path segment).
         auth: "iam" signs every request with SigV4; "api_key" requires an x-api-key from a usage plan.
         throttle: stage-wide rate (req/s) and burst.
-        usage_plan: per-key throttle and daily quota (used in "api_key" mode).
+        usage_plan: per-key throttle and daily quota (in "api_key" mode, or with ``require_api_key``).
+        require_api_key: in "iam" mode, every method also requires an x-api-key from the usage plan, so the
+            plan's throttle and quota meter each IAM caller; "api_key" mode always requires one.
         waf: when enabled, a regional WAFv2 web ACL with AWS managed rules and a per-IP rate limit.
         integration_timeout: at most 29 s; must exceed the router's timeout (checked by the stage config).
         access_log_retention: retention of the JSON access log group.
@@ -70,6 +72,7 @@ class InferenceApi(Construct):
         access_log_retention: logs.RetentionDays,
         create_account_cloudwatch_role: bool,
         removal_policy: RemovalPolicy,
+        require_api_key: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         where = f"InferenceApi {construct_id}"
@@ -135,7 +138,8 @@ class InferenceApi(Construct):
             scope_permission_to_method=False,
         )
         authorization = apigateway.AuthorizationType.IAM if auth == "iam" else apigateway.AuthorizationType.NONE
-        method_options: dict[str, Any] = {"authorization_type": authorization, "api_key_required": auth == "api_key"}
+        keys_required = auth == "api_key" or require_api_key
+        method_options: dict[str, Any] = {"authorization_type": authorization, "api_key_required": keys_required}
 
         infer_model = self.rest_api.add_model(
             "InferRequest",
@@ -173,7 +177,7 @@ class InferenceApi(Construct):
 
         self.api_key: apigateway.IApiKey | None = None
         self.usage_plan: apigateway.UsagePlan | None = None
-        if auth == "api_key":
+        if keys_required:
             self.usage_plan = self.rest_api.add_usage_plan(
                 "UsagePlan",
                 description="Per-key throttle and daily quota for inference callers",
@@ -185,6 +189,7 @@ class InferenceApi(Construct):
             )
             self.api_key = self.rest_api.add_api_key("ApiKey", description="First inference caller key")
             self.usage_plan.add_api_key(self.api_key)
+        if auth == "api_key":
             for finding, reason in (
                 (
                     "AwsSolutions-APIG4",

@@ -38,6 +38,8 @@ class Router(Construct):
             every endpoint whose name starts with ``endpoint_name_prefix``, this stage's endpoints, whichever
             model stack deploys them, so that adding a model never widens or edits this policy.
         async_environment: the async path's settings (AsyncStorage.function_environment); None = sync only.
+        caller_policy: CALLER_POLICY, the stage's caller policy as the router reads it; None = no policy (every
+            authenticated caller, every model).
         code: defaults to the repo's ``functions`` package.
 
     Attributes: ``function``, ``alias``, ``role``, ``log_group``.
@@ -61,6 +63,7 @@ class Router(Construct):
         log_removal_policy: RemovalPolicy,
         invokes_endpoints: bool,
         async_environment: dict[str, str] | None = None,
+        caller_policy: str | None = None,
         code: lambda_.Code | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -71,6 +74,7 @@ class Router(Construct):
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             **(async_environment or {}),
+            **({"CALLER_POLICY": caller_policy} if caller_policy is not None else {}),
         }
         built = PythonFunction(
             self,

@@ -90,6 +90,7 @@ class PlatformStack(Stack):
             log_removal_policy=removal,
             invokes_endpoints=bool(stage.models),
             async_environment=async_environment,
+            caller_policy=stage.caller_policy.to_env() if stage.caller_policy is not None else None,
             code=code,
         )
         storage.grant_router(router.role)
@@ -131,6 +132,7 @@ class PlatformStack(Stack):
             integration_timeout=Duration.millis(stage.api.integration_timeout_ms),
             access_log_retention=RETENTION_BY_DAYS[stage.api.access_log_retention_days],
             create_account_cloudwatch_role=stage.api.create_account_cloudwatch_role,
+            require_api_key=stage.api.require_api_key,
             removal_policy=removal,
         )
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match
 
 from functions.config.api_routes import ROUTES
 from functions.config.async_settings import ASYNC_ENVIRONMENT_VARIABLES, AsyncSettings
 from functions.config.router_settings import ENVIRONMENT_VARIABLES, RouterSettings
-from tests.helpers.synth import Synthesized, ref_id
+from infra.config.loader import DEFAULT_STAGES_PATH
+from tests.helpers.synth import Synthesized, ref_id, synthesize
 
 POWERTOOLS_VARIABLES = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"}
 
@@ -210,3 +212,44 @@ def test_gateway_errors_use_the_router_error_shape(prod: Synthesized) -> None:
     assert {"BAD_REQUEST_BODY", "THROTTLED", "QUOTA_EXCEEDED", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
     assert responses["THROTTLED"]["ResponseParameters"] == {"gatewayresponse.header.Retry-After": "'1'"}
     assert '"error"' in responses["DEFAULT_5XX"]["ResponseTemplates"]["application/json"]
+
+
+POLICY = [
+    {"principal": "arn:aws:iam::123456789012:role/ranker", "models": {"iris": ["sync"]}},
+    {"api_key_id": "a1b2c3d4e5", "models": {"*": ["sync", "async"]}},
+]
+
+
+@pytest.fixture(scope="module")
+def prod_with_policy(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """prod (an IAM stage) with a caller policy and API keys required on top of SigV4."""
+    document = json.loads(DEFAULT_STAGES_PATH.read_text())
+    document["stages"]["prod"]["caller_policy"] = POLICY
+    document["stages"]["prod"]["api"]["require_api_key"] = True
+    path = tmp_path_factory.mktemp("stages") / "stages.json"
+    path.write_text(json.dumps(document))
+    return synthesize("prod", tmp_path_factory.mktemp("cdk-prod-policy"), stages_path=path)
+
+
+def test_the_router_gets_the_stage_caller_policy_and_reads_it_back(
+    prod_with_policy: Synthesized, prod: Synthesized, dev: Synthesized
+) -> None:
+    environment = router_function(prod_with_policy)["Properties"]["Environment"]["Variables"]
+    settings = RouterSettings.from_env(environment)
+    assert settings.caller_policy is not None
+    assert json.loads(environment["CALLER_POLICY"]) == POLICY
+    assert settings.caller_policy.to_env() == environment["CALLER_POLICY"]
+    for synth in (prod, dev):  # no policy: no variable, every authenticated caller may call every model
+        assert "CALLER_POLICY" not in router_function(synth)["Properties"]["Environment"]["Variables"]
+
+
+def test_an_iam_stage_can_require_an_api_key_on_top_of_sigv4(prod_with_policy: Synthesized, prod: Synthesized) -> None:
+    assert not any(method.get("ApiKeyRequired") for method in api_methods(prod))  # off by default
+    methods = api_methods(prod_with_policy)
+    assert len(methods) == len(ROUTES) + 1
+    for method in methods:
+        assert (method["AuthorizationType"], method["ApiKeyRequired"]) == ("AWS_IAM", True), method
+    plan = only(prod_with_policy.resources("AWS::ApiGateway::UsagePlan"))["Properties"]
+    assert plan["Quota"] == {"Limit": 100_000, "Period": "DAY"}  # the defaults' usage plan meters IAM callers
+    assert prod_with_policy.resources("AWS::ApiGateway::UsagePlanKey")
+    assert "ApiKeyId" in prod_with_policy.platform.json["Outputs"]

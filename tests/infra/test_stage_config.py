@@ -308,3 +308,50 @@ def test_overlapping_prefixes_are_allowed_where_the_stages_cannot_share_an_accou
     document["stages"]["dev"]["region"] = "eu-west-1"
     document["stages"]["dev"]["account"] = "111111111111"
     assert parse(document).endpoint_name_prefix == "dev-x-"
+
+
+CALLER_POLICY_INVALID: list[tuple[Any, str]] = [
+    ({"principal": "arn:aws:iam::123456789012:role/ranker"}, "stages.prod.caller_policy: must be a list"),
+    ([], "stages.prod.caller_policy: an empty policy would deny every caller; use null"),
+    (
+        [{"principal": "arn:aws:iam::123456789012:role/ranker", "models": {"irsi": ["sync"]}}],
+        "stages.prod.caller_policy[0].models.irsi: no model named 'irsi' is configured",
+    ),
+    (
+        [{"principal": "arn:aws:iam::123456789012:role/ops/ranker", "models": {"iris": ["sync"]}}],
+        "stages.prod.caller_policy[0].principal: 'arn:aws:iam::123456789012:role/ops/ranker': name a role without",
+    ),
+    ([{"api_key_id": "k1", "models": {"iris": ["batch"]}}], "stages.prod.caller_policy[0].models.iris: ['batch']"),
+    (
+        [
+            {"principal": f"arn:aws:iam::123456789012:role/team-{index:04d}", "models": {"*": ["sync"]}}
+            for index in range(40)
+        ],
+        "stages.prod.caller_policy: takes 3254 bytes as the router's CALLER_POLICY variable, over its 2048",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"), CALLER_POLICY_INVALID, ids=[case[1].split(": ", 1)[1][:40] for case in CALLER_POLICY_INVALID]
+)
+def test_an_invalid_caller_policy_is_rejected_with_its_field(policy: Any, message: str) -> None:
+    with pytest.raises(StageConfigError) as raised:
+        parse(with_change("stages.prod.caller_policy", policy))
+    assert str(raised.value).startswith(f"stages.json: {message}")
+
+
+def test_a_caller_policy_is_read_and_by_default_there_is_none() -> None:
+    assert load_stage_config("prod").caller_policy is None
+    assert load_stage_config("dev").caller_policy is None
+    rules = [{"principal": "arn:aws:iam::123456789012:role/ranker-*", "models": {"iris": ["sync", "async"]}}]
+    policy = parse(with_change("stages.prod.caller_policy", rules)).caller_policy
+    assert policy is not None
+    assert json.loads(policy.to_env()) == rules
+
+
+def test_require_api_key_is_off_by_default_and_must_be_a_boolean() -> None:
+    assert not load_stage_config("prod").api.require_api_key
+    assert parse(with_change("stages.prod.api.require_api_key", True)).api.require_api_key
+    with pytest.raises(StageConfigError, match=r"stages.prod.api.require_api_key: must be true or false, got 'yes'"):
+        parse(with_change("stages.prod.api.require_api_key", "yes"))
