@@ -316,6 +316,39 @@ def test_the_same_idempotency_key_from_two_api_keys_is_two_jobs(stack: LocalStac
     assert call(stack, "GET", f"/v2/jobs/{other.body['id']}", headers=alice).status == 404
 
 
+def test_a_forged_notification_through_the_topic_settles_nothing_and_the_real_one_still_does(
+    stack: LocalStack,
+) -> None:
+    assert stack.resources is not None
+    assert stack.aws is not None
+    assert stack.job_service is not None
+    job_a = submit(stack, infer_body([ROW])).body["id"]  # class 0
+    assert wait_terminal(stack, [job_a])[job_a]["status"] == "succeeded"
+    a_record = stack.job_service.jobs.get(job_a)
+    assert a_record is not None
+    stack.runtime.set_fault(ASYNC_ENDPOINT, FaultSpec(latency_ms=3000))  # B's real notification comes later
+    job_b = submit(stack, infer_body([[6.7, 3.0, 5.2, 2.3]])).body["id"]  # class 2
+    # Anyone allowed to publish to the success topic: job B "completed", with job A's output.
+    forged = {
+        "eventName": "InferenceResult",
+        "eventSource": "aws:sagemaker",
+        "invocationStatus": "Completed",
+        "inferenceId": job_b,
+        "responseParameters": {"contentType": "application/json", "outputLocation": a_record.output_location},
+    }
+    sns = aws_client("sns", stack.aws.url)
+    sns.publish(TopicArn=stack.resources.success_topic_arn, Message=json.dumps(forged))
+    sqs = aws_client("sqs", stack.aws.url)
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline and queue_depth(sqs, stack.resources.result_queue_url):
+        time.sleep(0.1)
+    assert queue_depth(sqs, stack.resources.result_queue_url) == 0  # the forgery was received and dropped
+    assert job(stack, job_b)["status"] == "queued"
+    view = wait_terminal(stack, [job_b])[job_b]
+    assert view["status"] == "succeeded"
+    assert view["result"]["outputs"][0]["data"] == [2]  # B's own answer, not A's
+
+
 def test_bad_async_request_is_400_and_creates_no_job(stack: LocalStack) -> None:
     jobs_before, inputs_before = job_count(stack), input_objects(stack)
     bad = json.dumps({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "INT8", "data": [1, 2, 3, 4]}]})

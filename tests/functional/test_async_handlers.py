@@ -186,7 +186,7 @@ def forged(event: dict[str, Any], job_id: str, **changes: Any) -> dict[str, Any]
     return forged_event
 
 
-def test_a_notification_giving_job_b_job_as_output_settles_nothing_and_the_real_one_still_does(
+def test_a_notification_giving_job_b_the_output_of_job_a_settles_nothing_and_the_real_one_still_does(
     world: tuple[LocalAws, AsyncResources],
     results: ResultsHandler,
     capsys: pytest.CaptureFixture[str],
