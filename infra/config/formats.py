@@ -22,4 +22,8 @@ ECR_IMAGE_PATTERN: Final[re.Pattern[str]] = re.compile(
     r"[a-z0-9][a-z0-9._/-]*(?::[A-Za-z0-9_.-]{1,128}|@sha256:[0-9a-f]{64})$"
 )
 S3_URL_PATTERN: Final[re.Pattern[str]] = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)$")
+# An IAM role ARN, path included (IAM: path segments and names of letters, digits and +=,.@_-).
+IAM_ROLE_ARN_PATTERN: Final[re.Pattern[str]] = re.compile(
+    r"^arn:aws(?:-cn|-us-gov)?:iam::(?P<account>\d{12}):role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
+)
 EMAIL_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

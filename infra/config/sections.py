@@ -22,6 +22,7 @@ from functions.config.limits import (
 from infra.config.alarm_specs import ALARM_NAMES
 from infra.config.formats import (
     EMAIL_PATTERN,
+    IAM_ROLE_ARN_PATTERN,
     POWERTOOLS_ARCH,
     POWERTOOLS_LAYER_PATTERN,
     POWERTOOLS_PYTHON,
@@ -34,6 +35,7 @@ from infra.config.types import (
     AlarmConfig,
     ApiConfig,
     AsyncStorageConfig,
+    DataPerimeterConfig,
     RouterFunctionConfig,
     Throttle,
     UsagePlanConfig,
@@ -289,3 +291,27 @@ def read_powertools_layer(top: StageReader, document: dict[str, Any], region: st
             "(the router runs Python 3.14 on arm64)",
         )
     return layer_arn
+
+
+def read_data_perimeter(reader: StageReader, raw_value: Any, account: str | None) -> DataPerimeterConfig:
+    """The break-glass role must be in the stage's account: the perimeter only denies, and another account's
+    role would also need an allow in every resource policy to get in."""
+    path = "data_perimeter"
+    raw = reader.obj(raw_value, path, frozenset({"break_glass_role_arn"}))
+    role_raw = reader.field(raw, "break_glass_role_arn", path)
+    if role_raw is None:
+        return DataPerimeterConfig(break_glass_role_arn=None)
+    role = reader.string(
+        role_raw,
+        f"{path}.break_glass_role_arn",
+        IAM_ROLE_ARN_PATTERN,
+        "an IAM role ARN (arn:aws:iam::<account>:role/...)",
+    )
+    match = IAM_ROLE_ARN_PATTERN.match(role)
+    assert match is not None  # checked just above
+    if account is not None and match["account"] != account:
+        raise reader.fail(
+            f"{path}.break_glass_role_arn",
+            f"role is in account {match['account']}, not the stage's account {account}",
+        )
+    return DataPerimeterConfig(break_glass_role_arn=role)

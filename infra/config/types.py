@@ -130,6 +130,13 @@ class AsyncStorageConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DataPerimeterConfig:
+    """Who besides the stage's own functions and endpoints may touch async data (bucket, key, result queue)."""
+
+    break_glass_role_arn: str | None  # an operator role for redrive, resubmit and inspection; None = nobody
+
+
+@dataclass(frozen=True, slots=True)
 class StageConfig:
     name: str
     source: str
@@ -146,6 +153,7 @@ class StageConfig:
     serverless_endpoints: dict[str, ServerlessEndpointConfig]
     async_endpoints: dict[str, AsyncEndpointConfig]
     async_storage: AsyncStorageConfig
+    data_perimeter: DataPerimeterConfig
     alarms: dict[str, AlarmConfig]
     alarm_subscriptions: dict[str, tuple[str, ...]]
     tags: dict[str, str]

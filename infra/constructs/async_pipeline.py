@@ -24,6 +24,10 @@ from infra.constructs.python_function import PythonFunction
 RESULTS_HANDLER: Final[str] = "functions.handlers.results.handler.lambda_handler"
 SWEEPER_HANDLER: Final[str] = "functions.handlers.sweeper.handler.lambda_handler"
 SWEEPER_TIMEOUT: Final[Duration] = Duration.minutes(5)
+# The most result functions the queue may run at once (Lambda's SQS minimum is 2): a flood of notifications, a
+# burst of completions or a forged one, waits in the queue instead of taking the account's concurrency from
+# the router. Ten settle ten batches of up to result_batch_size notifications in parallel.
+RESULT_MAX_CONCURRENCY: Final[int] = 10
 
 
 class AsyncPipeline(Construct):
@@ -75,7 +79,12 @@ class AsyncPipeline(Construct):
         )
         storage.grant_settler(self.results.role, query_open_jobs=False)
         self.results.function.add_event_source(
-            event_sources.SqsEventSource(storage.queue, batch_size=result_batch_size, report_batch_item_failures=True)
+            event_sources.SqsEventSource(
+                storage.queue,
+                batch_size=result_batch_size,
+                report_batch_item_failures=True,
+                max_concurrency=RESULT_MAX_CONCURRENCY,
+            )
         )
 
         self.sweeper = PythonFunction(

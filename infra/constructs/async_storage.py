@@ -9,13 +9,12 @@ which pages (a Lambda DLQ only sees asynchronous invocations, and API Gateway ca
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -115,8 +114,17 @@ class AsyncStorage(Construct):
             removal_policy=removal_policy,
         )
 
-        self.success_topic = sns.Topic(self, "SuccessTopic", master_key=self.key, enforce_ssl=True)
-        self.error_topic = sns.Topic(self, "ErrorTopic", master_key=self.key, enforce_ssl=True)
+        # Named, so that the key policy can name them by ARN: a reference to the topics' own ARNs would make
+        # the key depend on the topics that are encrypted with it (a cycle CloudFormation refuses).
+        stack = Stack.of(self)
+        topic_names = {kind: f"{stack.stack_name}-async-{kind}" for kind in ("success", "error")}
+        self._topic_arns = [stack.format_arn(service="sns", resource=name) for name in topic_names.values()]
+        self.success_topic = sns.Topic(
+            self, "SuccessTopic", topic_name=topic_names["success"], master_key=self.key, enforce_ssl=True
+        )
+        self.error_topic = sns.Topic(
+            self, "ErrorTopic", topic_name=topic_names["error"], master_key=self.key, enforce_ssl=True
+        )
 
         self.dead_letter_queue = sqs.Queue(
             self,
@@ -136,14 +144,7 @@ class AsyncStorage(Construct):
             retention_period=DEAD_LETTER_RETENTION,
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=max_receive_count, queue=self.dead_letter_queue),
         )
-        for topic in (self.success_topic, self.error_topic):
-            # Raw delivery: the queue message is SageMaker's notification itself (it carries invocationStatus).
-            # A message SNS cannot deliver (e.g. a broken key policy) lands in the same dead-letter queue.
-            topic.add_subscription(
-                subscriptions.SqsSubscription(
-                    self.queue, raw_message_delivery=True, dead_letter_queue=self.dead_letter_queue
-                )
-            )
+        self._subscribe_queue_to_topics()
 
         self.job_table = dynamodb.Table(
             self,
@@ -179,6 +180,52 @@ class AsyncStorage(Construct):
             time_to_live_attribute=IDEMPOTENCY_TTL_ATTRIBUTE,
             removal_policy=removal_policy,
         )
+
+    @property
+    def topic_arns(self) -> list[str]:
+        """The success and error topics' ARNs, built from their names (no reference to the topics)."""
+        return list(self._topic_arns)
+
+    def _subscribe_queue_to_topics(self) -> None:
+        """Both topics deliver to the result queue, raw (the queue message is SageMaker's notification itself,
+        with its invocationStatus); a message SNS cannot deliver lands in the dead-letter queue.
+
+        Written out instead of CDK's SqsSubscription, whose key-policy grant lets SNS use the key on behalf of
+        any topic: here SNS may use it only for these two topics in this account (the confused-deputy guard).
+        """
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowResultTopicsToDeliver",
+                principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={
+                    "ArnEquals": {"aws:SourceArn": self.topic_arns},
+                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
+                },
+            )
+        )
+        self.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowResultTopicsToSend",
+                principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[self.queue.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": self.topic_arns}},
+            )
+        )
+        for name, topic in (("Success", self.success_topic), ("Error", self.error_topic)):
+            subscription = sns.Subscription(
+                self,
+                f"{name}ToResultQueue",
+                topic=topic,
+                endpoint=self.queue.queue_arn,
+                protocol=sns.SubscriptionProtocol.SQS,
+                raw_message_delivery=True,
+                dead_letter_queue=self.dead_letter_queue,
+            )
+            # SNS checks it may send when the subscription is made: the queue policy must exist first.
+            subscription.node.add_dependency(self.queue)
 
     def function_environment(
         self, *, invocation_timeout_s: int, request_ttl_s: int, result_inline_max_bytes: int

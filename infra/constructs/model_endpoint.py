@@ -47,12 +47,13 @@ def has_instance_storage(instance_type: str) -> bool:
 
 
 class ModelEndpoint(Construct):
-    """A ``CfnModel`` from an ECR image, a serverless endpoint and/or an async endpoint scaled from zero.
+    """A serverless endpoint and/or an async endpoint scaled from zero, each with its own model and role.
 
     Props (keyword-only):
         model: the model's entry in the model config; its route decides which endpoints exist, its
             ``batching`` block becomes the container's ``SERVING_*`` environment.
         endpoint_name_prefix: prepended to the route's endpoint names (the router's ENDPOINT_NAME_PREFIX).
+        serverless_role_path / async_role_path: the IAM paths of the two endpoints' execution roles.
         image_uri / image_asset: the serving container, as an ECR URI (``{account}`` / ``{region}`` are filled
             in at deploy) or an image asset CDK builds at deploy time.
         async_image_uri / async_image_asset: the async endpoint's (GPU) container; default: the same image.
@@ -62,8 +63,9 @@ class ModelEndpoint(Construct):
         async_inference: sizing of the async endpoint; required iff the route has an async endpoint.
         async_storage: the platform's bucket, topics and key for async results; required with ``async_inference``.
 
-    Attributes: ``role``, ``model``, ``serverless_endpoint`` / ``serverless_endpoint_name`` and
-    ``async_endpoint`` / ``async_endpoint_name`` (None when absent).
+    Attributes (None when the route has no such endpoint): ``serverless_role``, ``model``,
+    ``serverless_endpoint`` / ``serverless_endpoint_name``, ``async_role``, ``async_model``, ``async_endpoint`` /
+    ``async_endpoint_name``.
     """
 
     def __init__(
@@ -73,6 +75,8 @@ class ModelEndpoint(Construct):
         *,
         model: ModelConfig,
         endpoint_name_prefix: str,
+        serverless_role_path: str,
+        async_role_path: str,
         image_uri: str = "",
         image_asset: ecr_assets.DockerImageAsset | None = None,
         async_image_uri: str = "",
@@ -96,51 +100,80 @@ class ModelEndpoint(Construct):
             async_storage=async_storage,
         )
 
-        self.role = iam.Role(
-            self,
-            "ExecutionRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description=f"SageMaker execution role for model {model.name}",
-        )
-        endpoint_names = [
-            f"{endpoint_name_prefix}{name}"
-            for name in (model.route.serverless_endpoint, model.route.async_endpoint)
-            if name is not None
-        ]
-        grant_logging(self.role, endpoint_names)
-
-        model_data: str | None = None
-        if model_data_asset is not None:
-            model_data = model_data_asset.s3_object_url
-            grant_object_read(self.role, model_data_asset.s3_bucket_name, model_data_asset.s3_object_key)
-        elif model_data_url is not None:
-            parsed = S3_URL_PATTERN.match(model_data_url)
-            assert parsed is not None  # checked by the stage config
-            model_data = model_data_url
-            grant_object_read(self.role, parsed["bucket"], parsed["key"])
-
-        self._model_data = model_data
+        # One role per endpoint kind: only the async endpoint may read inputs, write results and publish to the
+        # result topics, and the platform's policies admit it by its IAM path (infra/stacks/naming.py).
+        self._model_data = self._model_data_url(model_data_asset, model_data_url)
         # The container learns its batching from its environment only (not from signature.json), so a
         # batching change replaces the CfnModel and nothing else does short of the image or the artifact.
         self._environment = model.batching.environment()
-        self._pulled: set[str] = set()
-        # The serverless endpoint runs the CPU image; the async endpoint its own (GPU) image when it differs.
-        self.model = self._cfn_model("Model", image_uri, image_asset)
-        self.async_model = self.model
-        if model.route.async_endpoint is not None and (async_image_uri, async_image_asset) != (image_uri, image_asset):
-            self.async_model = self._cfn_model("AsyncModel", async_image_uri or image_uri, async_image_asset)
-
+        self.serverless_role: iam.Role | None = None
+        self.model: sagemaker.CfnModel | None = None
         self.serverless_endpoint: sagemaker.CfnEndpoint | None = None
         self.serverless_endpoint_name: str | None = None
         if serverless is not None and model.route.serverless_endpoint is not None:
             self.serverless_endpoint_name = f"{endpoint_name_prefix}{model.route.serverless_endpoint}"
-            self.serverless_endpoint = self._serverless(self.serverless_endpoint_name, serverless)
+            self.serverless_role = self._role(
+                "ServerlessRole", serverless_role_path, model, self.serverless_endpoint_name, model_data_asset
+            )
+            # Serverless Inference does not support network isolation (SageMaker's "feature exclusions" for
+            # serverless endpoints): CreateEndpoint would fail, so only the async model is isolated.
+            self.model = self._cfn_model("Model", self.serverless_role, image_uri, image_asset, isolated=False)
+            self.serverless_endpoint = self._serverless(self.serverless_endpoint_name, self.model, serverless)
 
+        self.async_role: iam.Role | None = None
+        self.async_model: sagemaker.CfnModel | None = None
         self.async_endpoint: sagemaker.CfnEndpoint | None = None
         self.async_endpoint_name: str | None = None
         if async_inference is not None and async_storage is not None and model.route.async_endpoint is not None:
             self.async_endpoint_name = f"{endpoint_name_prefix}{model.route.async_endpoint}"
-            self.async_endpoint = self._async(self.async_endpoint_name, async_inference, async_storage)
+            self.async_role = self._role(
+                "AsyncRole", async_role_path, model, self.async_endpoint_name, model_data_asset
+            )
+            # The serving container needs no network: SageMaker downloads the model to /opt/ml/model and moves
+            # async inputs and outputs between S3 and the container itself.
+            own_image = bool(async_image_uri) or async_image_asset is not None
+            self.async_model = self._cfn_model(
+                "AsyncModel",
+                self.async_role,
+                async_image_uri if own_image else image_uri,
+                async_image_asset if own_image else image_asset,
+                isolated=True,
+            )
+            self.async_endpoint = self._async(
+                self.async_endpoint_name, self.async_role, self.async_model, async_inference, async_storage
+            )
+
+    @staticmethod
+    def _model_data_url(model_data_asset: s3_assets.Asset | None, model_data_url: str | None) -> str | None:
+        if model_data_asset is not None:
+            return model_data_asset.s3_object_url
+        if model_data_url is not None:
+            assert S3_URL_PATTERN.match(model_data_url) is not None  # checked by the stage config
+        return model_data_url
+
+    def _role(
+        self,
+        construct_id: str,
+        path: str,
+        model: ModelConfig,
+        endpoint_name: str,
+        model_data_asset: s3_assets.Asset | None,
+    ) -> iam.Role:
+        role = iam.Role(
+            self,
+            construct_id,
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            path=path,
+            description=f"SageMaker execution role for endpoint {endpoint_name} (model {model.name})",
+        )
+        grant_logging(role, [endpoint_name])
+        if model_data_asset is not None:
+            grant_object_read(role, model_data_asset.s3_bucket_name, model_data_asset.s3_object_key)
+        elif self._model_data is not None:
+            parsed = S3_URL_PATTERN.match(self._model_data)
+            assert parsed is not None  # checked by the stage config
+            grant_object_read(role, parsed["bucket"], parsed["key"])
+        return role
 
     @staticmethod
     def _validate(
@@ -172,39 +205,44 @@ class ModelEndpoint(Construct):
             raise ValueError(f"{where}: an async endpoint needs async_storage for its results and notifications")
 
     def _cfn_model(
-        self, construct_id: str, image_uri: str, asset: ecr_assets.DockerImageAsset | None
+        self,
+        construct_id: str,
+        role: iam.Role,
+        image_uri: str,
+        asset: ecr_assets.DockerImageAsset | None,
+        *,
+        isolated: bool,
     ) -> sagemaker.CfnModel:
         stack = Stack.of(self)
         if asset is not None:
             image = asset.image_uri
-            if asset.node.path not in self._pulled:
-                asset.repository.grant_pull(self.role)
-                self._pulled.add(asset.node.path)
+            asset.repository.grant_pull(role)
         else:
             image = image_uri.replace("{account}", stack.account).replace("{region}", stack.region)
-            if image_uri not in self._pulled:
-                grant_image_pull(self.role, image_uri)
-                self._pulled.add(image_uri)
+            grant_image_pull(role, image_uri)
         model = sagemaker.CfnModel(
             self,
             construct_id,
-            execution_role_arn=self.role.role_arn,
+            execution_role_arn=role.role_arn,
+            enable_network_isolation=isolated,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=image, model_data_url=self._model_data, mode="SingleModel", environment=self._environment
             ),
         )
         # SageMaker checks the role can pull the image and read the model while creating the endpoint.
-        model.node.add_dependency(self.role)
+        model.node.add_dependency(role)
         return model
 
-    def _serverless(self, endpoint_name: str, sizing: ServerlessEndpointConfig) -> sagemaker.CfnEndpoint:
+    def _serverless(
+        self, endpoint_name: str, model: sagemaker.CfnModel, sizing: ServerlessEndpointConfig
+    ) -> sagemaker.CfnEndpoint:
         config = sagemaker.CfnEndpointConfig(
             self,
             "ServerlessConfig",
             production_variants=[
                 sagemaker.CfnEndpointConfig.ProductionVariantProperty(
                     variant_name=VARIANT_NAME,
-                    model_name=self.model.attr_model_name,
+                    model_name=model.attr_model_name,
                     serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
                         memory_size_in_mb=sizing.memory_mb,
                         max_concurrency=sizing.max_concurrency,
@@ -239,16 +277,21 @@ class ModelEndpoint(Construct):
         return endpoint
 
     def _async(
-        self, endpoint_name: str, sizing: AsyncEndpointConfig, storage: AsyncStorageRef
+        self,
+        endpoint_name: str,
+        role: iam.Role,
+        model: sagemaker.CfnModel,
+        sizing: AsyncEndpointConfig,
+        storage: AsyncStorageRef,
     ) -> sagemaker.CfnEndpoint:
-        storage.grant_endpoint(self.role, endpoint_name)
+        storage.grant_endpoint(role, endpoint_name)
         config = sagemaker.CfnEndpointConfig(
             self,
             "AsyncConfig",
             production_variants=[
                 sagemaker.CfnEndpointConfig.ProductionVariantProperty(
                     variant_name=VARIANT_NAME,
-                    model_name=self.async_model.attr_model_name,
+                    model_name=model.attr_model_name,
                     instance_type=sizing.instance_type,
                     # SageMaker will not create an async endpoint at 0 instances; autoscaling takes it to 0 once idle.
                     initial_instance_count=1,
@@ -274,7 +317,7 @@ class ModelEndpoint(Construct):
             kms_key_id=None if has_instance_storage(sizing.instance_type) else storage.key_arn,
         )
         # Endpoint creation fails if the role cannot yet publish to the topics or use the key.
-        config.node.add_dependency(self.role)
+        config.node.add_dependency(role)
         endpoint = sagemaker.CfnEndpoint(
             self, "AsyncEndpoint", endpoint_name=endpoint_name, endpoint_config_name=config.attr_endpoint_config_name
         )

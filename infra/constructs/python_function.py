@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, IgnoreMode, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -21,14 +21,17 @@ from infra.guardrails import acknowledge
 REPO_ROOT: Final[Path] = Path(__file__).resolve().parents[2]
 RUNTIME: Final[lambda_.Runtime] = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE: Final[lambda_.Architecture] = lambda_.Architecture.ARM_64
-# Glob patterns over the repo root, applied in order ("!" re-includes): everything out, then functions/ (the
-# Lambda asset, nothing else) back in, minus bytecode.
+# An allow-list over the repo root in .gitignore syntax (IgnoreMode.GIT, later lines win): everything out, then
+# functions/ back in as its directories, .py and .json files only; dotfiles and dot-directories anywhere stay out
+# even there, so a functions/.env or .npmrc in a working tree can never ship.
 ASSET_EXCLUDES: Final[tuple[str, ...]] = (
     "*",
-    "!functions",
-    "!functions/**",
-    "__pycache__",
-    "*.pyc",
+    "!functions/",
+    "!functions/**/",
+    "!functions/**/*.py",
+    "!functions/**/*.json",
+    ".*",
+    "__pycache__/",
 )
 LOG_LEVELS: Final[dict[str, lambda_.ApplicationLogLevel]] = {
     "DEBUG": lambda_.ApplicationLogLevel.DEBUG,
@@ -40,7 +43,7 @@ LOG_LEVELS: Final[dict[str, lambda_.ApplicationLogLevel]] = {
 
 def functions_code(repo_root: Path = REPO_ROOT) -> lambda_.Code:
     """The ``functions`` package, staged by copying (never Docker)."""
-    return lambda_.Code.from_asset(str(repo_root), exclude=list(ASSET_EXCLUDES))
+    return lambda_.Code.from_asset(str(repo_root), exclude=list(ASSET_EXCLUDES), ignore_mode=IgnoreMode.GIT)
 
 
 class PythonFunction(Construct):

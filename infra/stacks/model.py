@@ -25,6 +25,7 @@ from infra.constructs.model_endpoint import ModelEndpoint
 from infra.constructs.on_call_alarm import pascal
 from infra.constructs.platform_parameters import PlatformValue, PlatformValues
 from infra.model_package import DEFAULT_OUTPUT_DIR, package_model
+from infra.stacks.naming import sagemaker_role_path
 from infra.stacks.stage_values import tag_stage
 
 REPO_ROOT: Final[Path] = Path(__file__).resolve().parents[2]
@@ -74,6 +75,8 @@ class ModelStack(Stack):
             f"{pascal(model.name)}Endpoint",
             model=model,
             endpoint_name_prefix=stage.endpoint_name_prefix,
+            serverless_role_path=sagemaker_role_path(stage.name, "serverless"),
+            async_role_path=sagemaker_role_path(stage.name, "async"),
             image_uri="" if deploy.image == IMAGE_ASSET else deploy.image,
             image_asset=self._serving_image("cpu") if deploy.image == IMAGE_ASSET else None,
             async_image_uri="" if deploy.async_image == IMAGE_ASSET else deploy.async_image,

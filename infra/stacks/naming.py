@@ -44,3 +44,23 @@ def model_stack_names(stage: str, models: Iterable[str]) -> dict[str, str]:
         taken[name] = model
         names[model] = name
     return names
+
+
+# SageMaker execution roles live under one IAM path per stage and endpoint kind, so the platform's bucket,
+# topic and key policies can admit a stage's async endpoints by ARN pattern without listing them (adding a
+# model must not change the platform stack). The trailing '/' keeps stage "dev" apart from "dev-eu".
+ROLE_PATH_ROOT: Final[str] = "/inference-router/"
+SAGEMAKER_ROLE_KINDS: Final[tuple[str, ...]] = ("serverless", "async")
+
+
+def sagemaker_role_path(stage: str, kind: str) -> str:
+    """``/inference-router/<stage>/<kind>/``: the IAM path of a stage's serverless or async execution roles."""
+    if kind not in SAGEMAKER_ROLE_KINDS:
+        raise ValueError(f"unknown SageMaker role kind {kind!r} (known: {', '.join(SAGEMAKER_ROLE_KINDS)})")
+    return f"{ROLE_PATH_ROOT}{stage}/{kind}/"
+
+
+def role_arn_pattern(*, partition: str, account: str, path: str) -> str:
+    """Every role under ``path`` in the account, for an ``aws:PrincipalArn`` ArnLike condition (a role's ARN,
+    and its sessions' aws:PrincipalArn, carry the role's path)."""
+    return f"arn:{partition}:iam::{account}:role{path}*"

@@ -22,11 +22,13 @@ from infra.constructs.alarms import RouterAlarms
 from infra.constructs.api import InferenceApi
 from infra.constructs.async_pipeline import AsyncPipeline
 from infra.constructs.async_storage import AsyncStorage
+from infra.constructs.data_perimeter import enforce_data_perimeter
 from infra.constructs.in_lambda_models import DEFAULT_ONNXRUNTIME_LAYER, InLambdaModels
 from infra.constructs.on_call_alarm import pascal
 from infra.constructs.platform_parameters import ALARM_TOPIC_VALUES, PlatformValue, publish_platform_values
 from infra.constructs.python_function import functions_code
 from infra.constructs.router import Router
+from infra.stacks.naming import role_arn_pattern, sagemaker_role_path
 from infra.stacks.stage_values import REMOVAL_POLICY_BY_NAME, RETENTION_BY_DAYS, tag_stage
 
 
@@ -116,6 +118,14 @@ class PlatformStack(Stack):
             log_retention=RETENTION_BY_DAYS[stage.router.log_retention_days],
             log_level=stage.router.log_level,
             log_removal_policy=removal,
+        )
+        enforce_data_perimeter(
+            storage,
+            function_roles=[router.role, pipeline.results.role, pipeline.sweeper.role],
+            async_endpoint_roles=role_arn_pattern(
+                partition=self.partition, account=self.account, path=sagemaker_role_path(stage.name, "async")
+            ),
+            break_glass_role_arn=stage.data_perimeter.break_glass_role_arn,
         )
 
         api = InferenceApi(

@@ -185,11 +185,12 @@ def test_prod_serverless_pc_autoscales_on_utilization(prod: Synthesized) -> None
     assert predefined == ["SageMakerVariantProvisionedConcurrencyUtilization"]
 
 
-def execution_role_statements(synth: Synthesized) -> list[dict[str, Any]]:
+def execution_role_statements(synth: Synthesized, kind: str = "async") -> list[dict[str, Any]]:
     [role_id] = [
         i
         for i, r in synth.resources("AWS::IAM::Role").items()
         if "sagemaker.amazonaws.com" in str(r["Properties"]["AssumeRolePolicyDocument"])
+        and r["Properties"]["Path"] == f"/inference-router/{synth.stage}/{kind}/"
     ]
     statements: list[dict[str, Any]] = []
     for policy in synth.resources("AWS::IAM::Policy").values():

@@ -38,6 +38,9 @@ def test_result_function_consumes_the_queue_reporting_batch_item_failures(dev: S
     assert ref_id(mapping["FunctionName"]) == results_id
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BatchSize"] == 10
+    # A flood of notifications (a burst of completions, or forged ones) waits in the queue instead of taking
+    # the account's concurrency from the router.
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 10}
     queue = next(
         r["Properties"] for r in dev.resources("AWS::SQS::Queue").values() if "RedrivePolicy" in r["Properties"]
     )

@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import importlib.util
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -308,6 +309,56 @@ def test_overlapping_prefixes_are_allowed_where_the_stages_cannot_share_an_accou
     document["stages"]["dev"]["region"] = "eu-west-1"
     document["stages"]["dev"]["account"] = "111111111111"
     assert parse(document).endpoint_name_prefix == "dev-x-"
+
+
+BREAK_GLASS = "arn:aws:iam::123456789012:role/operators/break-glass"
+
+
+def test_no_stage_names_a_break_glass_role_by_default() -> None:
+    assert load_stage_config("dev").data_perimeter.break_glass_role_arn is None
+    assert load_stage_config("prod").data_perimeter.break_glass_role_arn is None
+
+
+def test_a_break_glass_role_with_a_path_is_taken_as_written() -> None:
+    stage = parse(with_change("stages.prod.data_perimeter.break_glass_role_arn", BREAK_GLASS))
+    assert stage.data_perimeter.break_glass_role_arn == BREAK_GLASS
+    document = with_change("stages.prod.data_perimeter.break_glass_role_arn", BREAK_GLASS)
+    document["stages"]["prod"]["account"] = "123456789012"
+    assert parse(document).data_perimeter.break_glass_role_arn == BREAK_GLASS
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("arn:aws:iam::123456789012:user/alice", "break_glass_role_arn: 'arn:aws:iam::123456789012:user/alice' is not"),
+        ("arn:aws:iam::123456789012:role/", "is not an IAM role ARN"),
+        ("arn:aws:iam::*:role/break-glass", "is not an IAM role ARN"),
+        ("", "data_perimeter.break_glass_role_arn: must be a non-empty string"),
+        (42, "data_perimeter.break_glass_role_arn: must be a non-empty string, got 42"),
+    ],
+)
+def test_a_break_glass_role_must_be_one_role_arn(value: Any, message: str) -> None:
+    with pytest.raises(StageConfigError, match=re.escape(message)):
+        parse(with_change("stages.prod.data_perimeter.break_glass_role_arn", value))
+
+
+def test_a_break_glass_role_in_another_account_is_refused() -> None:
+    document = with_change("stages.prod.data_perimeter.break_glass_role_arn", BREAK_GLASS)
+    document["stages"]["prod"]["account"] = "210987654321"
+    with pytest.raises(
+        StageConfigError,
+        match=re.escape("break_glass_role_arn: role is in account 123456789012, not the stage's account 210987654321"),
+    ):
+        parse(document)
+
+
+def test_the_data_perimeter_takes_no_other_field() -> None:
+    with pytest.raises(StageConfigError, match=re.escape("stages.prod.data_perimeter.admins: unknown field")):
+        parse(with_change("stages.prod.data_perimeter.admins", ["arn:aws:iam::123456789012:role/x"]))
+    document = copy.deepcopy(DOCUMENT)
+    del document["defaults"]["data_perimeter"]
+    with pytest.raises(StageConfigError, match=re.escape("data_perimeter: is required")):
+        parse(document)
 
 
 CALLER_POLICY_INVALID: list[tuple[Any, str]] = [
