@@ -173,3 +173,14 @@ def test_without_a_policy_every_caller_may_call_every_model(
     assert infer(open_router, "iris", {}).status == 200
     assert infer(open_router, "iris", role("scorer"), INVALID).status == 400
     assert infer(open_router, "iris-gpu", role("scorer")).status == 202
+
+
+def test_a_body_too_large_for_sync_is_refused_to_a_sync_only_caller(
+    router: RouterApp, jobs: RecordingAsyncJobs
+) -> None:
+    large = {**VALID, "id": "x" * (1024 * 1024)}  # over iris's 1 MiB sync limit: only the async path takes it
+    refused = infer(router, "iris", role("ranker"), large)
+    assert refused.status == 403
+    assert "asynchronously" in refused.body["error"]
+    assert infer(router, "iris", {"apiKeyId": KEY_ID}, large).status == 202
+    assert jobs.submitted == ["iris"]
