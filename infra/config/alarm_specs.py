@@ -62,6 +62,13 @@ ALARM_SPECS: Final[dict[str, AlarmSpec]] = {
         "Page: {subject} failed (unhandled exception, timeout or crash) more than {threshold:g} times per "
         "{period}, in {periods}. Callers get 5XX from API Gateway instead of an answer.",
     ),
+    "router_unhandled_errors": AlarmSpec(
+        "Sum",
+        "GREATER_THAN_THRESHOLD",
+        "NOT_BREACHING",
+        "Page: {subject} answered more than {threshold:g} requests per {period} with a 500 for an exception no "
+        "rule handles, in {periods}: a bug. Lambda does not count these as errors (the router answered).",
+    ),
     "router_throttles": AlarmSpec(
         "Sum",
         "GREATER_THAN_THRESHOLD",
@@ -89,6 +96,14 @@ ALARM_SPECS: Final[dict[str, AlarmSpec]] = {
         "NOT_BREACHING",
         "Page: {subject} holds more than {threshold:g} messages: async results that failed processing "
         "repeatedly or that SNS could not deliver. Those jobs never complete for their callers.",
+    ),
+    "async_forged_notifications": AlarmSpec(
+        "Sum",
+        "GREATER_THAN_THRESHOLD",
+        "NOT_BREACHING",
+        "Page (security): {subject} ignored more than {threshold:g} async notifications per {period}, in "
+        "{periods}, whose output or failure location was not the one recorded for their job: someone with "
+        "sns:Publish or sqs:SendMessage rights is forging results, or an endpoint writes where it should not.",
     ),
     "async_backlog_without_capacity": AlarmSpec(
         "Minimum",

@@ -21,7 +21,15 @@ from aws_cdk import aws_sns_subscriptions as sns_subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from functions.config.telemetry import METRICS_NAMESPACE, OLDEST_OPEN_JOB_AGE_METRIC, SWEEPER_SERVICE
+from functions.config.telemetry import (
+    METRICS_NAMESPACE,
+    MISMATCHED_NOTIFICATIONS_METRIC,
+    OLDEST_OPEN_JOB_AGE_METRIC,
+    RESULTS_SERVICE,
+    ROUTER_SERVICE,
+    SWEEPER_SERVICE,
+    UNHANDLED_ERRORS_METRIC,
+)
 from infra.config.types import ALARM_TOPICS, AlarmConfig
 from infra.constructs.on_call_alarm import OnCallAlarms, pascal
 
@@ -116,11 +124,26 @@ class RouterAlarms(Construct):
         def alias_metric(metric_name: str) -> Callable[[str, Duration], cloudwatch.IMetric]:
             return lambda statistic, period: router_alias.metric(metric_name, statistic=statistic, period=period)
 
+        def service_metric(metric_name: str, service: str) -> Callable[[str, Duration], cloudwatch.IMetric]:
+            # Powertools EMF gives each custom metric the emitting function's "service" dimension.
+            return lambda statistic, period: cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=metric_name,
+                dimensions_map={"service": service},
+                statistic=statistic,
+                period=period,
+            )
+
         router_subject = "the router's live alias"
         if router_provisioned:
             self._add("router_pc_low_utilization", router_subject, alias_metric("ProvisionedConcurrencyUtilization"))
             self._add("router_pc_spillover", router_subject, alias_metric("ProvisionedConcurrencySpilloverInvocations"))
         self._add("router_errors", router_subject, alias_metric("Errors"))
+        self._add(
+            "router_unhandled_errors",
+            "the router",
+            service_metric(UNHANDLED_ERRORS_METRIC, ROUTER_SERVICE),
+        )
         self._add("router_throttles", router_subject, alias_metric("Throttles"))
         self._add(
             "api_5xx_rate",
@@ -134,17 +157,16 @@ class RouterAlarms(Construct):
                 statistic=statistic, period=period
             ),
         )
+        self._add(
+            "async_forged_notifications",
+            "the result function",
+            service_metric(MISMATCHED_NOTIFICATIONS_METRIC, RESULTS_SERVICE),
+        )
         # The sweeper reports it every run (functions/handlers/sweeper/handler.py), 0 when no job is open.
         self._add(
             "async_oldest_open_job_age",
             "the oldest async job",
-            lambda statistic, period: cloudwatch.Metric(
-                namespace=METRICS_NAMESPACE,
-                metric_name=OLDEST_OPEN_JOB_AGE_METRIC,
-                dimensions_map={"service": SWEEPER_SERVICE},
-                statistic=statistic,
-                period=period,
-            ),
+            service_metric(OLDEST_OPEN_JOB_AGE_METRIC, SWEEPER_SERVICE),
         )
 
     def runbook(self, alarm_name: str) -> str:

@@ -14,13 +14,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from functions.config.telemetry import METRICS_NAMESPACE
+from functions.config.telemetry import METRICS_NAMESPACE, ROUTER_SERVICE
 from infra.constructs.python_function import PythonFunction, functions_code
 from infra.guardrails import acknowledge, nag_text
 
 HANDLER: Final[str] = "functions.handlers.router.handler.lambda_handler"
 ALIAS_NAME: Final[str] = "live"
-SERVICE_NAME: Final[str] = "inference-router"
 
 
 class Router(Construct):
@@ -71,7 +70,7 @@ class Router(Construct):
             "ENDPOINT_NAME_PREFIX": endpoint_name_prefix,
             "INVOKE_BUDGET_MS": str(invoke_budget_ms),
             "RESPONSE_RESERVE_MS": str(response_reserve_ms),
-            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_SERVICE_NAME": ROUTER_SERVICE,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             **(async_environment or {}),
             **({"CALLER_POLICY": caller_policy} if caller_policy is not None else {}),

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from functions.config.telemetry import METRICS_NAMESPACE
+from functions.config.telemetry import METRICS_NAMESPACE, RESULTS_SERVICE, ROUTER_SERVICE
 from infra.config.alarm_specs import ALARM_NAMES
 from infra.config.types import ALARM_TOPICS
 from infra.constructs.on_call_alarm import runbook_slug
@@ -119,6 +119,26 @@ EXPECTED: dict[str, Expected] = {
         "page",
         0,
         ENDPOINT_DIMENSIONS,
+    ),
+    "router_unhandled_errors": Expected(
+        METRICS_NAMESPACE,
+        "UnhandledErrors",
+        "Sum",
+        "GreaterThanThreshold",
+        "notBreaching",
+        "page",
+        0,
+        frozenset({"service"}),
+    ),
+    "async_forged_notifications": Expected(
+        METRICS_NAMESPACE,
+        "MismatchedNotifications",
+        "Sum",
+        "GreaterThanThreshold",
+        "notBreaching",
+        "page",
+        0,
+        frozenset({"service"}),
     ),
     "async_oldest_open_job_age": Expected(
         METRICS_NAMESPACE,
@@ -286,3 +306,15 @@ def test_api_alarm_counts_this_stacks_api_only(prod: Synthesized) -> None:
     dimensions = {d["Name"]: d["Value"] for d in alarms_for(prod, "api_5xx_rate")[0]["Dimensions"]}
     assert dimensions["ApiName"] == api["Name"]
     assert dimensions["Stage"] == {"Ref": next(iter(prod.resources("AWS::ApiGateway::Stage")))}
+
+
+@pytest.mark.parametrize(
+    ("alarm_name", "service"),
+    [("router_unhandled_errors", ROUTER_SERVICE), ("async_forged_notifications", RESULTS_SERVICE)],
+)
+def test_custom_metric_alarms_read_the_emitting_functions_service(
+    prod: Synthesized, alarm_name: str, service: str
+) -> None:
+    # Powertools EMF puts the function's POWERTOOLS_SERVICE_NAME in the "service" dimension.
+    [alarm] = alarms_for(prod, alarm_name)
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": service}]

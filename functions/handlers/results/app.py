@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from functions.config.telemetry import METRICS_NAMESPACE, RESULTS_SERVICE
+from functions.config.telemetry import METRICS_NAMESPACE, MISMATCHED_NOTIFICATIONS_METRIC, RESULTS_SERVICE
 from functions.domain.job_records import Settlement, parse_notification
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def create_handler(service: JobSettler) -> ResultsHandler:
             metrics.add_metric(name="DuplicateNotifications", unit=MetricUnit.Count, value=1)
             logger.info("duplicate notification ignored", extra=details)
         else:
-            metrics.add_metric(name="MismatchedNotifications", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=MISMATCHED_NOTIFICATIONS_METRIC, unit=MetricUnit.Count, value=1)
             logger.warning(
                 "notification ignored: its locations are not the ones recorded for the job",
                 extra={

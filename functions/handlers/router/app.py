@@ -26,6 +26,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from functions.config import api_routes as api
 from functions.config.models import load_models_config
+from functions.config.telemetry import ROUTER_SERVICE, UNHANDLED_ERRORS_METRIC
 from functions.domain.breaker import BreakerRegistry
 from functions.domain.callers import CallerIdentity
 from functions.domain.deadline import DeadlineBudget
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
     from functions.domain.async_jobs import AsyncEndpoint, SubmitEvents
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-SERVICE = "inference-router"
 
 
 class SageMakerPort(ModelBackend, Protocol):
@@ -118,7 +118,7 @@ class RouterApp:
 
 
 def create_app(settings: RouterSettings, async_settings: AsyncSettings | None, clients: RouterClients) -> RouterApp:
-    logger = Logger(service=SERVICE)
+    logger = Logger(service=ROUTER_SERVICE)
     config = load_models_config(settings.models_config_path)
     in_lambda_models = [model for model in config.models if model.route.sync == "lambda"]
     in_lambda = (
@@ -268,7 +268,7 @@ def last_resort(logger: Logger, handler: Callable[[dict[str, Any], Any], dict[st
                     "at": f"{frame.filename}:{frame.lineno}",
                 },
             )
-            count("UnhandledErrors")
+            count(UNHANDLED_ERRORS_METRIC)
             return internal_error()
 
     return guarded
