@@ -9,11 +9,14 @@ Example:
 
 from __future__ import annotations
 
+import json
 import reprlib
+from bisect import bisect_right
+from itertools import accumulate
 from typing import Final
 
 ECHO_LIMIT: Final[int] = 64
-# What any error message may hold, whatever it quotes: the 400 body stays under ~1 KB.
+# What any error message may hold once JSON-escaped, whatever it quotes: the 400 body stays under ~1 KB.
 MAX_ERROR_MESSAGE: Final[int] = 900
 
 _REPR = reprlib.Repr()
@@ -32,7 +35,12 @@ def clip(value: object, limit: int = ECHO_LIMIT, *, quote: bool = True) -> str:
 
 
 def clip_message(message: str) -> str:
-    """An error message cut to :data:`MAX_ERROR_MESSAGE` characters (a last bound: values are clipped first)."""
-    if len(message) <= MAX_ERROR_MESSAGE:
+    """An error message cut to :data:`MAX_ERROR_MESSAGE` characters of JSON (a last bound: values are clipped
+    first). Counted as the error body writes them (``json.dumps``, ASCII only): a control or non-ASCII character
+    takes 6 there and an astral one 12, so a 64-character clip of emoji alone is 768 bytes."""
+    if len(json.dumps(message)) - 2 <= MAX_ERROR_MESSAGE:
         return message
-    return f"{message[:MAX_ERROR_MESSAGE]}… ({len(message)} characters)"
+    # Every character takes at least one: the first MAX_ERROR_MESSAGE of them hold the cut.
+    widths = accumulate(len(json.dumps(character)) - 2 for character in message[:MAX_ERROR_MESSAGE])
+    kept = bisect_right(list(widths), MAX_ERROR_MESSAGE)
+    return f"{message[:kept]}… ({len(message)} characters)"

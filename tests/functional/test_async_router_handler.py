@@ -148,6 +148,14 @@ def test_job_status_of_a_malformed_id_is_400(world: World, job_id: str) -> None:
     assert "is not a job id: job ids are 32 lowercase hex characters" in answer.body["error"]
 
 
+def test_job_status_of_a_job_id_with_a_trailing_newline_is_400_not_a_lookup(world: World) -> None:
+    # API Gateway decodes %0A in the path: the id must match in full, not up to a newline ($ under re.match).
+    accepted = world.call(respond_async(key=None))
+    answer = world.call(job_status(accepted.body["id"] + "\n"))
+    assert answer.status == 400
+    assert "is not a job id: job ids are 32 lowercase hex characters" in answer.body["error"]
+
+
 def test_job_status_of_a_succeeded_job_whose_result_expired_is_410(world: World) -> None:
     job_id = "e" * 32
     output = f"s3://{world.resources.bucket}/output/iris-async/expired.out"  # the lifecycle rule deleted it

@@ -198,6 +198,9 @@ def routes(use_case: InferUseCase, config: ModelsConfig, logger: Logger) -> APIG
 
     @app.get(api.JOB_STATUS.resolver_path)
     def job_status(job_id: str) -> Response[str]:
+        # The id as API Gateway matched it, whole: the resolver's own route pattern ends in "$", which lets its
+        # match stop before a trailing newline, so its ``job_id`` would drop a decoded %0A and look the id up.
+        job_id = (app.current_event.path_parameters or {}).get("job_id", job_id)
         if use_case.async_jobs is None:
             raise JobNotFoundError(f"job {clip(job_id)} does not exist: the async path is not configured here")
         view = use_case.async_jobs().view(job_id, caller=caller_identity(app.current_event.raw_event))
