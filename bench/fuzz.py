@@ -10,6 +10,10 @@ With ``--faults`` the endpoint fails a share of its calls (``FAULTS``: transient
 dropped connection): the 502/503 answers that brings must still be documented and conforming
 (``Retry-After`` on every 503), so only the no-5xx check is dropped.
 
+Before the generated cases, the hostile corpus (``bench.hostile_corpus``: deep nesting, amplified echoes,
+huge dimensions, duplicate keys, invalid encodings, each over real HTTP) runs against the same stack, the
+endpoint healthy: no 5xx, every refusal ``{"error": ...}`` under 1 KB. ``--no-hostile`` skips it.
+
 Seeded: the same ``--seed`` and ``--cases`` generate the same requests.
 
     python -m bench.fuzz --cases 10000       # make fuzz
@@ -28,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+
+from bench.hostile_corpus import MAX_ERROR_BYTES, HostileReport, corpus, run_corpus
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -83,6 +89,18 @@ def case_counts(total: int) -> dict[str, int]:
     counts = {label: max(1, total * weight // weight_sum) for label, weight in WEIGHTS.items()}
     counts["POST /v2/models/{model}/infer"] += max(0, total - sum(counts.values()))
     return counts
+
+
+def example_body(document: Path = DOCUMENT) -> dict[str, Any]:
+    """The document's own example inference request."""
+    operation = json.loads(document.read_text())["paths"]["/v2/models/{model}/infer"]["post"]
+    body: dict[str, Any] = operation["requestBody"]["content"]["application/json"]["example"]
+    return body
+
+
+def hostile(base_url: str, model: str = "iris") -> HostileReport:
+    """The hostile corpus against ``base_url``, with a real job's id among the ids it tries."""
+    return run_corpus(base_url, corpus(job_id=submit_job(base_url, model, example_body())))
 
 
 def submit_job(base_url: str, model: str, body: dict[str, Any]) -> str:
@@ -156,8 +174,8 @@ def fuzz(
         response_headers_conformance,
     ]
     schema = schemathesis.openapi.from_path(str(document))
-    example = json.loads(document.read_text())["paths"]["/v2/models/{model}/infer"]["post"]["requestBody"]
-    job_id = submit_job(base_url, model, example["content"]["application/json"]["example"])
+    example = example_body(document)
+    job_id = submit_job(base_url, model, example)
     report = FuzzReport()
     session = requests.Session()
     counts = case_counts(cases)
@@ -215,7 +233,7 @@ def fuzz(
     # (a 200, or with faults injected the 502/503 they bring) is always checked against the document.
     example_case = operations[infer_label].Case(
         path_parameters={"model": model},
-        body=example["content"]["application/json"]["example"],
+        body=example,
         media_type="application/json",
     )
     record(example_case, infer_label)
@@ -230,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--faults", action="store_true", help="inject endpoint faults (FAULTS); 5xx allowed, still conforming"
     )
+    parser.add_argument(
+        "--hostile", action=argparse.BooleanOptionalAction, default=True, help="run the hostile corpus first (default)"
+    )
     args = parser.parse_args(argv)
     if args.cases < len(WEIGHTS):
         parser.error(f"--cases must be at least {len(WEIGHTS)} (one per operation)")
@@ -241,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
 
     stack = start_local_stack(api_port=0, async_options=AsyncOptions(sweep_interval_s=3600))
     try:
+        attacks = hostile(stack.api.url) if args.hostile else None
+        if attacks is not None:
+            print(attacks.summary() + "\n")
         print(f"fuzzing {stack.api.url} from {DOCUMENT.relative_to(ROOT)}: {args.cases} cases, seed {args.seed}")
         if args.faults:
             stack.runtime.set_fault("iris", FaultSpec.from_json(FAULTS))
@@ -249,14 +273,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stack.stop()
     print(report.summary())
-    verdict = "PASS" if not report.findings else "FAIL"
+    findings = len(report.findings) + (len(attacks.findings) if attacks is not None else 0)
+    cases = report.cases + (attacks.cases if attacks is not None else 0)
     promise = "every response conforming" if args.faults else "zero 5xx and every response conforming"
-    print(
-        f"\n{verdict}: {report.cases} cases, {len(report.findings)} finding(s), {promise}"
-        if not report.findings
-        else f"\n{verdict}: {len(report.findings)} finding(s)"
-    )
-    return 0 if not report.findings else 1
+    if attacks is not None:
+        promise += f", every hostile answer bounded (a refusal under {MAX_ERROR_BYTES} bytes)"
+    print(f"\nPASS: {cases} cases, 0 findings, {promise}" if not findings else f"\nFAIL: {findings} finding(s)")
+    return 0 if not findings else 1
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """A short schemathesis run against the local API over real HTTP on 127.0.0.1 (the long one is `make fuzz`):
-no 5xx, and every response conforming to docs/openapi.json (status, content type, body, headers)."""
+no 5xx, and every response conforming to docs/openapi.json (status, content type, body, headers). Then the
+whole hostile corpus (bench.hostile_corpus), as `make fuzz` runs it: no 5xx, every refusal a small JSON error."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.fuzz import FuzzReport, fuzz
+from bench.fuzz import FuzzReport, fuzz, hostile
+from bench.hostile_corpus import ECHOED, POSITIONS, HostileReport, corpus
 from local.sagemaker_runtime import FaultSpec
 from local.stack import AsyncOptions, LocalStack, start_local_stack
 
@@ -46,6 +48,29 @@ def test_fuzz_short_run_reaches_the_models_answers_not_only_refusals(report: Fuz
         "GET /v2/models/{model} 200",
     ):
         assert expected in statuses, report.summary()
+
+
+@pytest.fixture(scope="module")
+def hostile_report(stack: LocalStack) -> HostileReport:
+    stack.runtime.clear_faults()  # the endpoint healthy, whichever fixture ran before
+    return hostile(stack.api.url)
+
+
+def test_hostile_corpus_gets_no_5xx_and_only_small_json_refusals(hostile_report: HostileReport) -> None:
+    assert hostile_report.cases == len(corpus())
+    assert not hostile_report.findings, hostile_report.summary()
+    # Refused (400, 404, the router's own 413) and answered (200, 202): the corpus reaches both sides.
+    assert {200, 202, 400, 404, 413} <= set(hostile_report.statuses), hostile_report.summary()
+
+
+def test_hostile_corpus_nests_in_every_position_and_amplifies_every_echoed_field() -> None:
+    names = [case.name for case in corpus()]
+    for position in POSITIONS:
+        assert any(name.startswith("nesting") and name.endswith(f" in {position}") for name in names), position
+    for field in ECHOED:
+        assert any(name.startswith("huge") and name.endswith(f" {field}") for name in names), field
+    for header in ("Prefer", "Idempotency-Key", "x-api-key", "Content-Type"):
+        assert any(name.endswith(f" {header} header") for name in names), header
 
 
 @pytest.fixture(scope="module")
