@@ -69,6 +69,7 @@ class HostileReport:
     seconds: float = 0.0
     statuses: Counter[int] = field(default_factory=Counter)
     largest: tuple[int, str] = (0, "")
+    largest_refusal: tuple[int, str] = (0, "")
     slowest: tuple[float, str] = (0.0, "")
     findings: dict[str, str] = field(default_factory=dict)  # case name -> what was wrong
 
@@ -77,6 +78,7 @@ class HostileReport:
             f"hostile corpus: {self.cases} cases in {self.seconds:.1f} s, {len(self.findings)} finding(s)",
             "statuses: " + ", ".join(f"{status}={count}" for status, count in sorted(self.statuses.items())),
             f"largest response: {self.largest[0]} bytes ({self.largest[1]})",
+            f"largest refusal: {self.largest_refusal[0]} bytes ({self.largest_refusal[1]})",
             f"slowest case: {self.slowest[0] * 1000:.0f} ms ({self.slowest[1]})",
         ]
         lines += [f"FINDING: {name}: {problem}" for name, problem in self.findings.items()]
@@ -333,6 +335,8 @@ def run_corpus(base_url: str, cases: list[HostileCase]) -> HostileReport:
         report.cases += 1
         report.statuses[status] += 1
         report.largest = max(report.largest, (len(data), case.name))
+        if status >= 400:
+            report.largest_refusal = max(report.largest_refusal, (len(data), case.name))
         report.slowest = max(report.slowest, (seconds, case.name))
         found = problems(case, status, data)
         if found:

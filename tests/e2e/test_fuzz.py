@@ -61,6 +61,7 @@ def test_hostile_corpus_gets_no_5xx_and_only_small_json_refusals(hostile_report:
     assert not hostile_report.findings, hostile_report.summary()
     # Refused (400, 404, the router's own 413) and answered (200, 202): the corpus reaches both sides.
     assert {200, 202, 400, 404, 413} <= set(hostile_report.statuses), hostile_report.summary()
+    assert 0 < hostile_report.largest_refusal[0] < 1024
 
 
 def test_hostile_corpus_nests_in_every_position_and_amplifies_every_echoed_field() -> None:
