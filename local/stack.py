@@ -99,6 +99,7 @@ class LocalStack:
         names = [
             *LOCAL_AWS_ENVIRONMENT,
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+            "AWS_ENDPOINT_URL_SAGEMAKER",
             "AWS_ENDPOINT_URL_S3",
             "AWS_ENDPOINT_URL_SQS",
             "AWS_ENDPOINT_URL_SNS",
@@ -181,6 +182,8 @@ def start_local_stack(
             aws_endpoint_url=aws.url if aws is not None else None,
         ).start()
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime.url
+    # The same runtime answers the control plane's DescribeEndpoint (the ready routes' endpoint status).
+    os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] = runtime.url
     if config_path is not None:
         os.environ["MODELS_CONFIG_PATH"] = config_path
     router = router_from_env()

@@ -31,9 +31,10 @@ def aws() -> Iterator[LocalAws]:
 @pytest.fixture(scope="session")
 def local_runtime() -> Iterator[LocalSageMakerRuntime]:
     runtime = LocalSageMakerRuntime(serverless_endpoints(load_models_config())).start()
-    saved = {name: os.environ.get(name) for name in [*LOCAL_AWS_ENVIRONMENT, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"]}
+    urls = ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL_SAGEMAKER"]  # invocations, DescribeEndpoint
+    saved = {name: os.environ.get(name) for name in [*LOCAL_AWS_ENVIRONMENT, *urls]}
     os.environ.update(LOCAL_AWS_ENVIRONMENT)
-    os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime.url
+    os.environ.update(dict.fromkeys(urls, runtime.url))
     yield runtime
     runtime.stop()
     for name, value in saved.items():

@@ -78,6 +78,12 @@ class InLambdaBackend:
                 f"model {config.name!r} could not be loaded from {path}: {type(error).__name__}: {error}"
             ) from error
 
+    def loadable(self, config: ModelConfig) -> bool:
+        """Whether the model's session is loaded, or its artifact is there to load (its readiness)."""
+        if config.name in self._models:
+            return True
+        return config.artifact is not None and (self.model_root / config.artifact).is_file()
+
     def predict(self, request: InferRequest) -> bytes:
         """The OIP answer; raises InvalidRequestError, ModelFailedError or EndpointRejectedError."""
         document: dict[str, Any] = self._model(request.model).predict(request)

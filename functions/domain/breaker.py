@@ -237,6 +237,11 @@ class BreakerRegistry:
                 self._breakers[endpoint] = breaker
             return breaker
 
+    def state_of(self, endpoint: str) -> BreakerState:
+        """The endpoint's circuit as of now, read without creating a breaker: closed when no call has made one."""
+        breaker = self._breakers.get(endpoint)
+        return breaker.state if breaker is not None else BreakerState.CLOSED
+
     def _transition(self, endpoint: str, old: str, new: str, why: str) -> None:
         # Looked up at call time, so a callback set after breakers exist still hears them.
         if self.on_transition is not None:

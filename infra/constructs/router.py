@@ -34,8 +34,9 @@ class Router(Construct):
         provisioned_concurrency: on the alias; 0 = none.
         log_retention, log_level, log_removal_policy: the function's log group and level.
         invokes_endpoints: whether any model routes to SageMaker; the router may then invoke (sync and async)
-            every endpoint whose name starts with ``endpoint_name_prefix``, this stage's endpoints, whichever
-            model stack deploys them, so that adding a model never widens or edits this policy.
+            and describe (its status, for readiness) every endpoint whose name starts with
+            ``endpoint_name_prefix``, this stage's endpoints, whichever model stack deploys them, so that adding a
+            model never widens or edits this policy.
         async_environment: the async path's settings (AsyncStorage.function_environment); None = sync only.
         caller_policy: CALLER_POLICY, the stage's caller policy as the router reads it; None = no policy (every
             authenticated caller, every model).
@@ -110,7 +111,9 @@ class Router(Construct):
         endpoints = stack.format_arn(service="sagemaker", resource="endpoint", resource_name=f"{prefix}*")
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointAsync"], resources=[endpoints]
+                # DescribeEndpoint: the ready routes read each endpoint's status (adapters/endpoint_status.py).
+                actions=["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointAsync", "sagemaker:DescribeEndpoint"],
+                resources=[endpoints],
             )
         )
         rendered = (

@@ -74,9 +74,15 @@ class LatencySpec:
         return min(drawn, self.max_ms) if self.max_ms is not None else drawn
 
 
+# DescribeEndpoint's EndpointStatus values (SageMaker API reference) and the errors the fault may inject.
+ENDPOINT_STATUSES: Final[tuple[str, ...]] = (
+    "OutOfService", "Creating", "Updating", "SystemUpdating", "RollingBack", "InService", "Deleting", "Failed",
+    "UpdateRollbackFailed",
+)  # fmt: skip
+DESCRIBE_ERRORS: Final[dict[str, int]] = {"ThrottlingException": 400, "AccessDeniedException": 400}
 FAULT_FIELDS: Final[frozenset[str]] = frozenset(
     {"error", "error_rate", "errors", "latency_ms", "latency", "model_status", "drop_notification_rate",
-     "cold_start_s", "scale_to_zero_after_s", "max_concurrency", "seed"}
+     "cold_start_s", "scale_to_zero_after_s", "max_concurrency", "seed", "endpoint_status", "describe_error"}
 )  # fmt: skip
 
 
@@ -95,6 +101,9 @@ class FaultSpec:
       goes cold again once no sync call has reached it for that long, and the next call opens a new window.
     - ``max_concurrency``: a sync call arriving while that many are already in flight on the endpoint is
       refused with ``ThrottlingException``, as serverless ``MaxConcurrency`` does.
+    - ``endpoint_status``: what ``DescribeEndpoint`` reports for the endpoint (``InService`` when unset), e.g.
+      ``Creating`` or ``Failed``; ``describe_error`` makes ``DescribeEndpoint`` itself fail with that code
+      (``ThrottlingException``, ``AccessDeniedException``). Neither changes how invocations answer.
     - ``seed`` makes this spec's draws (``errors``, ``latency``) replay; without it they are seeded from the
       runtime's generator (:meth:`LocalSageMakerRuntime.seed`) when the spec is set.
 
@@ -117,6 +126,8 @@ class FaultSpec:
     scale_to_zero_after_s: float | None = None
     max_concurrency: int | None = None
     seed: int | None = None
+    endpoint_status: str | None = None
+    describe_error: str | None = None
 
     def __post_init__(self) -> None:
         known = ", ".join([*ERROR_STATUS, DROP_CONNECTION])
@@ -148,6 +159,10 @@ class FaultSpec:
             raise FaultSpecError("scale_to_zero_after_s must be positive and needs cold_start_s")
         if self.max_concurrency is not None and (isinstance(self.max_concurrency, bool) or self.max_concurrency < 1):
             raise FaultSpecError(f"max_concurrency {self.max_concurrency} must be at least 1")
+        if self.endpoint_status is not None and self.endpoint_status not in ENDPOINT_STATUSES:
+            raise FaultSpecError(f"endpoint_status {self.endpoint_status!r} is not a SageMaker endpoint status")
+        if self.describe_error is not None and self.describe_error not in DESCRIBE_ERRORS:
+            raise FaultSpecError(f"describe_error {self.describe_error!r} is not one of {', '.join(DESCRIBE_ERRORS)}")
 
     @classmethod
     def from_json(cls, document: Any) -> FaultSpec:

@@ -3,7 +3,8 @@ fault routes beside it.
 
 ``POST /endpoints/{EndpointName}/invocations`` answers the container's body with ``Content-Type`` and
 ``x-Amzn-Invoked-Production-Variant``; ``POST /endpoints/{EndpointName}/async-invocations`` answers 202 and
-the output and failure locations. ``PUT /_local/faults/{endpoint}`` sets a :class:`FaultSpec` (JSON body),
+the output and failure locations; ``POST /`` with ``X-Amz-Target`` is the control plane's ``DescribeEndpoint``
+(:mod:`.control_plane`). ``PUT /_local/faults/{endpoint}`` sets a :class:`FaultSpec` (JSON body),
 ``GET /_local/faults`` reads them back with the sync calls in flight, ``DELETE /_local/faults`` clears them.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Final
 
+from local.sagemaker_runtime.control_plane import control_plane_call
 from local.sagemaker_runtime.errors import Reply, error_answer
 from local.sagemaker_runtime.faults import FaultSpec
 from serving.server import read_body, write_answer
@@ -55,6 +57,11 @@ def runtime_handler(
             match = INVOKE_PATH.match(self.path)
             body = read_body(self)
             if body is None:
+                return
+            target = self.headers.get("X-Amz-Target")
+            if self.path == "/" and target is not None:
+                endpoints = [*sync.endpoints, *asynchronous.specs]
+                self._reply(control_plane_call(target, body, endpoints, faults))
                 return
             if match is None:
                 answer, headers = error_answer("ValidationError", f"Unknown operation {self.path}")

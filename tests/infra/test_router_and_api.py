@@ -109,6 +109,7 @@ def test_router_role_has_no_wildcard_action_and_invokes_only_its_endpoints(dev: 
     allowed = {
         "sagemaker:InvokeEndpoint",
         "sagemaker:InvokeEndpointAsync",
+        "sagemaker:DescribeEndpoint",  # the ready routes' endpoint status
         "s3:PutObject",
         "s3:DeleteObject",
         "s3:GetObject",
@@ -133,7 +134,7 @@ def test_router_role_has_no_wildcard_action_and_invokes_only_its_endpoints(dev: 
         for action in actions_of(statement)
         if action.startswith("sagemaker:")
     }
-    assert set(invoke) == {"sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointAsync"}
+    assert set(invoke) == {"sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointAsync", "sagemaker:DescribeEndpoint"}
     # This stage's endpoints by name prefix, whichever model stack deploys them; nothing else is a wildcard.
     for resource in invoke.values():
         assert json.dumps(resource).endswith(':endpoint/dev-*"]]}'), resource

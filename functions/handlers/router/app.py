@@ -36,6 +36,7 @@ from functions.domain.errors import InferenceError, InvalidRequestError, JobNotF
 from functions.domain.infer import AsyncJobs, InferCall, InferUseCase, InProcessBackend
 from functions.domain.last_good import LastGoodCache
 from functions.domain.outcomes import Degraded, SpilledToAsync, Submitted
+from functions.domain.readiness import EndpointStatusCache, EndpointStatusPort, ReadinessCheck
 from functions.handlers.router.caller import caller_identity
 from functions.handlers.router.responses import (
     RESPOND_ASYNC,
@@ -44,7 +45,13 @@ from functions.handlers.router.responses import (
     json_response,
     outcome_response,
 )
-from functions.handlers.router.telemetry import BreakerLog, SubmitAnomalies, count, count_degraded
+from functions.handlers.router.telemetry import (
+    BreakerLog,
+    StatusLookupFailures,
+    SubmitAnomalies,
+    count,
+    count_degraded,
+)
 
 if TYPE_CHECKING:
     from functions.config.async_settings import AsyncSettings
@@ -53,6 +60,8 @@ if TYPE_CHECKING:
     from functions.domain.async_jobs import AsyncEndpoint, SubmitEvents
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+# The protocol's health API: "a 200 status code indicates true and a 4xx status code indicates false".
+NOT_READY_STATUS = 400
 
 
 class SageMakerPort(ModelBackend, Protocol):
@@ -74,6 +83,8 @@ def aws_async_jobs(settings: AsyncSettings, endpoint: AsyncEndpoint, prefix: str
 class InLambdaPort(InProcessBackend, Protocol):
     def warm(self, models: Sequence[ModelConfig]) -> list[str]: ...
 
+    def loadable(self, model: ModelConfig) -> bool: ...
+
 
 def in_lambda_backend(model_root: Path) -> InLambdaPort:
     from functions.adapters.in_lambda import InLambdaBackend
@@ -81,13 +92,22 @@ def in_lambda_backend(model_root: Path) -> InLambdaPort:
     return InLambdaBackend(model_root)
 
 
+def aws_endpoint_status() -> EndpointStatusPort:
+    """DescribeEndpoint, imported and its client made on the first ready request: infer never loads it."""
+    from functions.adapters.endpoint_status import SageMakerEndpointStatus
+
+    return SageMakerEndpointStatus()
+
+
 @dataclass(frozen=True)
 class RouterClients:
-    """What the router calls: the SageMaker runtime, the async path's factory, the in-Lambda models, and the
-    clock, sleep and randomness the retry loop and the breakers use."""
+    """What the router calls: the SageMaker runtime, the async path's factory, the in-Lambda models, the
+    endpoint status the ready routes read (built on first use), and the clock, sleep and randomness the retry
+    loop, the breakers and the status cache use."""
 
     sagemaker: SageMakerPort
     async_jobs: AsyncJobsFactory = aws_async_jobs
+    endpoint_status: Callable[[], EndpointStatusPort] = aws_endpoint_status
     in_lambda: Callable[[Path], InLambdaPort] = in_lambda_backend
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], None] = time.sleep
@@ -107,6 +127,7 @@ class RouterApp:
     logger: Logger
     handler: Callable[[dict[str, Any], Any], dict[str, Any]]
     in_lambda: InProcessBackend | None
+    readiness: ReadinessCheck
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         return self.handler(event, context)
@@ -145,15 +166,33 @@ def create_app(settings: RouterSettings, async_settings: AsyncSettings | None, c
         last_good=LastGoodCache(max_bytes=settings.last_good_max_bytes),
         caller_policy=settings.caller_policy,
     )
-    resolver = routes(use_case, config, logger)
+    readiness = ReadinessCheck(
+        config,
+        settings.endpoint_name_prefix,
+        breakers,
+        EndpointStatusCache(
+            functools.cache(clients.endpoint_status), clock=clients.clock, on_failure=StatusLookupFailures(logger)
+        ),
+        async_configured=async_settings is not None,
+        in_lambda=in_lambda,
+    )
+    resolver = routes(use_case, config, logger, readiness)
     handler = last_resort(
         logger, logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)(resolver.resolve)
     )
-    return RouterApp(settings, async_settings, clients, config, use_case, resolver, logger, handler, in_lambda)
+    return RouterApp(
+        settings, async_settings, clients, config, use_case, resolver, logger, handler, in_lambda, readiness
+    )
 
 
-def routes(use_case: InferUseCase, config: ModelsConfig, logger: Logger) -> APIGatewayRestResolver:
-    """The resolver with every route of functions/config/api_routes.py."""
+def routes(
+    use_case: InferUseCase, config: ModelsConfig, logger: Logger, readiness: ReadinessCheck
+) -> APIGatewayRestResolver:
+    """The resolver with every route of functions/config/api_routes.py.
+
+    Readiness answers as the protocol's health API says: 200 when ready, a 4xx when not (400, which is what
+    a probe reads as false without paging on the API's 5XX alarms), the body JSON either way.
+    """
     app = APIGatewayRestResolver()
 
     @app.get(api.SERVER_METADATA.resolver_path)
@@ -166,7 +205,10 @@ def routes(use_case: InferUseCase, config: ModelsConfig, logger: Logger) -> APIG
 
     @app.get(api.HEALTH_READY.resolver_path)
     def health_ready() -> Response[str]:
-        return json_response({"ready": True})
+        readiness_now = readiness.server()
+        if not readiness_now.ready:
+            logger.info("server not ready", extra={"why": readiness_now.reason})
+        return json_response({"ready": readiness_now.ready}, 200 if readiness_now.ready else NOT_READY_STATUS)
 
     @app.get(api.MODEL_METADATA.resolver_path)
     def get_model_metadata(model: str) -> Response[str]:
@@ -174,7 +216,13 @@ def routes(use_case: InferUseCase, config: ModelsConfig, logger: Logger) -> APIG
 
     @app.get(api.MODEL_READY.resolver_path)
     def model_ready(model: str) -> Response[str]:
-        return json_response({"name": use_case.model(model).name, "ready": True})
+        found = use_case.model(model)
+        readiness_now = readiness.model(found)
+        if not readiness_now.ready:
+            logger.info("model not ready", extra={"model": found.name, "why": readiness_now.reason})
+        return json_response(
+            {"name": found.name, "ready": readiness_now.ready}, 200 if readiness_now.ready else NOT_READY_STATUS
+        )
 
     @app.post(api.MODEL_INFER.resolver_path)
     def infer(model: str) -> Response[str]:

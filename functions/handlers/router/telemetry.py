@@ -1,4 +1,5 @@
-"""What the router logs and counts besides its answers: degraded answers, circuit changes, submit anomalies.
+"""What the router logs and counts besides its answers: degraded answers, circuit changes, submit anomalies,
+endpoint status lookups that failed.
 
 Every metric is one EMF line in the namespace the alarms read (``functions.config.telemetry``); Powertools'
 metrics module loads on the first of these events, never on a plain answer.
@@ -48,6 +49,17 @@ class BreakerLog:
         self.logger.warning(
             "circuit breaker changed state", extra={"endpoint": endpoint, "from": str(old), "to": str(new), "why": why}
         )
+
+
+class StatusLookupFailures:
+    """A DescribeEndpoint that failed (throttled, denied, unreachable): logged, so a readiness resting on the
+    last known status, or on the circuit alone, says why in the log."""
+
+    def __init__(self, logger: Logger) -> None:
+        self.logger = logger
+
+    def __call__(self, endpoint: str, error: Exception) -> None:
+        self.logger.warning("endpoint status unavailable", extra={"endpoint": endpoint, "why": str(error)})
 
 
 class SubmitAnomalies:
