@@ -35,7 +35,10 @@ from local.account import ACCOUNT_ID, REGION
 STAGE: Final[str] = "local"
 API_ID: Final[str] = "localapi01"
 PROXY_RESOURCE: Final[str] = "/{proxy+}"
-TEXT_TYPES: Final[tuple[str, ...]] = ("application/json", "text/", "application/x-www-form-urlencoded")
+BINARY_MEDIA_TYPES: Final[tuple[str, ...]] = (
+    "application/octet-stream",
+    "application/vnd.sagemaker-triton.binary+json",
+)
 
 
 def _template_regex(resource: str) -> re.Pattern[str]:
@@ -89,7 +92,8 @@ def build_rest_event(
     for key, value in query:
         multi_query.setdefault(key, []).append(value)
     content_type = headers.get("Content-Type", headers.get("content-type", ""))
-    is_text = not body or any(content_type.startswith(prefix) for prefix in TEXT_TYPES) or not content_type
+    # The deployed API's binary media types (infra/constructs/api.py) arrive base64, as do bodies not UTF-8.
+    is_text = not body or not content_type.split(";")[0].strip().lower().startswith(BINARY_MEDIA_TYPES)
     try:
         text_body = body.decode("utf-8") if is_text else None
     except UnicodeDecodeError:

@@ -26,6 +26,7 @@ from serving.service import Answer
 
 MAX_BODY_BYTES_ENV: Final[str] = "SERVING_MAX_BODY_BYTES"
 DEFAULT_MAX_BODY_BYTES: Final[int] = LAMBDA_MAX_BODY_BYTES
+JSON_HEADER_SIZE: Final[str] = "json-header-size"
 
 
 class BodyLimitError(ValueError):
@@ -61,3 +62,15 @@ def body_or_refusal(content_length: str | None, max_bytes: int, read: Callable[[
     if len(body) != length:
         return _refusal(HTTPStatus.BAD_REQUEST, f"request body ended after {len(body)} of {length} bytes")
     return body
+
+
+def binary_header_length(content_type: str | None, header: str | None) -> str | None:
+    """A binary tensor body's JSON header length, as ``Inference-Header-Content-Length`` gives it or, through
+    SageMaker (which passes only the content type on), Triton's ``json-header-size`` content type parameter."""
+    if header is not None:
+        return header
+    for parameter in (content_type or "").split(";")[1:]:
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() == JSON_HEADER_SIZE:
+            return value
+    return None

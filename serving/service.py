@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from functions.config.limits import LAMBDA_MAX_BODY_BYTES
+from functions.domain.binary_tensors import SAGEMAKER_BINARY_TYPE, encode_response, take_output_encoding
 from functions.domain.errors import (
     InferenceError,
     InvalidRequestError,
@@ -30,9 +31,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Answer:
+    """``header_length``: a binary tensor answer's JSON header length (``Inference-Header-Content-Length``)."""
+
     status: int
     body: bytes
     content_type: str = "application/json"
+    header_length: int | None = None
 
 
 def _error(status: int, message: str) -> Answer:
@@ -104,7 +108,9 @@ class InvocationService:
             stats.update(batcher.stats().as_dict())
         return Answer(200, json.dumps(stats).encode())
 
-    def invoke(self, body: bytes) -> Answer:
+    def invoke(self, body: bytes, header_length: str | None = None) -> Answer:
+        """``header_length``: the body's JSON header length when it is in the binary tensor data extension
+        (``Inference-Header-Content-Length``, or ``json-header-size`` in Triton's SageMaker content type)."""
         model = self.model
         batcher = self._batcher
         if model is None:
@@ -114,7 +120,10 @@ class InvocationService:
         try:
             try:
                 # The router already held the body to the route's limit; async bodies exceed the sync limit.
-                request = validate_infer_request(model.config, body, max_body_bytes=self.max_body_bytes)
+                request = validate_infer_request(
+                    model.config, body, max_body_bytes=self.max_body_bytes, header_length=header_length
+                )
+                encoding = take_output_encoding(request.document)
                 prepared = model.prepare(request)
             except Exception:
                 if batcher is not None:
@@ -125,7 +134,12 @@ class InvocationService:
             else:
                 results = model.run(prepared.output_names, prepared.feeds)
                 outputs = dict(zip(prepared.output_names, results, strict=True))
-            return Answer(200, json.dumps(model.respond(prepared, outputs), separators=(",", ":")).encode())
+            answer = json.dumps(model.respond(prepared, outputs), separators=(",", ":")).encode()
+            binary = encode_response(answer, encoding) if encoding.any_binary else None
+            if binary is None:
+                return Answer(200, answer)
+            data, length = binary
+            return Answer(200, data, f"{SAGEMAKER_BINARY_TYPE};json-header-size={length}", length)
         except (InvalidRequestError, ModelNotFoundError) as error:
             return _error(400, error.message)
         except PayloadTooLargeError as error:

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from serving.request_body import body_or_refusal
+from functions.domain.binary_tensors import HEADER_LENGTH
+from serving.request_body import binary_header_length, body_or_refusal
 from serving.service import Answer, InvocationService
 
 if TYPE_CHECKING:
@@ -32,10 +33,10 @@ class ContainerApp:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         answer = self.answer(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), environ)
-        start_response(
-            f"{answer.status} {HTTPStatus(answer.status).phrase}",
-            [("Content-Type", answer.content_type), ("Content-Length", str(len(answer.body)))],
-        )
+        headers = [("Content-Type", answer.content_type), ("Content-Length", str(len(answer.body)))]
+        if answer.header_length is not None:
+            headers.append((HEADER_LENGTH, str(answer.header_length)))
+        start_response(f"{answer.status} {HTTPStatus(answer.status).phrase}", headers)
         return [answer.body]
 
     def answer(self, method: str, path: str, environ: dict[str, Any]) -> Answer:
@@ -49,5 +50,10 @@ class ContainerApp:
             if path != "/invocations":
                 return NOT_FOUND
             body = body_or_refusal(environ.get("CONTENT_LENGTH"), self.max_body_bytes, environ["wsgi.input"].read)
-            return body if isinstance(body, Answer) else self.service.invoke(body)
+            if isinstance(body, Answer):
+                return body
+            length = binary_header_length(
+                environ.get("CONTENT_TYPE"), environ.get("HTTP_INFERENCE_HEADER_CONTENT_LENGTH")
+            )
+            return self.service.invoke(body, length)
         return NOT_IMPLEMENTED

@@ -17,6 +17,7 @@ from typing import Any
 
 from functions.config.datatypes import DATATYPES, FLOAT_MAX, FLOAT_TYPES, INTEGER_BOUNDS
 from functions.config.model_types import ModelConfig, TensorSpec
+from functions.domain.binary_tensors import decode_request
 from functions.domain.body_guard import MAX_KEYS, parse_json_body
 from functions.domain.echo import clip
 from functions.domain.errors import InvalidRequestError, PayloadTooLargeError
@@ -64,10 +65,17 @@ def max_items(model: ModelConfig) -> int | None:
     return elements + MAX_KEYS + ITEMS_BESIDES_DATA
 
 
-def validate_infer_request(model: ModelConfig, body: bytes, max_body_bytes: int | None = None) -> InferRequest:
-    """Check everything; ``max_body_bytes`` overrides the model's sync limit (the async path takes more)."""
+def validate_infer_request(
+    model: ModelConfig, body: bytes, max_body_bytes: int | None = None, *, header_length: str | None = None
+) -> InferRequest:
+    """Check everything; ``max_body_bytes`` overrides the model's sync limit (the async path takes more).
+    With ``header_length`` (``Inference-Header-Content-Length``) the body is the binary tensor data extension's:
+    its binary inputs are decoded (:mod:`functions.domain.binary_tensors`), then checked like JSON ones."""
     check_body_size(model, body, max_body_bytes)
-    document = parse_json_body(body, max_items(model))
+    if header_length is None:
+        document = parse_json_body(body, max_items(model))
+    else:
+        document = decode_request(body, header_length, max_items(model))
     if not isinstance(document, dict):
         raise InvalidRequestError(f"request body must be a JSON object, got {_json_type(document)}")
     unknown = sorted(set(document) - REQUEST_FIELDS)

@@ -23,6 +23,10 @@ from infra.guardrails import acknowledge
 
 AuthMode = Literal["iam", "api_key"]
 JSON_CONTENT_TYPE: Final[str] = "application/json"
+BINARY_MEDIA_TYPES: Final[tuple[str, ...]] = (
+    "application/octet-stream",
+    "application/vnd.sagemaker-triton.binary+json",
+)
 # API Gateway's own error answers in the router's shape ({"error": ...}, docs/architecture.md, 'Status codes').
 ERROR_TEMPLATE: Final[str] = '{"error": $context.error.messageString}'
 INVALID_BODY_TEMPLATE: Final[str] = (
@@ -93,6 +97,10 @@ class InferenceApi(Construct):
             rest_api_name=api_name,
             description="Open Inference Protocol (KServe v2 REST) in front of the inference router",
             endpoint_types=[apigateway.EndpointType.REGIONAL],
+            # The binary tensor data extension: API Gateway passes a body whole (base64 to the router) when its
+            # Content-Type is one of these, and a binary answer when the first Accept is. Not */*: every JSON body
+            # would then reach the Lambda base64, 4/3 its size, and a 6 MB body would overrun Lambda's 6 MB event.
+            binary_media_types=list(BINARY_MEDIA_TYPES),
             cloud_watch_role=create_account_cloudwatch_role,
             # The account-wide logging role outlives this stack: other APIs in the region may rely on it.
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,

@@ -37,8 +37,10 @@ from functions.domain.infer import AsyncJobs, InferCall, InferUseCase, InProcess
 from functions.domain.last_good import LastGoodCache
 from functions.domain.outcomes import Degraded, SpilledToAsync, Submitted
 from functions.domain.readiness import EndpointStatusCache, EndpointStatusPort, ReadinessCheck
+from functions.handlers.router.binary_bodies import header_length, plain_json_body
 from functions.handlers.router.caller import caller_identity
 from functions.handlers.router.responses import (
+    BINARY_TENSOR_EXTENSION,
     RESPOND_ASYNC,
     error_response,
     internal_error,
@@ -197,7 +199,9 @@ def routes(
 
     @app.get(api.SERVER_METADATA.resolver_path)
     def server_metadata() -> Response[str]:
-        return json_response({"name": config.server.name, "version": config.server.version, "extensions": []})
+        return json_response(
+            {"name": config.server.name, "version": config.server.version, "extensions": [BINARY_TENSOR_EXTENSION]}
+        )
 
     @app.get(api.HEALTH_LIVE.resolver_path)
     def health_live() -> Response[str]:
@@ -227,22 +231,26 @@ def routes(
     @app.post(api.MODEL_INFER.resolver_path)
     def infer(model: str) -> Response[str]:
         event = app.current_event
+        identity = CallerIdentity.from_request_identity(
+            (event.raw_event.get("requestContext") or {}).get("identity") or {}
+        )
+        body, encoding = plain_json_body(
+            use_case, model, identity, request_body(event.raw_event), header_length(event.headers)
+        )
         call = InferCall(
             model=model,
-            body=request_body(event.raw_event),
+            body=body,
             prefer_async=prefers_async(event.headers.get("Prefer") or event.headers.get("prefer") or ""),
             idempotency_key=event.headers.get("Idempotency-Key") or event.headers.get("idempotency-key"),
             caller=caller_identity(event.raw_event),
-            identity=CallerIdentity.from_request_identity(
-                (event.raw_event.get("requestContext") or {}).get("identity") or {}
-            ),
+            identity=identity,
         )
         outcome = use_case.infer(call, remaining_ms=app.lambda_context.get_remaining_time_in_millis)
         if isinstance(outcome, Degraded | SpilledToAsync):
             count_degraded(logger, model, outcome)
         if isinstance(outcome, Submitted | SpilledToAsync):
             logger.info("async job submitted", extra={"job_id": outcome.job.job_id, "model": model})
-        return outcome_response(outcome)
+        return outcome_response(outcome, encoding)
 
     @app.get(api.JOB_STATUS.resolver_path)
     def job_status(job_id: str) -> Response[str]:

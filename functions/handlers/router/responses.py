@@ -4,6 +4,7 @@
 | --- | --- | --- |
 | Answered | 200 | |
 | Degraded | 200 | X-Inference-Degraded: "<cause>; <answered-by>" |
+| Answered / Degraded, binary outputs asked for | 200 | Inference-Header-Content-Length, application/octet-stream |
 | SpilledToAsync | 202 | Location, X-Inference-Degraded: "<cause>; spilled-async" |
 | Submitted | 202 | Location, Preference-Applied: respond-async (when the caller asked) |
 | an InferenceError | STATUS_BY_ERROR | Retry-After on 503 and 409 |
@@ -17,6 +18,7 @@ from typing import Any, Final
 
 from aws_lambda_powertools.event_handler.api_gateway import Response
 
+from functions.domain.binary_tensors import HEADER_LENGTH, OutputEncoding, encode_response
 from functions.domain.echo import clip_message
 from functions.domain.errors import (
     CallerNotAllowedError,
@@ -38,6 +40,9 @@ from functions.domain.outcomes import Answered, Degraded, InferOutcome, JobRecei
 from functions.handlers.router.telemetry import degraded_header
 
 JSON: Final[str] = "application/json"
+BINARY: Final[str] = "application/octet-stream"
+# The server metadata's name for the binary tensor data extension (Triton's, which its clients look for).
+BINARY_TENSOR_EXTENSION: Final[str] = "binary_tensor_data"
 # RFC 7240: a client asks for a 202 with "Prefer: respond-async"; we say we honoured it in the answer.
 RESPOND_ASYNC: Final[str] = "respond-async"
 DEGRADED_HEADER: Final[str] = "X-Inference-Degraded"
@@ -84,15 +89,26 @@ def internal_error() -> dict[str, Any]:
     }
 
 
-def outcome_response(outcome: InferOutcome) -> Response[str]:
+def outcome_response(outcome: InferOutcome, encoding: OutputEncoding | None = None) -> Response[Any]:
+    """``encoding``: the outputs the request asked for binary (an async job's result stays JSON)."""
     if isinstance(outcome, Answered):
-        return Response(status_code=200, content_type=JSON, body=outcome.body.decode("utf-8"))
+        return answer_response(outcome.body, encoding, {})
     if isinstance(outcome, Degraded):
-        headers = {DEGRADED_HEADER: degraded_header(outcome)}
-        return Response(status_code=200, content_type=JSON, body=outcome.body.decode("utf-8"), headers=headers)
+        return answer_response(outcome.body, encoding, {DEGRADED_HEADER: degraded_header(outcome)})
     if isinstance(outcome, SpilledToAsync):
         return job_accepted(outcome.job, {DEGRADED_HEADER: degraded_header(outcome)})
     return job_accepted(outcome.job, {"Preference-Applied": RESPOND_ASYNC} if outcome.preference_applied else {})
+
+
+def answer_response(body: bytes, encoding: OutputEncoding | None, headers: dict[str, str]) -> Response[Any]:
+    binary = encode_response(body, encoding) if encoding is not None and encoding.any_binary else None
+    if binary is None:
+        return Response(status_code=200, content_type=JSON, body=body.decode("utf-8"), headers=headers)
+    data, header_bytes = binary
+    # A bytes body leaves the Lambda base64-encoded; API Gateway decodes it (infra/constructs/api.py).
+    return Response(
+        status_code=200, content_type=BINARY, body=data, headers={HEADER_LENGTH: str(header_bytes), **headers}
+    )
 
 
 def job_accepted(job: JobReceipt, headers: dict[str, str]) -> Response[str]:
