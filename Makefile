@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 PORT ?= 3000
+RUNTIME_PORT ?= 8080
 STAGE ?= dev
 # jsii prints a page-long end-of-life banner on Node 20 in every process that loads aws-cdk-lib.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -28,9 +29,10 @@ $(NODE_STAMP): package.json package-lock.json
 
 setup: $(STAMP) $(NODE_STAMP)
 
-## Run the whole system on 127.0.0.1: local SageMaker runtime + local API on :$(PORT).
+## Run the whole system on 127.0.0.1: local API on :$(PORT), local SageMaker runtime on :$(RUNTIME_PORT)
+## (`make local PORT=3001 RUNTIME_PORT=8081` when either is taken).
 local: setup
-	$(BIN)/python -m local --port $(PORT)
+	$(BIN)/python -m local --port $(PORT) --runtime-port $(RUNTIME_PORT)
 
 ## ruff, mypy and the whole pytest suite (with the arm64 onnxruntime layer built, so its tests run; BUILD_LAYERS=1
 ## also builds the same recipe for this machine and runs a model with it: ~40 MB of wheels from PyPI, cached).

@@ -3,7 +3,10 @@ API Gateway would send, the Lambda handler runs in-process, and its response is 
 
 Resources come from ``functions.config.api_routes.ROUTES``; any other path goes to the ``/{proxy+}`` resource,
 as the deployed API does, so the router answers it with a clear 404. A path that matches a resource
-with another method gets API Gateway's own 403 ``Missing Authentication Token``.
+with another method gets what the deployed API answers: API Gateway's MISSING_AUTHENTICATION_TOKEN (403), which
+the API maps to ``{"error": "Missing Authentication Token"}`` (its DEFAULT_4XX gateway response,
+``infra/constructs/api.py``). A body over API Gateway's 10 MB is its REQUEST_TOO_LARGE, 413, mapped the same way.
+Bodies are read by ``Content-Length`` or ``Transfer-Encoding: chunked`` (:mod:`local.http_body`).
 
 One Lambda environment handles one request at a time; the server serialises calls to the handler
 the same way (``sam local start-api`` with a warm container).
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import threading
 import time
@@ -31,6 +35,7 @@ from urllib.parse import parse_qsl, urlsplit
 from functions.config.api_routes import ROUTES, ApiRoute
 from functions.config.limits import API_GATEWAY_MAX_BODY_BYTES
 from local.account import ACCOUNT_ID, REGION
+from local.http_body import BodyRefusedError, read_request_body
 
 STAGE: Final[str] = "local"
 API_ID: Final[str] = "localapi01"
@@ -63,6 +68,12 @@ def match_resource(method: str, path: str) -> tuple[str, dict[str, str]] | None:
     if path_matched:
         return None
     return PROXY_RESOURCE, {"proxy": path.lstrip("/")}
+
+
+def gateway_error_body(message: str) -> bytes:
+    """An API Gateway error as the deployed API's gateway responses write it: ``{"error": $context.error.
+    messageString}``, where ``messageString`` is the message as a quoted JSON string."""
+    return ('{"error": ' + json.dumps(message) + "}").encode()
 
 
 def api_key_identity(headers: dict[str, str]) -> dict[str, str]:
@@ -215,11 +226,14 @@ class LocalApiGateway:
             protocol_version = "HTTP/1.1"
 
             def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > API_GATEWAY_MAX_BODY_BYTES:
-                    self._reply(413, {"Content-Type": "application/json"}, b'{"message":"Request Too Long"}')
+                try:
+                    body = read_request_body(self.headers, self.rfile, API_GATEWAY_MAX_BODY_BYTES)
+                except BodyRefusedError as refused:
+                    # The rest of the body is still unread: the connection cannot carry another request.
+                    self.close_connection = True
+                    headers = {"Content-Type": "application/json", "Connection": "close"}
+                    self._reply(refused.status, headers, gateway_error_body(refused.message))
                     return
-                body = self.rfile.read(length) if length else b""
                 event = build_rest_event(
                     self.command, self.path, dict(self.headers.items()), body, source_ip=self.client_address[0]
                 )
@@ -227,7 +241,7 @@ class LocalApiGateway:
                     self._reply(
                         403,
                         {"Content-Type": "application/json", "x-amzn-ErrorType": "MissingAuthenticationTokenException"},
-                        b'{"message":"Missing Authentication Token"}',
+                        gateway_error_body("Missing Authentication Token"),
                     )
                     return
                 result = gateway.call(event)

@@ -141,8 +141,9 @@ DEGRADED: Final[dict[str, Any]] = {
 }
 ERRORS: Final[dict[int, str]] = {
     400: "malformed JSON; unknown, missing or repeated input; wrong datatype; shape vs. element count; value "
-    "outside the declared range; NaN/Inf; too many batch rows; the model failed with a 400",
-    404: "unknown model, job or path",
+    "outside the declared range; NaN/Inf; too many batch rows; model_name or model_version contradicting the path; "
+    "the model failed with a 400",
+    404: "unknown model, model version, job or path",
     409: "the same Idempotency-Key is still being submitted",
     410: "the job succeeded, but its result has expired from the async bucket (results are kept a set number of days)",
     413: "body over the model's max_body_bytes and no async route (or over the Lambda's 6 MB)",
@@ -195,6 +196,12 @@ OPERATIONS: Final[dict[api.ApiRoute, tuple[str, dict[int, tuple[str, str]]]]] = 
             503: ("the job table or the async bucket is throttled or unreachable", "Error"),
         },
     ),
+}
+# A route pinned to one version answers as its unversioned route, its 404 also for an unknown version.
+VERSIONED: Final[dict[api.ApiRoute, tuple[str, api.ApiRoute]]] = {
+    api.MODEL_VERSION_METADATA: ("One version's metadata", api.MODEL_METADATA),
+    api.MODEL_VERSION_READY: ("One version's readiness", api.MODEL_READY),
+    api.MODEL_VERSION_INFER: ("Inference by one version of the model", api.MODEL_INFER),
 }
 INFER_HEADERS: Final[list[dict[str, Any]]] = [
     {
@@ -270,7 +277,7 @@ def generate() -> dict[str, Any]:
                     f"the resolver serves {method.upper()} {path}, which functions/config/api_routes.py lacks"
                 )
             seen.add(route)
-            summary, statuses = OPERATIONS[route]
+            summary, statuses = _operation(route)
             operation["summary"] = summary
             answered = {**statuses, **GATEWAY_RESPONSES}
             operation["responses"] = {
@@ -283,7 +290,7 @@ def generate() -> dict[str, Any]:
                         parameter["schema"]["pattern"] = JOB_ID_PATTERN.pattern
                     if parameter["name"] == "model" and example_model is not None:
                         parameter["example"] = example_model.name
-            if route == api.MODEL_INFER:
+            if route in api.INFER_ROUTES:
                 operation["parameters"] = [*operation.get("parameters", []), *copy.deepcopy(INFER_HEADERS)]
                 media: dict[str, Any] = {"schema": _ref("InferRequest")}
                 if example_model is not None:
@@ -296,12 +303,19 @@ def generate() -> dict[str, Any]:
     return document
 
 
+def _operation(route: api.ApiRoute) -> tuple[str, dict[int, tuple[str, str]]]:
+    if route in VERSIONED:
+        summary, unversioned = VERSIONED[route]
+        return summary, OPERATIONS[unversioned][1]
+    return OPERATIONS[route]
+
+
 def _response(route: api.ApiRoute, status: int, description: str, schema: str) -> dict[str, Any]:
     response: dict[str, Any] = {"description": description, "content": {JSON: {"schema": _ref(schema)}}}
     headers = dict(HEADERS_BY_STATUS.get(status, {}))
-    if route == api.MODEL_INFER and status == 200:
+    if route in api.INFER_ROUTES and status == 200:
         headers["X-Inference-Degraded"] = DEGRADED
-    if route == api.MODEL_INFER and status == 202:
+    if route in api.INFER_ROUTES and status == 202:
         headers["Location"] = {
             "description": "the job's URL",
             "required": True,

@@ -38,8 +38,9 @@ from functions.domain.errors import (
 from functions.domain.failures import FailureReason
 from functions.domain.fallbacks import fallback_answer
 from functions.domain.last_good import LastGoodCache, last_good_key
+from functions.domain.model_versions import resolve_version
 from functions.domain.outcomes import Answered, InferOutcome, JobReceipt, SpilledToAsync, Submitted
-from functions.domain.validation import InferRequest, validate_infer_request
+from functions.domain.validation import InferRequest, check_request_identity, validate_infer_request
 
 # Kept back from the sync attempt of a model that spills to async, so that after the attempt fails (its
 # deadline included) the submit (S3 put, job record, invoke_endpoint_async) still fits before the Lambda's end.
@@ -86,6 +87,7 @@ class InferCall:
     idempotency_key: str | None = None
     caller: str | None = None  # who API Gateway authenticated: an Idempotency-Key is the caller's own
     identity: CallerIdentity = field(default_factory=CallerIdentity)  # the same caller, as the policy names it
+    version: str | None = None  # the version the path pins; None: the model's current one
 
 
 @dataclass(frozen=True)
@@ -118,14 +120,17 @@ class InferUseCase:
         permitted = permitted_modes(self.caller_policy, call.identity, call.model)
         require_mode(permitted, call.model)
         model = self.model(call.model)
+        resolve_version(model, call.version)
         # RFC 7240: a preference the caller may not have is ignored, as for a model without an async route.
         prefer_async = call.prefer_async and "async" in permitted
         async_path = self._takes_async_path(model, len(call.body), prefer_async=prefer_async)
         require_mode(permitted, model.name, "async" if async_path else "sync")
         if async_path:
             request = validate_infer_request(model, call.body, max_body_bytes=LAMBDA_MAX_BODY_BYTES)
+            check_request_identity(request, call.version)
             return Submitted(self._submit(request, call, remaining_ms), preference_applied=prefer_async)
         request = validate_infer_request(model, call.body)
+        check_request_identity(request, call.version)
         try:
             return Answered(self._forward(request, remaining_ms))
         except (EndpointUnavailableError, EndpointTimeoutError) as error:

@@ -21,8 +21,14 @@ from functions.domain.binary_tensors import decode_request
 from functions.domain.body_guard import MAX_KEYS, parse_json_body
 from functions.domain.echo import clip
 from functions.domain.errors import InvalidRequestError, PayloadTooLargeError
+from functions.domain.model_versions import model_versions
 
-REQUEST_FIELDS = frozenset({"id", "parameters", "inputs", "outputs"})
+# Strict: any other top-level field is a 400. The spec's place for extensions is ``parameters``, and a
+# misspelled field ("output") silently ignored would answer what the caller did not ask for. ``model_name`` and
+# ``model_version`` are the kserve SDK's (its ``InferRequest.to_rest()`` always sends ``model_name``): accepted
+# here, compared with the path by :func:`check_request_identity`.
+REQUEST_FIELDS = frozenset({"id", "model_name", "model_version", "parameters", "inputs", "outputs"})
+IDENTITY_FIELDS = ("model_name", "model_version")
 INPUT_FIELDS = frozenset({"name", "shape", "datatype", "data", "parameters"})
 OUTPUT_FIELDS = frozenset({"name", "parameters"})
 # List items a request holds besides its tensors' data: inputs and outputs entries, shape dimensions,
@@ -81,16 +87,43 @@ def validate_infer_request(
     unknown = sorted(set(document) - REQUEST_FIELDS)
     if unknown:
         raise InvalidRequestError(
-            f"unknown request field {clip(unknown[0])} (allowed: id, parameters, inputs, outputs)"
+            f"unknown request field {clip(unknown[0])} "
+            "(allowed: id, model_name, model_version, parameters, inputs, outputs)"
         )
     request_id = document.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidRequestError(f"'id' must be a string, got {_json_type(request_id)}")
+    for field in IDENTITY_FIELDS:
+        if field in document and not isinstance(document[field], str):
+            raise InvalidRequestError(f"{field!r} must be a string, got {_json_type(document[field])}")
     _check_parameters(document.get("parameters"), "request")
     max_dimension = (model.limits.max_body_bytes if max_body_bytes is None else max_body_bytes) // 2
     batch_rows = _validate_inputs(model, document.get("inputs"), max_dimension)
     requested_outputs = _validate_outputs(model, document.get("outputs"))
     return InferRequest(model, body, document, request_id, batch_rows, requested_outputs)
+
+
+def check_request_identity(request: InferRequest, path_version: str | None) -> None:
+    """A body's ``model_name`` and ``model_version``, when given, must agree with the path: the path's model,
+    and its version (a route without one: any version of the model). A 400 names both. The router checks; a
+    serving container, which answers with whatever model it holds, does not."""
+    model = request.model
+    name = request.document.get("model_name")
+    if name is not None and name != model.name:
+        raise InvalidRequestError(f"model_name {clip(name)} in the body contradicts the path's model {model.name!r}")
+    version = request.document.get("model_version")
+    if version is None:
+        return
+    if path_version is not None and version != path_version:
+        raise InvalidRequestError(
+            f"model_version {clip(version)} in the body contradicts the path's version {path_version!r}"
+        )
+    versions = model_versions(model)
+    if version not in versions:
+        known = ", ".join(repr(known) for known in versions)
+        raise InvalidRequestError(
+            f"model_version {clip(version)} in the body is not a version of model {model.name!r} (versions: {known})"
+        )
 
 
 def _validate_inputs(model: ModelConfig, inputs: Any, max_dimension: int) -> int:

@@ -17,7 +17,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from functions.config.api_routes import INFER_REQUEST_SCHEMA, MODEL_INFER, ApiRoute
+from functions.config.api_routes import INFER_REQUEST_SCHEMA, INFER_ROUTES, ApiRoute
 from infra.config.types import Throttle, UsagePlanConfig, WafConfig
 from infra.guardrails import acknowledge
 
@@ -163,7 +163,7 @@ class InferenceApi(Construct):
         for route in routes:
             resource = self.rest_api.root.resource_for_path(route.resource)
             extra: dict[str, Any] = {}
-            if route == MODEL_INFER:
+            if route in INFER_ROUTES:
                 extra = {"request_validator": validator, "request_models": {JSON_CONTENT_TYPE: infer_model}}
             self.methods.append(resource.add_method(route.method, integration, **method_options, **extra))
         proxy = self.rest_api.root.add_resource("{proxy+}")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from http.client import HTTPConnection
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -59,9 +62,50 @@ def test_model_metadata_over_http(stack: LocalStack) -> None:
     assert (status, body["inputs"][0]["shape"]) == (200, [-1, 4])
 
 
-def test_method_not_on_resource_gets_api_gateway_403(stack: LocalStack) -> None:
-    status, _, body = http(f"{stack.api.url}/v2/models/iris/infer")
-    assert (status, body) == (403, {"message": "Missing Authentication Token"})
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v2/models/iris/infer"), ("DELETE", "/v2/models/iris"), ("POST", "/v2/health/ready"),
+     ("PUT", "/v2/models/iris/versions/1/infer"), ("POST", "/v2/models/iris/versions/1")],
+)  # fmt: skip
+def test_method_not_on_resource_gets_the_deployed_gateway_403(stack: LocalStack, method: str, path: str) -> None:
+    # API Gateway's MISSING_AUTHENTICATION_TOKEN through the API's DEFAULT_4XX gateway response (infra/constructs/api.py).
+    status, headers, body = http(f"{stack.api.url}{path}", method=method)
+    assert (status, body) == (403, {"error": "Missing Authentication Token"})
+    assert headers["Content-Type"] == "application/json"
+
+
+def test_version_routes_over_http(stack: LocalStack) -> None:
+    status, _, body = http(f"{stack.api.url}/v2/models/iris/versions/1/infer", {**INFER, "model_name": "iris"})
+    assert (status, body["model_name"], body["model_version"]) == (200, "iris", "1")
+    status, _, body = http(f"{stack.api.url}/v2/models/iris/versions/2")
+    assert (status, body) == (404, {"error": "model 'iris' has no version '2' (versions: '1')"})
+
+
+def test_a_chunked_body_is_read_and_the_connection_serves_the_next_request(stack: LocalStack) -> None:
+    connection = HTTPConnection(urlsplit(stack.api.url).netloc, timeout=10)
+    try:
+        encoded = json.dumps(INFER).encode()
+        chunks = iter([encoded[:10], encoded[10:40], encoded[40:]])
+        connection.request("POST", "/v2/models/iris/infer", body=chunks, encode_chunked=True,
+                           headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})  # fmt: skip
+        first = connection.getresponse()
+        assert (first.status, json.loads(first.read())["outputs"][0]["data"]) == (200, [0])
+        connection.request("GET", "/v2/models/iris")  # the same connection
+        second = connection.getresponse()
+        assert (second.status, json.loads(second.read())["name"]) == (200, "iris")
+    finally:
+        connection.close()
+
+
+def test_a_body_over_the_gateway_limit_is_413_and_closes_the_connection(stack: LocalStack) -> None:
+    address = urlsplit(stack.api.url)
+    with socket.create_connection((address.hostname or "", address.port or 80), timeout=10) as sock:
+        sock.sendall(b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 10485761\r\n\r\n{")
+        answer = sock.makefile("rb").read()  # to EOF: the server closes the connection
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 ")
+    assert b"Connection: close" in head
+    assert json.loads(body) == {"error": "Request Too Long"}
 
 
 def test_fault_set_over_http_reaches_the_caller(stack: LocalStack) -> None:

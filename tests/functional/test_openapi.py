@@ -93,3 +93,24 @@ def test_openapi_every_operation_lists_api_gateways_own_answers(document: dict[s
         for method, operation in methods.items():
             assert set(operation["responses"]) >= GATEWAY_STATUSES, (method, path)
             assert "Retry-After" in operation["responses"]["429"]["headers"], (method, path)
+
+
+@pytest.mark.parametrize(
+    ("versioned", "unversioned"),
+    [
+        (api.MODEL_VERSION_METADATA, api.MODEL_METADATA),
+        (api.MODEL_VERSION_READY, api.MODEL_READY),
+        (api.MODEL_VERSION_INFER, api.MODEL_INFER),
+    ],
+)
+def test_openapi_version_routes_answer_as_their_unversioned_routes(
+    document: dict[str, Any], versioned: api.ApiRoute, unversioned: api.ApiRoute
+) -> None:
+    pinned = document["paths"][versioned.resource][versioned.method.lower()]
+    plain = document["paths"][unversioned.resource][unversioned.method.lower()]
+    assert pinned["responses"] == plain["responses"]
+    assert pinned.get("requestBody") == plain.get("requestBody")
+    (version,) = (p for p in pinned["parameters"] if p["name"] == "version")
+    assert (version["in"], version["required"], version["schema"]["type"]) == ("path", True, "string")
+    names = {p["name"] for p in pinned["parameters"]}
+    assert names == {p["name"] for p in plain["parameters"]} | {"version"}

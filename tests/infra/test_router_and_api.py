@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import jsonschema
 import pytest
-from aws_cdk.assertions import Match
 
-from functions.config.api_routes import ROUTES
+from functions.config.api_routes import INFER_ROUTES, ROUTES
 from functions.config.async_settings import ASYNC_ENVIRONMENT_VARIABLES, AsyncSettings
 from functions.config.router_settings import ENVIRONMENT_VARIABLES, RouterSettings
 from infra.config.loader import DEFAULT_STAGES_PATH
+from local.api_gateway import gateway_error_body
 from tests.helpers.synth import Synthesized, ref_id, synthesize
 
 POWERTOOLS_VARIABLES = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"}
@@ -45,10 +46,9 @@ def test_router_runs_on_graviton_with_the_newest_python_and_powertools_layer(dev
 def test_router_timeout_sits_between_the_invoke_budget_and_the_gateway_timeout(prod: Synthesized) -> None:
     props = router_function(prod)["Properties"]
     budget_ms = int(props["Environment"]["Variables"]["INVOKE_BUDGET_MS"])
-    integration = only(
-        prod.resources("AWS::ApiGateway::Method", {"HttpMethod": "POST", "ResourceId": Match.any_value()})
-    )["Properties"]["Integration"]
-    assert budget_ms < props["Timeout"] * 1000 < integration["TimeoutInMillis"] <= 29_000
+    for method in prod.resources("AWS::ApiGateway::Method", {"HttpMethod": "POST"}).values():
+        integration = method["Properties"]["Integration"]
+        assert budget_ms < props["Timeout"] * 1000 < integration["TimeoutInMillis"] <= 29_000
 
 
 def test_router_settings_accept_exactly_the_environment_the_stack_gives(dev: Synthesized, prod: Synthesized) -> None:
@@ -174,14 +174,71 @@ def test_every_method_integrates_with_the_live_alias_as_a_proxy(prod: Synthesize
         assert alias_id in str(integration["Uri"])
 
 
+def infer_body_schemas(synth: Synthesized) -> list[dict[str, Any]]:
+    """The request model of each POST method (the infer routes, versioned or not), its validator checked."""
+    schemas = []
+    for method in synth.resources("AWS::ApiGateway::Method", {"HttpMethod": "POST"}).values():
+        infer = method["Properties"]
+        validator = synth.json["Resources"][ref_id(infer["RequestValidatorId"])]["Properties"]
+        assert validator["ValidateRequestBody"] is True
+        schemas.append(
+            synth.json["Resources"][ref_id(infer["RequestModels"]["application/json"])]["Properties"]["Schema"]
+        )
+    return schemas
+
+
 def test_infer_body_is_validated_against_the_oip_schema(prod: Synthesized) -> None:
-    infer = only(dict(prod.resources("AWS::ApiGateway::Method", {"HttpMethod": "POST"}).items()))["Properties"]
-    model_id = ref_id(infer["RequestModels"]["application/json"])
-    schema = prod.json["Resources"][model_id]["Properties"]["Schema"]
-    assert schema["required"] == ["inputs"]
-    assert schema["properties"]["inputs"]["items"]["required"] == ["name", "shape", "datatype", "data"]
-    validator = prod.json["Resources"][ref_id(infer["RequestValidatorId"])]["Properties"]
-    assert validator["ValidateRequestBody"] is True
+    schemas = infer_body_schemas(prod)
+    assert len(schemas) == len(INFER_ROUTES) == 2
+    for schema in schemas:
+        assert schema["required"] == ["inputs"]
+        assert schema["properties"]["inputs"]["items"]["required"] == ["name", "shape", "datatype", "data"]
+
+
+# The kserve SDK 0.21.0's InferRequest.to_rest() for one FP32 input: "id" (a uuid4 when none is given) and
+# "model_name" always, "outputs" and "parameters" when set.
+KSERVE_BODY = {
+    "id": "6f1c2b9e-8a41-4c1e-9a57-0d3c2f7e1b64",
+    "model_name": "iris",
+    "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}],
+    "outputs": [{"name": "label"}],
+    "parameters": {"priority": 1},
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "accepted"),
+    [
+        (KSERVE_BODY, True),
+        ({**KSERVE_BODY, "model_version": "1"}, True),
+        ({**KSERVE_BODY, "model_name": 7}, False),
+        ({**KSERVE_BODY, "model": "iris"}, False),  # any other top-level field: refused, as the router does
+    ],
+)
+def test_the_gateway_request_model_takes_the_kserve_sdk_body(
+    prod: Synthesized, body: dict[str, Any], accepted: bool
+) -> None:
+    # API Gateway validates request models as JSON Schema draft 4.
+    for schema in infer_body_schemas(prod):
+        assert jsonschema.Draft4Validator(schema).is_valid(body) is accepted
+
+
+def test_a_wrong_method_on_a_route_gets_the_gateway_answer_local_mode_gives(prod: Synthesized) -> None:
+    """API Gateway answers a method a resource lacks with MISSING_AUTHENTICATION_TOKEN (403); unmapped, it takes
+    DEFAULT_4XX's template. Local mode writes that template's rendering (local.api_gateway)."""
+    responses = {
+        resource["Properties"]["ResponseType"]: resource["Properties"]
+        for resource in prod.resources("AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert "MISSING_AUTHENTICATION_TOKEN" not in responses
+    template = responses["DEFAULT_4XX"]["ResponseTemplates"]["application/json"]
+    rendered = template.replace("$context.error.messageString", json.dumps("Missing Authentication Token"))
+    assert gateway_error_body("Missing Authentication Token") == rendered.encode()
+    assert "REQUEST_TOO_LARGE" not in responses
+    assert (
+        gateway_error_body("Request Too Long")
+        == template.replace("$context.error.messageString", json.dumps("Request Too Long")).encode()
+    )
 
 
 def test_stage_throttles_logs_json_and_traces(prod: Synthesized) -> None:

@@ -35,6 +35,7 @@ from functions.domain.endpoint_call import EndpointCaller, ModelBackend
 from functions.domain.errors import InferenceError, InvalidRequestError, JobNotFoundError, RouteNotFoundError
 from functions.domain.infer import AsyncJobs, InferCall, InferUseCase, InProcessBackend
 from functions.domain.last_good import LastGoodCache
+from functions.domain.model_versions import model_versions, resolve_version
 from functions.domain.outcomes import Degraded, SpilledToAsync, Submitted
 from functions.domain.readiness import EndpointStatusCache, EndpointStatusPort, ReadinessCheck
 from functions.handlers.router.binary_bodies import header_length, plain_json_body
@@ -218,6 +219,11 @@ def routes(
     def get_model_metadata(model: str) -> Response[str]:
         return json_response(model_metadata(use_case.model(model)))
 
+    @app.get(api.MODEL_VERSION_METADATA.resolver_path)
+    def get_model_version_metadata(model: str, version: str) -> Response[str]:
+        resolve_version(use_case.model(model), version)
+        return get_model_metadata(model)
+
     @app.get(api.MODEL_READY.resolver_path)
     def model_ready(model: str) -> Response[str]:
         found = use_case.model(model)
@@ -228,8 +234,20 @@ def routes(
             {"name": found.name, "ready": readiness_now.ready}, 200 if readiness_now.ready else NOT_READY_STATUS
         )
 
+    @app.get(api.MODEL_VERSION_READY.resolver_path)
+    def model_version_ready(model: str, version: str) -> Response[str]:
+        resolve_version(use_case.model(model), version)
+        return model_ready(model)
+
     @app.post(api.MODEL_INFER.resolver_path)
     def infer(model: str) -> Response[str]:
+        return answer_infer(model, None)
+
+    @app.post(api.MODEL_VERSION_INFER.resolver_path)
+    def infer_version(model: str, version: str) -> Response[str]:
+        return answer_infer(model, version)
+
+    def answer_infer(model: str, version: str | None) -> Response[str]:
         event = app.current_event
         identity = CallerIdentity.from_request_identity(
             (event.raw_event.get("requestContext") or {}).get("identity") or {}
@@ -239,6 +257,7 @@ def routes(
         )
         call = InferCall(
             model=model,
+            version=version,
             body=body,
             prefer_async=prefers_async(event.headers.get("Prefer") or event.headers.get("prefer") or ""),
             idempotency_key=event.headers.get("Idempotency-Key") or event.headers.get("idempotency-key"),
@@ -339,7 +358,7 @@ def model_metadata(model: ModelConfig) -> dict[str, Any]:
 
     return {
         "name": model.name,
-        "versions": [model.version],
+        "versions": list(model_versions(model)),
         "platform": model.platform,
         "inputs": tensors(model.inputs),
         "outputs": tensors(model.outputs),

@@ -1,0 +1,24 @@
+"""`make local` passes both ports to `python -m local`: the runtime's 8080 is often taken."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "ports"),
+    [([], "--port 3000 --runtime-port 8080"), (["PORT=3456", "RUNTIME_PORT=9123"], "--port 3456 --runtime-port 9123")],
+)
+def test_make_local_passes_the_api_and_runtime_ports(overrides: list[str], ports: str) -> None:
+    make = shutil.which("make")
+    assert make is not None, "make is required (it is how users start local mode)"
+    dry_run = subprocess.run(
+        [make, "-n", "local", *overrides], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert dry_run.stdout.splitlines()[-1] == f".venv/bin/python -m local {ports}"
