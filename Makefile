@@ -72,6 +72,7 @@ bench: setup
 	BENCH_MODELS=mlp BENCH_MLP_WIDTH=2048 $(BIN)/python -m bench.batching
 	$(BIN)/python -m bench.serving_server
 	$(BIN)/python -m bench.in_lambda
+	$(BIN)/python -m bench.binary_tensors
 	$(BIN)/python -m bench.synth_scale
 
 ## Fixed-concurrency load on the local stack, healthy and with 10% faults + a throttle (default 32 clients x 60 s).

@@ -21,10 +21,11 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import struct
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -49,6 +50,7 @@ VALID: Final[dict[str, Any]] = {"inputs": [VALID_INPUT]}
 INFER: Final[str] = "/v2/models/iris/infer"
 JSON_TYPE: Final[tuple[str, str]] = ("Content-Type", "application/json")
 ASYNC: Final[tuple[str, str]] = ("Prefer", "respond-async")
+BINARY_TYPE: Final[tuple[str, str]] = ("Content-Type", "application/octet-stream")
 
 
 @dataclass(frozen=True)
@@ -272,6 +274,37 @@ def encoding_cases() -> Iterator[HostileCase]:
         )
 
 
+def binary_cases() -> Iterator[HostileCase]:
+    """The binary tensor data extension: a JSON header of ``Inference-Header-Content-Length`` bytes, then raw
+    tensors; every lie in the framing is a 400."""
+    raw = struct.pack("<4f", *VALID_INPUT["data"])
+
+    def framed(input_fields: dict[str, Any], tail: bytes, length: str | None = None, **request: Any) -> HostileCase:
+        fields = {key: value for key, value in VALID_INPUT.items() if key != "data"}
+        header = json.dumps({"inputs": [{**fields, **input_fields}], **request}).encode()
+        length = str(len(header)) if length is None else length
+        name = f"binary: {json.dumps(input_fields)[:50]} + {len(tail)} bytes, header length {length[:20]}"
+        return HostileCase(name, header + tail, headers=(BINARY_TYPE, ("Inference-Header-Content-Length", length)))
+
+    size = {"parameters": {"binary_data_size": 16}}
+    yield framed(size, raw)
+    yield framed(size, raw, parameters={"binary_data_output": True})
+    for length in ("0", "-1", "x", "1e3", str(10**30), "99999", "1"):
+        yield replace(framed(size, raw, length), expect=400)
+    for label, value in (("negative", -16), ("huge", 10**18), ("float", 16.0), ("bool", True), ("string", "16")):
+        case = framed({"parameters": {"binary_data_size": value}}, raw)
+        yield replace(case, name=f"{case.name} ({label})", expect=400)
+    for tail, label in ((raw[:12], "short"), (raw + b"\x00" * 4, "left over"), (b"", "empty")):
+        case = framed(size, tail)
+        yield replace(case, name=f"{case.name} ({label})", expect=400)
+    yield replace(framed({**size, "data": VALID_INPUT["data"]}, raw), expect=400)
+    prefix_past_end = struct.pack("<I", 2**31) + b"ab"
+    bytes_input = {"datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": 6}}
+    yield replace(framed(bytes_input, prefix_past_end), expect=400)
+    yield HostileCase("binary: header not JSON", b"{not json" + raw, headers=(BINARY_TYPE,
+                      ("Inference-Header-Content-Length", "9")), expect=400)  # fmt: skip
+
+
 def job_id_cases(job_id: str) -> Iterator[HostileCase]:
     """Ids next to a real job's: the API Gateway path parameter must match in full."""
     for suffix in ("%0A", "%00", "%20", "/x", "%2F..%2F..", "\xff", "A"):
@@ -282,12 +315,19 @@ def job_id_cases(job_id: str) -> Iterator[HostileCase]:
 
 def corpus(job_id: str = "0" * 32) -> list[HostileCase]:
     """Every case, ``job_id`` naming a real job so the ids around it are tried too."""
-    generators = (nesting_cases(), amplification_cases(), dimension_cases(), duplicate_cases(), encoding_cases())
+    generators = (
+        nesting_cases(),
+        amplification_cases(),
+        dimension_cases(),
+        duplicate_cases(),
+        encoding_cases(),
+        binary_cases(),
+    )
     return [case for generator in generators for case in generator] + list(job_id_cases(job_id))
 
 
 def send(base_url: str, case: HostileCase, timeout: float = 60.0) -> tuple[int, bytes]:
-    """``case`` written as is on a new connection: status and body."""
+    """``case`` written as is on a new connection: status and body (a binary answer's JSON header only)."""
     split = urlsplit(base_url)
     head = [f"{case.method} {case.path} HTTP/1.1", f"Host: {split.netloc}", "Connection: close"]
     head += [f"{name}: {value}" for name, value in case.headers]
@@ -298,7 +338,12 @@ def send(base_url: str, case: HostileCase, timeout: float = 60.0) -> tuple[int, 
         sock.sendall(request)
         response = http.client.HTTPResponse(sock, method=case.method)
         response.begin()
-        return response.status, response.read()
+        data = response.read()
+        # A binary tensor answer: the JSON header of this many bytes, then raw tensor bytes.
+        header_length = response.getheader("Inference-Header-Content-Length")
+        if header_length is not None and response.status < 300:
+            return response.status, data[: int(header_length)]
+        return response.status, data
 
 
 def problems(case: HostileCase, status: int, data: bytes) -> list[str]:
