@@ -168,14 +168,21 @@ GATEWAY_RESPONSES: Final[dict[int, tuple[str, str]]] = {
 OPERATIONS: Final[dict[api.ApiRoute, tuple[str, dict[int, tuple[str, str]]]]] = {
     api.SERVER_METADATA: ("Server metadata", {200: ("the server's name and version", "ServerMetadata")}),
     api.HEALTH_LIVE: ("Liveness", {200: ("the server is live", "Live")}),
-    api.HEALTH_READY: ("Readiness", {200: ("the server is ready", "Ready")}),
+    api.HEALTH_READY: (
+        "Readiness: every model is ready",
+        {200: ("the server is ready", "Ready"), 400: ("a model is not ready (the body says ready: false)", "Ready")},
+    ),
     api.MODEL_METADATA: (
         "Model metadata: inputs and outputs with datatype and shape",
         {200: ("the model's metadata", "ModelMetadata"), 404: (ERRORS[404], "Error")},
     ),
     api.MODEL_READY: (
         "Model readiness",
-        {200: ("the model is ready", "ModelReady"), 404: (ERRORS[404], "Error")},
+        {
+            200: ("the model is ready", "ModelReady"),
+            400: ("the model is not ready: its endpoint is not in service or its circuit is open", "ModelReady"),
+            404: (ERRORS[404], "Error"),
+        },
     ),
     api.MODEL_INFER: (
         "Inference; with 'Prefer: respond-async' (or an async-only model, or a body too large for the sync "
