@@ -173,6 +173,75 @@ def test_a_wrong_datatype_is_a_400_error_object_naming_the_input(
     assert "input 'input'" in conforms("error", answer)["error"]
 
 
+def test_versioned_metadata_and_readiness_match_the_unversioned(client: triton.InferenceServerClient) -> None:
+    assert conforms("model_metadata", client.get_model_metadata("iris", "1")) == client.get_model_metadata("iris")
+    assert client.is_model_ready("iris", "1")
+
+
+def test_model_version_1_infers_as_the_unversioned_route(client: triton.InferenceServerClient) -> None:
+    result = client.infer("iris", [triton_input(ROWS, binary=False)], model_version="1", outputs=json_outputs())
+    response = conforms("inference_response", result.get_response())
+    assert (response["model_name"], response["model_version"]) == ("iris", "1")
+    plain = client.infer("iris", [triton_input(ROWS, binary=False)], outputs=json_outputs())
+    assert result.as_numpy("label").tolist() == LABELS
+    assert np.array_equal(result.as_numpy("probabilities"), plain.as_numpy("probabilities"))
+
+
+def test_an_unknown_version_is_a_404_naming_the_versions(
+    client: triton.InferenceServerClient, stack: LocalStack
+) -> None:
+    with pytest.raises(InferenceServerException, match=r"'9'.*versions.*'1'") as refused:
+        client.infer("iris", [triton_input(ROWS, binary=False)], model_version="9", outputs=json_outputs())
+    assert refused.value.status() == "404"
+    assert not client.is_model_ready("iris", "9")
+    for path in ["/v2/models/iris/versions/9", "/v2/models/iris/versions/9/ready"]:
+        status, body = json_answer(stack, "GET", path)
+        assert status == 404
+        assert "'9'" in conforms("error", body)["error"]
+
+
+def test_server_metadata_advertises_binary_tensor_data(client: triton.InferenceServerClient) -> None:
+    assert "binary_tensor_data" in conforms("server_metadata", client.get_server_metadata())["extensions"]
+
+
+@pytest.mark.parametrize("binary_input", [True, False])
+def test_binary_outputs_carry_the_same_tensors_as_json(
+    client: triton.InferenceServerClient, binary_input: bool
+) -> None:
+    as_json = client.infer("iris", [triton_input(ROWS, binary=False)], outputs=json_outputs())
+    outputs = [triton.InferRequestedOutput(name, binary_data=True) for name in ("label", "probabilities")]
+    as_binary = client.infer("iris", [triton_input(ROWS, binary=binary_input)], outputs=outputs)
+    response = conforms("inference_response", as_binary.get_response())
+    sizes = {output["name"]: output["parameters"]["binary_data_size"] for output in response["outputs"]}
+    assert sizes == {"label": 2 * 8, "probabilities": 2 * 3 * 4}  # INT64 [2], FP32 [2, 3]
+    assert as_binary.as_numpy("label").tolist() == LABELS
+    assert np.array_equal(as_binary.as_numpy("probabilities"), as_json.as_numpy("probabilities"))
+
+
+def test_tritonclient_defaults_are_binary_both_ways(client: triton.InferenceServerClient) -> None:
+    """No outputs named: tritonclient asks binary_data_output=true and sends the input as raw bytes."""
+    result = client.infer("iris", [triton_input(ROWS, binary=True)])
+    response = conforms("inference_response", result.get_response())
+    assert all("binary_data_size" in output["parameters"] for output in response["outputs"])
+    assert result.as_numpy("label").tolist() == LABELS
+
+
+def test_a_binary_request_with_a_wrong_byte_count_is_a_400_error_object(stack: LocalStack) -> None:
+    header = {
+        "inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32", "parameters": {"binary_data_size": 32}}]
+    }
+    raw_header = json.dumps(header).encode()
+    status, _, answer = exchange(
+        stack,
+        "POST",
+        "/v2/models/iris/infer",
+        raw_header + ROWS.tobytes()[:28],
+        {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(raw_header))},
+    )
+    assert status == 400
+    assert "input 'input'" in conforms("error", json.loads(answer))["error"]
+
+
 @pytest.mark.parametrize("case", ["server_live", "server_ready", "model_ready"])
 def test_kserve_sdk_health_requests_get_what_the_sdk_reads(stack: LocalStack, case: str) -> None:
     sent = KSERVE["cases"][case]
@@ -189,3 +258,31 @@ def recorded_body(sent: dict[str, Any]) -> bytes:
     if "body_base64" in sent:
         return base64.b64decode(sent["body_base64"])
     return str(sent["body_text"]).encode()
+
+
+@pytest.mark.parametrize("case", [name for name in KSERVE["cases"] if name.startswith("infer_")])
+def test_kserve_sdk_infer_requests_are_answered_unchanged(stack: LocalStack, case: str) -> None:
+    sent = KSERVE["cases"][case]
+    body = recorded_body(sent)
+    headers = {name: value for name, value in sent["headers"].items() if name != "content-length"}
+    status, answer_headers, raw = exchange(stack, sent["method"], sent["path"], body, headers)
+    assert status == 200, raw
+    # InferResponse.from_bytes reads the JSON header up to Inference-Header-Content-Length, else the whole body.
+    answer = json.loads(raw[: int(answer_headers.get("inference-header-content-length", len(raw)))])
+    conforms("inference_response", answer)
+    header_length = int(sent["headers"].get("inference-header-content-length", len(body)))
+    request = json.loads(body[:header_length])
+    assert (answer["model_name"], answer["id"]) == ("iris", request["id"])
+    outputs = {output["name"]: output["data"] for output in answer["outputs"]}
+    assert outputs["label"] == LABELS
+    if "outputs" in request:
+        assert list(outputs) == [output["name"] for output in request["outputs"]]
+
+
+def test_a_model_name_contradicting_the_path_is_a_400_error_object(stack: LocalStack) -> None:
+    request = json.loads(KSERVE["cases"]["infer_json"]["body_text"])
+    status, answer = json_answer(stack, "POST", "/v2/models/iris/infer", {**request, "model_name": "other"})
+    assert status == 400
+    message = conforms("error", answer)["error"]
+    assert "model_name 'other'" in message
+    assert "'iris'" in message
