@@ -86,7 +86,10 @@ def test_model_metadata_lists_signature(call_router: Any) -> None:
         ("apigw_health_live", {"live": True}),
         ("apigw_health_ready", {"ready": True}),
         ("apigw_model_ready", {"name": "iris", "ready": True}),
-        ("apigw_server_metadata", {"name": "inference-router", "version": "0.1.0", "extensions": ["binary_tensor_data"]}),
+        (
+            "apigw_server_metadata",
+            {"name": "inference-router", "version": "0.1.0", "extensions": ["binary_tensor_data"]},
+        ),
     ],
 )
 def test_health_and_metadata_routes_answer(call_router: Any, event_name: str, body: dict[str, Any]) -> None:
