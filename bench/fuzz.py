@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from bench.hostile_corpus import MAX_ERROR_BYTES, HostileReport, corpus, run_corpus
+from functions.config.models import load_models_config
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -46,10 +47,13 @@ ROOT: Final[Path] = Path(__file__).resolve().parent.parent
 DOCUMENT: Final[Path] = ROOT / "docs" / "openapi.json"
 # Share of the cases per operation (by path and method); an operation without inputs needs only a few.
 WEIGHTS: Final[dict[str, int]] = {
-    "POST /v2/models/{model}/infer": 70,
+    "POST /v2/models/{model}/infer": 64,
+    "POST /v2/models/{model}/versions/{version}/infer": 6,
     "GET /v2/jobs/{job_id}": 10,
-    "GET /v2/models/{model}": 8,
-    "GET /v2/models/{model}/ready": 8,
+    "GET /v2/models/{model}": 6,
+    "GET /v2/models/{model}/ready": 6,
+    "GET /v2/models/{model}/versions/{version}": 2,
+    "GET /v2/models/{model}/versions/{version}/ready": 2,
     "GET /v2": 1,
     "GET /v2/health/live": 1,
     "GET /v2/health/ready": 1,
@@ -126,7 +130,14 @@ def strategies(operation: Operation, *, model: str, job_id: str) -> SearchStrate
         operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
     ]
     parameters = {parameter.name for parameter in operation.path_parameters}
-    real = {"model": model} if "model" in parameters else {"job_id": job_id} if "job_id" in parameters else None
+    real: dict[str, str] | None = None
+    if "model" in parameters:
+        real = {"model": model}
+        if "version" in parameters:
+            found = load_models_config().model(model)
+            real["version"] = found.version if found is not None else "1"
+    elif "job_id" in parameters:
+        real = {"job_id": job_id}
     if real is not None:
         options += [
             operation.as_strategy(generation_mode=GenerationMode.POSITIVE, path_parameters=real),

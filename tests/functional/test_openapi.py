@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
+from bench.fuzz import DOCUMENT, WEIGHTS
 from functions.config import api_routes as api
 from functions.domain.errors import ResultExpiredError
 from functions.domain.job_records import JOB_ID_PATTERN, OPEN_STATUSES, TERMINAL_STATUSES
@@ -114,3 +115,9 @@ def test_openapi_version_routes_answer_as_their_unversioned_routes(
     assert (version["in"], version["required"], version["schema"]["type"]) == ("path", True, "string")
     names = {p["name"] for p in pinned["parameters"]}
     assert names == {p["name"] for p in plain["parameters"]} | {"version"}
+
+
+def test_the_fuzz_run_weighs_every_documented_operation() -> None:
+    paths = json.loads(DOCUMENT.read_text())["paths"]
+    documented = {f"{method.upper()} {path}" for path, methods in paths.items() for method in methods}
+    assert set(WEIGHTS) == documented
