@@ -14,3 +14,24 @@ OLDEST_OPEN_JOB_AGE_METRIC: Final[str] = "OldestOpenJobAgeSeconds"
 UNHANDLED_ERRORS_METRIC: Final[str] = "UnhandledErrors"
 # The result function ignored a notification whose locations are not the job's: a forgery, or a bug.
 MISMATCHED_NOTIFICATIONS_METRIC: Final[str] = "MismatchedNotifications"
+
+# One EMF document per infer request from the router, under two dimension sets: (service, model) and
+# (service, model, route). The SLOs and the dashboard read these names.
+REQUESTS_METRIC: Final[str] = "Requests"
+SERVER_ERRORS_METRIC: Final[str] = "ServerErrors"
+CLIENT_ERRORS_METRIC: Final[str] = "ClientErrors"
+DEGRADED_REQUESTS_METRIC: Final[str] = "DegradedRequests"
+SLOW_REQUESTS_METRIC: Final[str] = "SlowRequests"
+LATENCY_METRIC: Final[str] = "Latency"
+ENDPOINT_LATENCY_METRIC: Final[str] = "EndpointLatency"
+# Once per cold start, dimension "service" only.
+COLD_STARTS_METRIC: Final[str] = "ColdStarts"
+SERVICE_DIMENSION: Final[str] = "service"
+MODEL_DIMENSION: Final[str] = "model"
+ROUTE_DIMENSION: Final[str] = "route"
+# The routes a request's metrics name: the model's sync endpoint, its async endpoint, or the model in the router.
+REQUEST_ROUTES: Final[tuple[str, ...]] = ("serverless", "async", "lambda")
+# The model dimension of an infer request for a model the config does not hold (a 404): one bounded value.
+UNKNOWN_MODEL: Final[str] = "-"
+# The stage's per-model latency targets (JSON {"model": milliseconds}); SlowRequests counts answers above them.
+LATENCY_TARGETS_VARIABLE: Final[str] = "LATENCY_TARGETS_MS"
