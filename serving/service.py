@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from functions.config.limits import LAMBDA_MAX_BODY_BYTES
 from functions.domain.binary_tensors import SAGEMAKER_BINARY_TYPE, encode_response, take_output_encoding
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
     from functions.adapters.onnx_model import OnnxModel
 
 logger = logging.getLogger(__name__)
+# SageMaker passes the caller's CustomAttributes in this header (at most 1,024 characters); the router puts
+# its request's correlation id there, so an invocation's log line names the API request it serves.
+CUSTOM_ATTRIBUTES_HEADER: Final[str] = "X-Amzn-SageMaker-Custom-Attributes"
+LOGGED_ATTRIBUTES_CHARS: Final[int] = 1024
 
 
 @dataclass(frozen=True)
@@ -108,9 +113,22 @@ class InvocationService:
             stats.update(batcher.stats().as_dict())
         return Answer(200, json.dumps(stats).encode())
 
-    def invoke(self, body: bytes, header_length: str | None = None) -> Answer:
+    def invoke(self, body: bytes, header_length: str | None = None, custom_attributes: str | None = None) -> Answer:
         """``header_length``: the body's JSON header length when it is in the binary tensor data extension
-        (``Inference-Header-Content-Length``, or ``json-header-size`` in Triton's SageMaker content type)."""
+        (``Inference-Header-Content-Length``, or ``json-header-size`` in Triton's SageMaker content type).
+        ``custom_attributes``: the invocation's :data:`CUSTOM_ATTRIBUTES_HEADER`, logged with its answer."""
+        started = time.perf_counter()
+        answer = self._answer(body, header_length)
+        if custom_attributes is not None:
+            logger.info(
+                "invocation answered %d in %.1f ms; custom attributes %r",
+                answer.status,
+                (time.perf_counter() - started) * 1000,
+                custom_attributes[:LOGGED_ATTRIBUTES_CHARS],
+            )
+        return answer
+
+    def _answer(self, body: bytes, header_length: str | None) -> Answer:
         model = self.model
         batcher = self._batcher
         if model is None:

@@ -55,5 +55,5 @@ class ContainerApp:
             length = binary_header_length(
                 environ.get("CONTENT_TYPE"), environ.get("HTTP_INFERENCE_HEADER_CONTENT_LENGTH")
             )
-            return self.service.invoke(body, length)
+            return self.service.invoke(body, length, environ.get("HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES"))
         return NOT_IMPLEMENTED

@@ -86,11 +86,17 @@ class AwsAsyncJobs:
         budget: DeadlineBudget,
         idempotency: IdempotencyScope | None,
         caller: str | None,
+        correlation_id: str | None = None,
     ) -> JobReceipt:
         def submit() -> dict[str, Any]:
             # The remaining time is read again right before the endpoint call, capped by the invoke budget.
             job = self.service.submit(
-                request, owner=caller, now=int(self.wall_clock()), remaining_ms=remaining_ms, budget=budget
+                request,
+                owner=caller,
+                now=int(self.wall_clock()),
+                remaining_ms=remaining_ms,
+                budget=budget,
+                correlation_id=correlation_id,
             )
             return JobReceipt(job.job_id, job.public_status).document()
 

@@ -26,6 +26,8 @@ from functions.domain.failures import FailureReason
 from functions.domain.job_records import OPEN_STATUSES, QUEUED, SUBMITTING, Job
 
 STORE: Final[str] = "the job table (DynamoDB)"
+# The API request that submitted the job (functions/domain/job_records.py ``Job.correlation_id``).
+CORRELATION_ID_ATTRIBUTE: Final[str] = "correlation_id"
 REASON: Final[FailureReason] = FailureReason.JOB_TABLE_UNAVAILABLE
 # The schema's attribute names, under placeholders: every expression below uses these.
 NAMES: Final[dict[str, str]] = {
@@ -67,6 +69,8 @@ class DynamoDBJobStore:
         }
         if job.owner is not None:
             item[JOB_OWNER_ATTRIBUTE] = {"S": job.owner}
+        if job.correlation_id is not None:
+            item[CORRELATION_ID_ATTRIBUTE] = {"S": job.correlation_id}
         with unavailable_when_transient(STORE, REASON):
             self.dynamodb.put_item(
                 TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(#id)",
@@ -187,4 +191,5 @@ def _job(item: dict[str, Any]) -> Job:
         failure_location=text("failure_location"),
         error=text("error"),
         owner=text(JOB_OWNER_ATTRIBUTE),
+        correlation_id=text(CORRELATION_ID_ATTRIBUTE),
     )

@@ -76,6 +76,13 @@ TRANSIENT_ERRORS: Final[dict[str, FailureReason]] = {
 }
 
 
+# CustomAttributes reach the model container as the X-Amzn-SageMaker-Custom-Attributes header: at most 1,024
+# visible US-ASCII characters (the InvokeEndpoint API reference). The correlation id travels there.
+CUSTOM_ATTRIBUTES_MAX_CHARS: Final[int] = 1024
+CUSTOM_ATTRIBUTES_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[\x20-\x7e]+$")
+CORRELATION_ID_ATTRIBUTE: Final[str] = "correlation_id"
+
+
 # SageMaker's ValidationError for a missing endpoint: "Endpoint <name> of account <id> not found."
 ENDPOINT_NOT_FOUND_MESSAGE: Final[re.Pattern[str]] = re.compile(r"^Endpoint \S+ of account \S+ not found")
 # A serverless endpoint takes a few minutes to create; asking again sooner than this only adds load.
@@ -86,6 +93,17 @@ def timeout_step_ms(timeout_ms: int) -> int:
     """The largest step not above ``timeout_ms`` (the smallest step if it is below all of them)."""
     position = bisect.bisect_right(TIMEOUT_STEPS_MS, timeout_ms)
     return TIMEOUT_STEPS_MS[max(position - 1, 0)]
+
+
+def custom_attributes(correlation_id: str | None) -> dict[str, str]:
+    """The call's ``CustomAttributes`` argument: ``correlation_id=<id>``, or none when there is no id or it is
+    not one SageMaker accepts there (an API Gateway request id always is; a direct invoke's may be anything)."""
+    if not correlation_id:
+        return {}
+    value = f"{CORRELATION_ID_ATTRIBUTE}={correlation_id}"
+    if len(value) > CUSTOM_ATTRIBUTES_MAX_CHARS or not CUSTOM_ATTRIBUTES_PATTERN.fullmatch(value):
+        return {}
+    return {"CustomAttributes": value}
 
 
 def split_timeout_ms(timeout_ms: int) -> tuple[int, int]:
@@ -144,10 +162,12 @@ class SageMakerBackend:
         """Create the client for a timeout ahead of the first request (called at cold start)."""
         self.client(timeout_ms)
 
-    def invoke(self, endpoint: str, body: bytes, *, attempt_ms: Callable[[], int]) -> bytes:
+    def invoke(
+        self, endpoint: str, body: bytes, *, attempt_ms: Callable[[], int], correlation_id: str | None = None
+    ) -> bytes:
         """Call within ``attempt_ms()``, read again once the client exists: the first client of a timeout step
         costs a few ms to build (on a busy host, hundreds), time the attempt would otherwise spend twice and
-        so outlive the deadline."""
+        so outlive the deadline. ``correlation_id`` reaches the container as a custom attribute."""
         timeout_ms = attempt_ms()
         client = self.client(timeout_ms)
         while (left_ms := attempt_ms()) < timeout_ms and timeout_step_ms(left_ms) < timeout_step_ms(timeout_ms):
@@ -156,7 +176,11 @@ class SageMakerBackend:
         step_ms = timeout_step_ms(timeout_ms)
         try:
             response = client.invoke_endpoint(
-                EndpointName=endpoint, Body=body, ContentType="application/json", Accept="application/json"
+                EndpointName=endpoint,
+                Body=body,
+                ContentType="application/json",
+                Accept="application/json",
+                **custom_attributes(correlation_id),
             )
             payload: bytes = response["Body"].read()
         except ClientError as error:
@@ -171,14 +195,17 @@ class SageMakerBackend:
         return payload
 
     def invoke_async(self, endpoint: str, input_location: str, job_id: str, *, timeout_ms: int,
-                     invocation_timeout_s: int, request_ttl_s: int) -> tuple[str, str | None]:  # fmt: skip
-        """Queue an inference on an async endpoint; returns its output and failure S3 locations."""
+                     invocation_timeout_s: int, request_ttl_s: int,
+                     correlation_id: str | None = None) -> tuple[str, str | None]:  # fmt: skip
+        """Queue an inference on an async endpoint; returns its output and failure S3 locations. The job id is
+        the ``InferenceId`` (the notification names it); ``correlation_id`` goes in the custom attributes."""
         client = self.client(timeout_ms)
         try:
             response = client.invoke_endpoint_async(
                 EndpointName=endpoint, InputLocation=input_location, InferenceId=job_id,
                 ContentType="application/json", Accept="application/json",
                 InvocationTimeoutSeconds=invocation_timeout_s, RequestTTLSeconds=request_ttl_s,
+                **custom_attributes(correlation_id),
             )  # fmt: skip
         except ClientError as error:
             raise map_client_error(endpoint, error) from error

@@ -5,13 +5,15 @@ The CDK router construct sets exactly these variables (tested in tests/infra).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from functions.config.caller_policy import CallerPolicy, caller_policy_from_env
 from functions.config.models import ENDPOINT_NAME_PATTERN
+from functions.config.telemetry import LATENCY_TARGETS_VARIABLE
 
 ENVIRONMENT_VARIABLES: Final[tuple[str, ...]] = (
     "MODELS_CONFIG_PATH",
@@ -20,6 +22,7 @@ ENVIRONMENT_VARIABLES: Final[tuple[str, ...]] = (
     "RESPONSE_RESERVE_MS",
     "MODEL_ROOT",
     "CALLER_POLICY",
+    LATENCY_TARGETS_VARIABLE,
 )
 
 
@@ -56,6 +59,9 @@ class RouterSettings:
     # Who may call which model (CALLER_POLICY); None: every authenticated caller, every model.
     caller_policy: CallerPolicy | None = None
     last_good_max_bytes: int = DEFAULT_MEMORY_MB * 1024 * 1024 // LAST_GOOD_MEMORY_DIVISOR
+    # Each model's latency target in ms (the stage's SLO): a request slower than its model's counts in
+    # SlowRequests. A model without one counts none.
+    latency_targets_ms: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RouterSettings:
@@ -74,11 +80,30 @@ class RouterSettings:
             * 1024
             * 1024
             // LAST_GOOD_MEMORY_DIVISOR,
+            latency_targets_ms=_latency_targets(environ.get(LATENCY_TARGETS_VARIABLE)),
         )
 
 
 def _policy_error(path: str, message: str) -> SettingsError:
     return SettingsError(f"{path}: {message}")
+
+
+def _latency_targets(raw: str | None) -> dict[str, float]:
+    """``{"model": milliseconds}``; unset or empty: no targets."""
+    if not raw:
+        return {}
+    try:
+        document = json.loads(raw)
+    except ValueError as error:
+        raise SettingsError(f"{LATENCY_TARGETS_VARIABLE} is not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise SettingsError(f"{LATENCY_TARGETS_VARIABLE} must be a JSON object of model name to milliseconds")
+    targets: dict[str, float] = {}
+    for model, target in document.items():
+        if isinstance(target, bool) or not isinstance(target, int | float) or not 0 < target < float("inf"):
+            raise SettingsError(f"{LATENCY_TARGETS_VARIABLE}: the target of {model!r} must be a positive number of ms")
+        targets[model] = float(target)
+    return targets
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int, unit: str = "milliseconds") -> int:

@@ -43,7 +43,8 @@ class ObjectStore(Protocol):
 
 class AsyncEndpoint(Protocol):
     def invoke_async(self, endpoint: str, input_location: str, job_id: str, *, timeout_ms: int,
-                     invocation_timeout_s: int, request_ttl_s: int) -> tuple[str, str | None]: ...  # fmt: skip
+                     invocation_timeout_s: int, request_ttl_s: int,
+                     correlation_id: str | None = None) -> tuple[str, str | None]: ...  # fmt: skip
 
 
 class JobStore(Protocol):
@@ -140,12 +141,14 @@ class AsyncJobService:
         now: int,
         remaining_ms: Callable[[], int],
         budget: DeadlineBudget,
+        correlation_id: str | None = None,
     ) -> Job:
         """Store the input, record the job as ``owner``'s, invoke the endpoint; on a failed submit leave no job.
 
         ``remaining_ms`` is read again right before the endpoint call (the S3 and DynamoDB writes before it take
         time), and the call's timeout is ``budget``'s share of what is left. Once the endpoint has the job the
         caller gets its id whatever happens next: a job table that cannot be told is reported, not raised.
+        ``correlation_id`` (the API request's id) is kept on the record and sent with the endpoint call.
         """
         endpoint_name = request.model.route.async_endpoint
         if endpoint_name is None:
@@ -156,7 +159,8 @@ class AsyncJobService:
         input_location = self.objects.put(f"{INPUT_PREFIX}{physical_endpoint}/{job_id}.json", request.body)
         # Overdue soon after this call's own end, so the sweeper settles a submit that died half-way quickly.
         job = Job(job_id, request.model.name, physical_endpoint, SUBMITTING, now,
-                  self.policy.submit_deadline(now, remaining_ms()), input_location, owner=owner)  # fmt: skip
+                  self.policy.submit_deadline(now, remaining_ms()), input_location, owner=owner,
+                  correlation_id=correlation_id)  # fmt: skip
         try:
             self.jobs.create(job)
         except Exception:
@@ -166,6 +170,7 @@ class AsyncJobService:
             output_location, failure_location = self.endpoint.invoke_async(
                 job.endpoint, input_location, job_id, timeout_ms=budget.invoke_timeout_ms(remaining_ms()),
                 invocation_timeout_s=self.policy.invocation_timeout_s, request_ttl_s=self.policy.request_ttl_s,
+                correlation_id=correlation_id,
             )  # fmt: skip
         except Exception:
             # If the record cannot be deleted it stays "submitting" and the sweeper fails it after its deadline.
@@ -201,16 +206,20 @@ class AsyncJobService:
             return JobView(job, result=_json_or_text(self.objects.read(job.output_location)))
         return JobView(job, result_url=self.objects.presign(job.output_location, self.policy.result_url_expiry_s))
 
-    def settle(self, outcome: AsyncOutcome) -> Settlement:
+    def settle(self, outcome: AsyncOutcome, *, seen: Callable[[Job], None] | None = None) -> Settlement:
         """Move the job to its terminal state if the notification names the locations recorded at submit.
 
         A notification whose locations differ settles nothing (:attr:`Settlement.MISMATCHED`), so the real one
         still can; one for a job already settled is a duplicate. A job still "submitting" is checked against
         its accepted marker; without one its locations are not known yet and the notification is retried.
+        ``seen`` is told the job as the table holds it, before anything is decided (the result handler logs
+        under its correlation id).
         """
         job = self.jobs.get(outcome.job_id)
         if job is None:
             raise UnknownJobError(f"notification for job {outcome.job_id[:80]!r}, which the job table does not hold")
+        if seen is not None:
+            seen(job)
         if job.status in TERMINAL_STATUSES:
             return Settlement.DUPLICATE
         recorded = self._read_accepted_marker(job) if job.status == SUBMITTING else job

@@ -21,9 +21,12 @@ from functions.domain.validation import InferRequest
 
 
 class ModelBackend(Protocol):
-    def invoke(self, endpoint: str, body: bytes, *, attempt_ms: Callable[[], int]) -> bytes:
+    def invoke(
+        self, endpoint: str, body: bytes, *, attempt_ms: Callable[[], int], correlation_id: str | None = None
+    ) -> bytes:
         """Call ``endpoint`` within ``attempt_ms()`` milliseconds, read when the call is about to leave (it
-        raises EndpointTimeoutError when too little is left); raises only domain errors."""
+        raises EndpointTimeoutError when too little is left); raises only domain errors. ``correlation_id``
+        (the API request's id) goes with the call, so the endpoint's logs can name the request."""
         ...
 
 
@@ -40,7 +43,13 @@ class EndpointCaller:
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], None] = time.sleep
 
-    def call(self, endpoint: str, request: InferRequest, remaining_ms: Callable[[], int]) -> bytes:
+    def call(
+        self,
+        endpoint: str,
+        request: InferRequest,
+        remaining_ms: Callable[[], int],
+        correlation_id: str | None = None,
+    ) -> bytes:
         """The endpoint's answer; raises the last attempt's error, a 503 carrying its final Retry-After."""
         settings = request.model.resilience
         policy = RetryPolicy(settings.base_delay_ms, settings.max_delay_ms, settings.max_attempts)
@@ -67,7 +76,9 @@ class EndpointCaller:
                     retry_after_seconds=breaker.retry_after_s,
                 )
             try:
-                answer = self.backend.invoke(endpoint, request.body, attempt_ms=attempt_ms)
+                answer = self.backend.invoke(
+                    endpoint, request.body, attempt_ms=attempt_ms, correlation_id=correlation_id
+                )
             except InferenceError as error:
                 # Every outcome goes to the breaker: transient ones and timeouts count against the endpoint,
                 # a final one (the model's own error) frees a half-open probe slot without counting.

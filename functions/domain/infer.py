@@ -72,6 +72,7 @@ class AsyncJobs(Protocol):
         budget: DeadlineBudget,
         idempotency: IdempotencyScope | None,
         caller: str | None,
+        correlation_id: str | None = None,
     ) -> JobReceipt: ...
 
     def view(self, job_id: str, *, caller: str | None) -> JobView: ...
@@ -88,6 +89,7 @@ class InferCall:
     caller: str | None = None  # who API Gateway authenticated: an Idempotency-Key is the caller's own
     identity: CallerIdentity = field(default_factory=CallerIdentity)  # the same caller, as the policy names it
     version: str | None = None  # the version the path pins; None: the model's current one
+    correlation_id: str | None = None  # the API request's id: sent to the endpoint, kept on an async job
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ class InferUseCase:
         request = validate_infer_request(model, call.body)
         check_request_identity(request, call.version)
         try:
-            return Answered(self._forward(request, remaining_ms))
+            return Answered(self._forward(request, remaining_ms, call.correlation_id))
         except (EndpointUnavailableError, EndpointTimeoutError) as error:
             cause = error.reason if isinstance(error, EndpointUnavailableError) else FailureReason.DEADLINE
             degraded = fallback_answer(request, cause, self.last_good)
@@ -171,12 +173,12 @@ class InferUseCase:
         """Whether a spill still fits in what the Lambda has left (else the sync error is the answer)."""
         return self._spills(model) and remaining_ms - self.budget.reserve_ms >= SPILL_RESERVE_MS
 
-    def _forward(self, request: InferRequest, remaining_ms: Callable[[], int]) -> bytes:
+    def _forward(self, request: InferRequest, remaining_ms: Callable[[], int], correlation_id: str | None) -> bytes:
         route = request.model.route
         if route.sync == "serverless" and route.serverless_endpoint is not None:
             sync_ms = (lambda: remaining_ms() - SPILL_RESERVE_MS) if self._spills(request.model) else remaining_ms
             endpoint = self.endpoint_name_prefix + route.serverless_endpoint
-            answer = checked_answer(endpoint, self.endpoint.call(endpoint, request, sync_ms))
+            answer = checked_answer(endpoint, self.endpoint.call(endpoint, request, sync_ms, correlation_id))
             if request.model.resilience.fallback == "last_good":
                 self.last_good.put(last_good_key(request), answer)
             return answer
@@ -190,7 +192,12 @@ class InferUseCase:
         if call.idempotency_key:
             scope = IdempotencyScope(call.idempotency_key, call.caller, hashlib.sha256(call.body).hexdigest())
         return self.async_jobs().submit(
-            request, remaining_ms=remaining_ms, budget=self.budget, idempotency=scope, caller=call.caller
+            request,
+            remaining_ms=remaining_ms,
+            budget=self.budget,
+            idempotency=scope,
+            caller=call.caller,
+            correlation_id=call.correlation_id,
         )
 
 

@@ -38,6 +38,9 @@ class Job:
     # Who submitted it (functions/handlers/router/caller.py): only they can read it. None on a record written
     # before owners were recorded: no caller can prove it is theirs, so none can read it.
     owner: str | None = None
+    # The id of the API request that submitted it (API Gateway's request id): the result handler logs it when
+    # it settles the job, so one request can be followed from the router to its result. None on older records.
+    correlation_id: str | None = None
 
     def readable_by(self, caller: str | None) -> bool:
         return self.owner is not None and self.owner == caller

@@ -249,7 +249,7 @@ class AsyncEndpoints:
         if job.model_error_status is not None:
             answer = Answer(job.model_error_status, json.dumps({"error": "injected model failure"}).encode())
         else:
-            answer = spec.service.invoke(body)
+            answer = spec.service.invoke(body, custom_attributes=job.request["customAttributes"])
         if answer.status >= 400:
             kind = "client" if answer.status < 500 else "server"
             message = answer.body.decode("utf-8", "replace")

@@ -21,7 +21,7 @@ from local.sagemaker_runtime.control_plane import control_plane_call
 from local.sagemaker_runtime.errors import Reply, error_answer
 from local.sagemaker_runtime.faults import FaultSpec
 from serving.server import read_body, write_answer
-from serving.service import Answer
+from serving.service import CUSTOM_ATTRIBUTES_HEADER, Answer
 
 if TYPE_CHECKING:
     from local.sagemaker_runtime.async_worker import AsyncEndpoints
@@ -67,7 +67,7 @@ def runtime_handler(
                 answer, headers = error_answer("ValidationError", f"Unknown operation {self.path}")
                 write_answer(self, answer, headers)
                 return
-            self._reply(sync.invoke(match.group(1), body))
+            self._reply(sync.invoke(match.group(1), body, self.headers.get(CUSTOM_ATTRIBUTES_HEADER)))
 
         def _reply(self, result: Reply | None) -> None:
             if result is None:

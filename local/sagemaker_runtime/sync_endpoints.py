@@ -34,8 +34,9 @@ class SyncEndpoints:
         with self._flight_lock:
             return self._in_flight[endpoint]
 
-    def invoke(self, endpoint: str, body: bytes) -> Reply | None:
-        """One invocation as SageMaker answers it; None means: drop the connection."""
+    def invoke(self, endpoint: str, body: bytes, custom_attributes: str | None = None) -> Reply | None:
+        """One invocation as SageMaker answers it; None means: drop the connection. ``custom_attributes``
+        reach the container as SageMaker passes them (``X-Amzn-SageMaker-Custom-Attributes``)."""
         service = self.endpoints.get(endpoint)
         if service is None:
             return endpoint_not_found(endpoint)
@@ -56,7 +57,7 @@ class SyncEndpoints:
             code = self._fault_code(active, in_flight, idle_since) if active is not None else None
             if active is not None and code is not None:
                 return injected_error(endpoint, code, active.spec.model_status)
-            answer = service.invoke(body)
+            answer = service.invoke(body, custom_attributes=custom_attributes)
             if answer.status >= 400:
                 return model_error(endpoint, answer.status, answer.body.decode("utf-8", "replace"))
             return answer, {"x-Amzn-Invoked-Production-Variant": "AllTraffic"}

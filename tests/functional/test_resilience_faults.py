@@ -373,10 +373,10 @@ def test_an_endpoint_answer_that_is_not_json_is_a_502_not_a_crash(
         def __init__(self) -> None:
             self.broken = True
 
-        def invoke(self, endpoint: str, body: bytes, *, attempt_ms: Any) -> bytes:
+        def invoke(self, endpoint: str, body: bytes, *, attempt_ms: Any, correlation_id: str | None = None) -> bytes:
             if self.broken:
                 return b"\xff\xfe<html>oops</html>"
-            return sagemaker_backend.invoke(endpoint, body, attempt_ms=attempt_ms)
+            return sagemaker_backend.invoke(endpoint, body, attempt_ms=attempt_ms, correlation_id=correlation_id)
 
     endpoint = HtmlOnce()
     router = new_router(config_path, endpoint)

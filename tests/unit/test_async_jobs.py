@@ -141,8 +141,11 @@ class RecordingEndpoint:
     fail: Exception | None = None
 
     def invoke_async(self, endpoint: str, input_location: str, job_id: str, *, timeout_ms: int,
-                     invocation_timeout_s: int, request_ttl_s: int) -> tuple[str, str | None]:  # fmt: skip
-        self.calls.append({"endpoint": endpoint, "job_id": job_id, "timeout_ms": timeout_ms})
+                     invocation_timeout_s: int, request_ttl_s: int,
+                     correlation_id: str | None = None) -> tuple[str, str | None]:  # fmt: skip
+        self.calls.append(
+            {"endpoint": endpoint, "job_id": job_id, "timeout_ms": timeout_ms, "correlation_id": correlation_id}
+        )
         if self.fail is not None:
             raise self.fail
         return f"s3://bucket/output/{endpoint}/{job_id}.out", f"s3://bucket/failure/{endpoint}/{job_id}-error.out"

@@ -61,7 +61,9 @@ class ScriptedEndpoint:
     failures: list[InferenceError | None]
     timeouts_ms: list[int] = field(default_factory=list)
 
-    def invoke(self, endpoint: str, body: bytes, *, attempt_ms: Callable[[], int]) -> bytes:
+    def invoke(
+        self, endpoint: str, body: bytes, *, attempt_ms: Callable[[], int], correlation_id: str | None = None
+    ) -> bytes:
         timeout_ms = attempt_ms()
         self.timeouts_ms.append(timeout_ms)
         if self.latency_ms > timeout_ms:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-    from functions.domain.job_records import AsyncOutcome
+    from functions.domain.job_records import AsyncOutcome, Job
 
 ResultsHandler = Callable[[dict[str, Any], Any], "PartialItemFailureResponse"]
 # A notification's values are anyone's text when it is forged: logged clipped to this many characters.
@@ -33,7 +33,7 @@ LOGGED_VALUE_CHARS: Final[int] = 200
 class JobSettler(Protocol):
     """What the result function needs of the job service (functions/domain/async_jobs.py)."""
 
-    def settle(self, outcome: AsyncOutcome) -> Settlement: ...
+    def settle(self, outcome: AsyncOutcome, *, seen: Callable[[Job], None] | None = None) -> Settlement: ...
 
 
 def create_handler(service: JobSettler) -> ResultsHandler:
@@ -42,8 +42,11 @@ def create_handler(service: JobSettler) -> ResultsHandler:
     processor = BatchProcessor(event_type=EventType.SQS)
 
     def settle_record(record: SQSRecord) -> None:
+        # Each record's lines carry the correlation id of the API request that submitted its job (the
+        # router's logs carry the same key), once the job is read; none before, not the last record's.
+        logger.set_correlation_id(None)
         outcome = parse_notification(record.body)
-        settlement = service.settle(outcome)
+        settlement = service.settle(outcome, seen=lambda job: logger.set_correlation_id(job.correlation_id))
         details = {"job_id": outcome.job_id, "succeeded": outcome.succeeded, "message_id": record.message_id}
         if settlement is Settlement.SETTLED:
             name = "JobsSucceeded" if outcome.succeeded else "JobsFailed"

@@ -40,6 +40,7 @@ from functions.domain.outcomes import Degraded, SpilledToAsync, Submitted
 from functions.domain.readiness import EndpointStatusCache, EndpointStatusPort, ReadinessCheck
 from functions.handlers.router.binary_bodies import header_length, plain_json_body
 from functions.handlers.router.caller import caller_identity
+from functions.handlers.router.request_metrics import RequestMetrics, TimedInProcess, TimedModelCalls
 from functions.handlers.router.responses import (
     BINARY_TENSOR_EXTENSION,
     RESPOND_ASYNC,
@@ -69,7 +70,8 @@ NOT_READY_STATUS = 400
 
 class SageMakerPort(ModelBackend, Protocol):
     def invoke_async(self, endpoint: str, input_location: str, job_id: str, *, timeout_ms: int,
-                     invocation_timeout_s: int, request_ttl_s: int) -> tuple[str, str | None]: ...  # fmt: skip
+                     invocation_timeout_s: int, request_ttl_s: int,
+                     correlation_id: str | None = None) -> tuple[str, str | None]: ...  # fmt: skip
 
 
 # (async settings, the async endpoint, endpoint name prefix, submit events) -> the async path
@@ -151,21 +153,23 @@ def create_app(settings: RouterSettings, async_settings: AsyncSettings | None, c
     if in_lambda is not None and settings.provisioned_init:
         # Only under provisioned concurrency, whose init no request waits for; an on-demand cold start stays lean.
         in_lambda.warm(in_lambda_models)
+    metrics = RequestMetrics(config, settings.latency_targets_ms, cold_start=not settings.provisioned_init)
+    sagemaker = TimedModelCalls(clients.sagemaker, metrics)
     async_jobs: Callable[[], AsyncJobs] | None = None
     if async_settings is not None:
         configured = async_settings
         events = SubmitAnomalies(logger)
         async_jobs = functools.cache(
-            lambda: clients.async_jobs(configured, clients.sagemaker, settings.endpoint_name_prefix, events)
+            lambda: clients.async_jobs(configured, sagemaker, settings.endpoint_name_prefix, events)
         )
     budget = DeadlineBudget(settings.invoke_budget_ms, settings.response_reserve_ms)
     breakers = BreakerRegistry(clock=clients.clock, on_transition=BreakerLog(logger))
     use_case = InferUseCase(
         config=config,
-        endpoint=EndpointCaller(clients.sagemaker, budget, breakers, clients.rng, clients.sleep),
+        endpoint=EndpointCaller(sagemaker, budget, breakers, clients.rng, clients.sleep),
         endpoint_name_prefix=settings.endpoint_name_prefix,
         async_jobs=async_jobs,
-        in_lambda=in_lambda,
+        in_lambda=TimedInProcess(in_lambda, metrics) if in_lambda is not None else None,
         last_good=LastGoodCache(max_bytes=settings.last_good_max_bytes),
         caller_policy=settings.caller_policy,
     )
@@ -180,8 +184,11 @@ def create_app(settings: RouterSettings, async_settings: AsyncSettings | None, c
         in_lambda=in_lambda,
     )
     resolver = routes(use_case, config, logger, readiness)
-    handler = last_resort(
-        logger, logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)(resolver.resolve)
+    handler = metrics.measured(
+        last_resort(
+            logger,
+            logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)(resolver.resolve),
+        )
     )
     return RouterApp(
         settings, async_settings, clients, config, use_case, resolver, logger, handler, in_lambda, readiness
@@ -249,9 +256,8 @@ def routes(
 
     def answer_infer(model: str, version: str | None) -> Response[str]:
         event = app.current_event
-        identity = CallerIdentity.from_request_identity(
-            (event.raw_event.get("requestContext") or {}).get("identity") or {}
-        )
+        request_context = event.raw_event.get("requestContext") or {}
+        identity = CallerIdentity.from_request_identity(request_context.get("identity") or {})
         body, encoding = plain_json_body(
             use_case, model, identity, request_body(event.raw_event), header_length(event.headers)
         )
@@ -263,6 +269,7 @@ def routes(
             idempotency_key=event.headers.get("Idempotency-Key") or event.headers.get("idempotency-key"),
             caller=caller_identity(event.raw_event),
             identity=identity,
+            correlation_id=request_id if isinstance(request_id := request_context.get("requestId"), str) else None,
         )
         outcome = use_case.infer(call, remaining_ms=app.lambda_context.get_remaining_time_in_millis)
         if isinstance(outcome, Degraded | SpilledToAsync):

@@ -1,0 +1,263 @@
+"""The router's per-request metrics: one EMF document per infer request (the SLOs and the dashboard read it).
+
+Dimensions are bounded: ``service``, ``model`` (a name from the config, or ``-`` for a model it does not hold)
+and ``route`` (``serverless``, ``async``, ``lambda``). The document is built by hand, not by Powertools'
+metrics module: a ``json.dumps`` and a ``print`` cost no import on the cold path and a few microseconds a
+request (``python -m bench.router_overhead`` prints the figure). The request id is a property of the document,
+not a dimension: a Logs Insights query finds one request's metrics by it.
+
+Example document (one line in the log)::
+
+    {"_aws": {"Timestamp": 1700000000000, "CloudWatchMetrics": [{"Namespace": "InferenceRouter",
+     "Dimensions": [["service", "model"], ["service", "model", "route"]], "Metrics": [...]}]},
+     "service": "inference-router", "model": "iris", "route": "serverless", "Requests": 1, "ServerErrors": 0,
+     "ClientErrors": 0, "DegradedRequests": 0, "SlowRequests": 0, "Latency": 12.5, "EndpointLatency": 9.1,
+     "status": 200, "correlation_id": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"}
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from functions.config.api_routes import INFER_ROUTES
+from functions.config.telemetry import (
+    CLIENT_ERRORS_METRIC,
+    COLD_STARTS_METRIC,
+    DEGRADED_REQUESTS_METRIC,
+    ENDPOINT_LATENCY_METRIC,
+    LATENCY_METRIC,
+    METRICS_NAMESPACE,
+    MODEL_DIMENSION,
+    REQUESTS_METRIC,
+    ROUTE_DIMENSION,
+    ROUTER_SERVICE,
+    SERVER_ERRORS_METRIC,
+    SERVICE_DIMENSION,
+    SLOW_REQUESTS_METRIC,
+    UNKNOWN_MODEL,
+)
+from functions.domain.async_jobs import AsyncEndpoint
+from functions.domain.endpoint_call import ModelBackend
+from functions.handlers.router.responses import DEGRADED_HEADER
+
+if TYPE_CHECKING:
+    from functions.config.model_types import ModelsConfig
+    from functions.domain.infer import InProcessBackend
+    from functions.domain.validation import InferRequest
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+INFER_RESOURCES: Final[frozenset[str]] = frozenset(route.resource for route in INFER_ROUTES)
+COUNTS: Final[tuple[str, ...]] = (
+    REQUESTS_METRIC,
+    SERVER_ERRORS_METRIC,
+    CLIENT_ERRORS_METRIC,
+    DEGRADED_REQUESTS_METRIC,
+    SLOW_REQUESTS_METRIC,
+)
+ASYNC_ROUTE: Final[str] = "async"
+# The API answers a job it accepted (submitted or spilled) with 202.
+ACCEPTED_STATUS: Final[int] = 202
+
+
+@dataclass
+class RequestRecord:
+    """What one infer request's metrics need besides its answer: the model named in the path, when it began,
+    the route its endpoint calls took and their time."""
+
+    model: str
+    started: float
+    correlation_id: str | None
+    route: str | None = None
+    endpoint_ms: float | None = None
+
+
+_current: contextvars.ContextVar[RequestRecord | None] = contextvars.ContextVar("router_request", default=None)
+
+
+def metrics_disabled(environ: Mapping[str, str] = os.environ) -> bool:
+    """Powertools' rule, so one switch silences every metric: POWERTOOLS_METRICS_DISABLED, else POWERTOOLS_DEV."""
+    disabled = environ.get("POWERTOOLS_METRICS_DISABLED")
+    if disabled is not None:
+        return disabled.strip().lower() in ("1", "true", "yes", "on", "y", "t")
+    return environ.get("POWERTOOLS_DEV", "").strip().lower() in ("1", "true", "yes", "on", "y", "t")
+
+
+class RequestMetrics:
+    """Measures each infer request and writes its EMF document; counts the environment's cold start once.
+
+    An environment initialised for provisioned concurrency is not counted as a cold start: no request waited
+    for its init (functions/config/router_settings.py, ``provisioned_init``).
+    """
+
+    def __init__(
+        self,
+        config: ModelsConfig,
+        latency_targets_ms: Mapping[str, float],
+        *,
+        cold_start: bool,
+        clock: Callable[[], float] = time.perf_counter,
+        wall_clock: Callable[[], float] = time.time,
+        emit: Callable[[str], None] = print,
+    ) -> None:
+        self.config = config
+        self.latency_targets_ms = latency_targets_ms
+        self.cold_start = cold_start
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.emit = emit
+
+    def measured(self, handler: Handler) -> Handler:
+        """``handler``, measured: wrap the outermost layer (the last-resort 500 included)."""
+
+        @functools.wraps(handler)
+        def measuring(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            record = self.begin(event)
+            token = _current.set(record)
+            try:
+                response = handler(event, context)
+            finally:
+                _current.reset(token)
+            self.finish(record, response)
+            return response
+
+        return measuring
+
+    def begin(self, event: Any) -> RequestRecord | None:
+        """A record when ``event`` is an infer request (by the API resource it matched), else None."""
+        if not isinstance(event, dict) or event.get("resource") not in INFER_RESOURCES:
+            return None
+        parameters = event.get("pathParameters")
+        model = parameters.get("model") if isinstance(parameters, dict) else None
+        context = event.get("requestContext")
+        request_id = context.get("requestId") if isinstance(context, dict) else None
+        return RequestRecord(
+            model=model if isinstance(model, str) else UNKNOWN_MODEL,
+            started=self.clock(),
+            correlation_id=request_id if isinstance(request_id, str) else None,
+        )
+
+    @contextmanager
+    def endpoint_call(self, route: str) -> Iterator[None]:
+        """Times a call to the model (SageMaker, or the model in the router) for the request in flight."""
+        record = _current.get()
+        started = self.clock()
+        try:
+            yield
+        finally:
+            if record is not None:
+                record.route = route
+                record.endpoint_ms = (record.endpoint_ms or 0.0) + (self.clock() - started) * 1000
+
+    def finish(self, record: RequestRecord | None, response: Any) -> None:
+        """Emit the request's document (with the cold start when it is the environment's first request)."""
+        cold, self.cold_start = self.cold_start, False
+        if metrics_disabled() or (record is None and not cold):
+            return
+        document = self.document(record, response, cold=cold)
+        self.emit(json.dumps(document, separators=(",", ":")))
+
+    def document(self, record: RequestRecord | None, response: Any, *, cold: bool) -> dict[str, Any]:
+        directives: list[dict[str, Any]] = []
+        document: dict[str, Any] = {SERVICE_DIMENSION: ROUTER_SERVICE}
+        if record is not None:
+            directives.append(self._request_directive(record, response, document))
+        if cold:
+            document[COLD_STARTS_METRIC] = 1
+            directives.append(
+                {
+                    "Namespace": METRICS_NAMESPACE,
+                    "Dimensions": [[SERVICE_DIMENSION]],
+                    "Metrics": [{"Name": COLD_STARTS_METRIC, "Unit": "Count"}],
+                }
+            )
+        return {"_aws": {"Timestamp": int(self.wall_clock() * 1000), "CloudWatchMetrics": directives}, **document}
+
+    def _request_directive(self, record: RequestRecord, response: Any, document: dict[str, Any]) -> dict[str, Any]:
+        latency_ms = (self.clock() - record.started) * 1000
+        status, headers = _status_and_headers(response)
+        model = self.config.model(record.model)
+        target = self.latency_targets_ms.get(model.name) if model is not None else None
+        document.update(
+            {
+                MODEL_DIMENSION: model.name if model is not None else UNKNOWN_MODEL,
+                REQUESTS_METRIC: 1,
+                SERVER_ERRORS_METRIC: int(status >= 500),
+                CLIENT_ERRORS_METRIC: int(400 <= status < 500),
+                DEGRADED_REQUESTS_METRIC: int(DEGRADED_HEADER.lower() in headers),
+                SLOW_REQUESTS_METRIC: int(target is not None and latency_ms > target),
+                LATENCY_METRIC: round(latency_ms, 3),
+                "status": status,
+                "correlation_id": record.correlation_id,
+            }
+        )
+        metrics = [{"Name": name, "Unit": "Count"} for name in COUNTS]
+        metrics.append({"Name": LATENCY_METRIC, "Unit": "Milliseconds"})
+        if record.endpoint_ms is not None:
+            document[ENDPOINT_LATENCY_METRIC] = round(record.endpoint_ms, 3)
+            metrics.append({"Name": ENDPOINT_LATENCY_METRIC, "Unit": "Milliseconds"})
+        dimensions = [[SERVICE_DIMENSION, MODEL_DIMENSION]]
+        if model is not None:
+            # A job the API accepted took the async route whatever was tried before; else the route the
+            # endpoint calls took, or (no call: refused, or answered by a fallback) the model's own.
+            accepted = status == ACCEPTED_STATUS
+            document[ROUTE_DIMENSION] = ASYNC_ROUTE if accepted else record.route or model.route.sync or ASYNC_ROUTE
+            dimensions.append([SERVICE_DIMENSION, MODEL_DIMENSION, ROUTE_DIMENSION])
+        return {"Namespace": METRICS_NAMESPACE, "Dimensions": dimensions, "Metrics": metrics}
+
+
+def _status_and_headers(response: Any) -> tuple[int, set[str]]:
+    """The answer's status and its header names, lower case (a proxy answer has either header map)."""
+    if not isinstance(response, dict):
+        return 500, set()
+    status = response.get("statusCode")
+    names = {str(name).lower() for name in (response.get("headers") or {})}
+    names |= {str(name).lower() for name in (response.get("multiValueHeaders") or {})}
+    return (status if isinstance(status, int) else 500), names
+
+
+class ModelCalls(ModelBackend, AsyncEndpoint, Protocol):
+    """The SageMaker runtime as the router calls it: sync invokes and async submits."""
+
+
+class TimedModelCalls:
+    """SageMaker calls, each timed for the request in flight (its EndpointLatency and route)."""
+
+    def __init__(self, inner: ModelCalls, metrics: RequestMetrics) -> None:
+        self.inner = inner
+        self.metrics = metrics
+
+    def invoke(
+        self, endpoint: str, body: bytes, *, attempt_ms: Callable[[], int], correlation_id: str | None = None
+    ) -> bytes:
+        with self.metrics.endpoint_call("serverless"):
+            return self.inner.invoke(endpoint, body, attempt_ms=attempt_ms, correlation_id=correlation_id)
+
+    def invoke_async(self, endpoint: str, input_location: str, job_id: str, *, timeout_ms: int,
+                     invocation_timeout_s: int, request_ttl_s: int,
+                     correlation_id: str | None = None) -> tuple[str, str | None]:  # fmt: skip
+        with self.metrics.endpoint_call(ASYNC_ROUTE):
+            return self.inner.invoke_async(
+                endpoint, input_location, job_id, timeout_ms=timeout_ms, invocation_timeout_s=invocation_timeout_s,
+                request_ttl_s=request_ttl_s, correlation_id=correlation_id,
+            )  # fmt: skip
+
+
+class TimedInProcess:
+    """The model in the router, each prediction timed for the request in flight (route ``lambda``)."""
+
+    def __init__(self, inner: InProcessBackend, metrics: RequestMetrics) -> None:
+        self.inner = inner
+        self.metrics = metrics
+
+    def predict(self, request: InferRequest) -> bytes:
+        with self.metrics.endpoint_call("lambda"):
+            return self.inner.predict(request)
