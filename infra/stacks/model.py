@@ -21,6 +21,7 @@ from functions.config.model_types import ModelConfig, ModelsConfig
 from infra.config.types import IMAGE_ASSET, StageConfig
 from infra.constructs.async_storage_ref import AsyncStorageRef
 from infra.constructs.endpoint_alarms import EndpointAlarms
+from infra.constructs.model_dashboard import ModelDashboard
 from infra.constructs.model_endpoint import ModelEndpoint
 from infra.constructs.on_call_alarm import pascal
 from infra.constructs.platform_parameters import PlatformValue, PlatformValues
@@ -95,6 +96,9 @@ class ModelStack(Stack):
             if async_name
             else None,
         )
+        serverless_provisioned = bool(
+            serverless_name and stage.serverless_endpoints[serverless_name].provisioned_concurrency > 0
+        )
         self.alarms = EndpointAlarms(
             self,
             "Alarms",
@@ -102,9 +106,16 @@ class ModelStack(Stack):
             runbook_base_url=stage.runbook_base_url,
             topic_arn=platform.alarm_topic_arn,
             serverless_endpoint=self.endpoint.serverless_endpoint_name,
-            serverless_provisioned=bool(
-                serverless_name and stage.serverless_endpoints[serverless_name].provisioned_concurrency > 0
-            ),
+            serverless_provisioned=serverless_provisioned,
+            async_endpoint=self.endpoint.async_endpoint_name,
+        )
+        ModelDashboard(
+            self,
+            "Dashboard",
+            stage=stage.name,
+            model=model.name,
+            serverless_endpoint=self.endpoint.serverless_endpoint_name,
+            serverless_provisioned=serverless_provisioned,
             async_endpoint=self.endpoint.async_endpoint_name,
         )
         for endpoint_name in (self.endpoint.serverless_endpoint_name, self.endpoint.async_endpoint_name):

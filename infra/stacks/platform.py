@@ -28,6 +28,7 @@ from infra.constructs.on_call_alarm import pascal
 from infra.constructs.platform_parameters import ALARM_TOPIC_VALUES, PlatformValue, publish_platform_values
 from infra.constructs.python_function import functions_code
 from infra.constructs.router import Router
+from infra.constructs.stage_dashboard import StageDashboard
 from infra.stacks.naming import role_arn_pattern, sagemaker_role_path
 from infra.stacks.stage_values import REMOVAL_POLICY_BY_NAME, RETENTION_BY_DAYS, tag_stage
 
@@ -157,6 +158,16 @@ class PlatformStack(Stack):
             dead_letter_queue=storage.dead_letter_queue,
             subscriptions=stage.alarm_subscriptions,
             removal_policy=removal,
+        )
+        StageDashboard(
+            self,
+            "Dashboard",
+            stage=stage.name,
+            router_alias=router.alias,
+            router_provisioned=stage.router.provisioned_concurrency > 0,
+            rest_api=api.rest_api,
+            api_stage_name=stage.name,
+            dead_letter_queue=storage.dead_letter_queue,
         )
         publish_platform_values(
             self,
