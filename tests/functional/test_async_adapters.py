@@ -4,6 +4,7 @@ the domain's 503 (never an unhandled error, which API Gateway turns into a 502 t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -201,3 +202,12 @@ def test_idempotency_inconsistent_state_is_a_conflict_to_retry(
     with pytest.raises(ConflictError, match="still being submitted; retry shortly"):
         submitter.submit("order-5", model="iris", caller=None, body_sha256="b", action=Submissions(),
                          context=LocalLambdaContext())  # fmt: skip
+
+
+def test_the_correlation_id_is_kept_on_the_job_record(store: DynamoDBJobStore) -> None:
+    store.create(replace(job("6" * 32), correlation_id="c6af9ac6-7b61-11e6-9a41-93e8deadbeef"))
+    store.create(job("7" * 32))
+    kept, older = store.get("6" * 32), store.get("7" * 32)
+    assert kept is not None
+    assert older is not None
+    assert (kept.correlation_id, older.correlation_id) == ("c6af9ac6-7b61-11e6-9a41-93e8deadbeef", None)

@@ -6,7 +6,9 @@ answered, which a notification must name to settle it.
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from functions.adapters.dynamodb_jobs import DynamoDBJobStore
+from functions.config.telemetry import RESULTS_SERVICE
 from functions.domain.job_records import QUEUED, SUBMITTING, SUCCEEDED, Job
 from functions.handlers.results.app import ResultsHandler
 from functions.handlers.results.app import create_handler as create_results_handler
@@ -322,3 +325,34 @@ def test_sweeper_adopts_a_submitting_job_the_endpoint_accepted(
     assert job is not None
     assert (job.status, job.output_location) == ("queued", output)
     assert '"JobsSweptAdopted":[' in capsys.readouterr().out.replace(" ", "")
+
+
+def test_the_result_handler_logs_under_the_correlation_id_of_the_request_that_submitted_the_job(
+    world: tuple[LocalAws, AsyncResources], results: ResultsHandler
+) -> None:
+    aws, resources = world
+    event = sample("results/sqs_inference_succeeded", resources.bucket)
+    response = notification(event)["responseParameters"]
+    store = DynamoDBJobStore(resources.job_table, 3600, aws_client("dynamodb", aws.url))
+    store.delete(SAMPLE_JOB_ID)
+    input_location = f"s3://{resources.bucket}/input/dev-iris-async/{SAMPLE_JOB_ID}.json"
+    store.create(Job(SAMPLE_JOB_ID, "iris", "dev-iris-async", SUBMITTING, 1_000, 2_000, input_location,
+                     correlation_id="c6af9ac6-7b61-11e6-9a41-93e8deadbeef"))  # fmt: skip
+    assert store.mark_queued(SAMPLE_JOB_ID, response["outputLocation"], None, deadline=2_000)
+    put(world, response["outputLocation"], b'{"model_name": "iris", "outputs": []}')
+    unknown = forged(event, "e" * 32)  # a second record, for a job the table does not hold: no id to log under
+    two_records = {"Records": [event["Records"][0], unknown["Records"][0]]}
+    powertools = logging.getLogger(RESULTS_SERVICE)
+    stream = io.StringIO()
+    capture = logging.StreamHandler(stream)
+    capture.setFormatter(powertools.handlers[0].formatter)
+    powertools.addHandler(capture)
+    try:
+        failures = results(two_records, LocalLambdaContext())
+    finally:
+        powertools.removeHandler(capture)
+    assert len(failures["batchItemFailures"]) == 1
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    [settled] = [line for line in lines if line["message"] == "job settled"]
+    assert settled["correlation_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    assert all(line.get("correlation_id") is None for line in lines if line is not settled)

@@ -313,3 +313,21 @@ def test_job_table_failing_after_the_endpoint_took_the_job_still_answers_202(
     assert '"JobsQueuedUnrecorded":[1.0]' in capsys.readouterr().out  # the metric on-call's dashboard counts
     [logged] = [r for r in caplog.records if r.levelname == "ERROR"]
     assert logged.getMessage().endswith("answered 202 anyway")
+
+
+def test_an_async_submit_is_counted_on_the_async_route_and_its_job_keeps_the_request_id(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    event = respond_async(key=None)
+    capsys.readouterr()
+    answer = world.call(event)
+    assert answer.status == 202
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    [document] = [document for document in documents if "Requests" in document]
+    assert (document["model"], document["route"], document["status"]) == ("iris", "async", 202)
+    assert (document["ServerErrors"], document["ClientErrors"], document["DegradedRequests"]) == (0, 0, 0)
+    assert 0 < document["EndpointLatency"] <= document["Latency"]  # invoke_endpoint_async alone, not the S3 put
+    job = world.jobs().get(answer.body["id"])
+    assert job is not None
+    assert job.correlation_id == event["requestContext"]["requestId"] == document["correlation_id"]

@@ -31,6 +31,17 @@ def test_router_cold_path_skips_unused_resolvers_and_onnxruntime() -> None:
     assert loaded == "[]"
 
 
+def test_router_cold_path_traces_without_the_xray_sdk() -> None:
+    """Active tracing is the Lambda service's (TracingConfig Active, tests/infra); the X-Ray SDK would add its
+    import and patching to every cold start, and nothing in the router needs subsegments of its own.
+    (Powertools' package loads its Tracer module, which imports the SDK only when a Tracer is made.)"""
+    loaded = run(
+        "import sys, functions.handlers.router.handler; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'aws_xray_sdk'))"
+    )
+    assert loaded == "[]"
+
+
 def test_deferred_package_still_imports_fully_on_demand() -> None:
     code = (
         "import functions.handlers.router.handler as h; "

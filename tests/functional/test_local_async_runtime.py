@@ -4,6 +4,7 @@ output or failure object, and SageMaker's InferenceResult notification through S
 from __future__ import annotations
 
 import json
+import logging
 import re
 import urllib.error
 import urllib.request
@@ -365,3 +366,13 @@ def test_drop_notification_rate_outside_0_1_is_refused_over_http(world: AsyncWor
         urllib.request.urlopen(request, timeout=5)
     assert raised.value.code == 400
     assert "drop_notification_rate 1.5 must lie in [0, 1]" in json.loads(raised.value.read())["error"]
+
+
+def test_the_custom_attributes_reach_the_container_with_each_job_as_sagemaker_passes_them(
+    world: AsyncWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="serving.service"):
+        world.submit(VALID, "job-attributes", CustomAttributes="correlation_id=req-async-1")
+        world.idle()
+    logged = [record.getMessage() for record in caplog.records if record.name == "serving.service"]
+    assert any("'correlation_id=req-async-1'" in line for line in logged), logged

@@ -508,3 +508,23 @@ def test_view_of_something_that_is_not_a_job_id_is_a_bad_request(world: World, j
 def test_view_of_an_unknown_job_id_is_not_found(world: World) -> None:
     with pytest.raises(JobNotFoundError):
         world.service.view("0" * 32, caller=OWNER)
+
+
+def test_submit_keeps_the_correlation_id_on_the_record_and_sends_it_with_the_endpoint_call(world: World) -> None:
+    job = world.service.submit(
+        request(), owner=OWNER, now=NOW, remaining_ms=world.clock.remaining_ms, budget=BUDGET, correlation_id="req-1"
+    )
+    assert job.correlation_id == "req-1"
+    assert world.jobs.jobs[job.job_id].correlation_id == "req-1"
+    assert world.endpoint.calls[0]["correlation_id"] == "req-1"
+    assert world.endpoint.calls[0]["job_id"] == job.job_id  # the InferenceId stays the job id
+
+
+def test_settle_shows_the_job_it_read_before_deciding(world: World) -> None:
+    job = world.service.submit(
+        request(), owner=OWNER, now=NOW, remaining_ms=world.clock.remaining_ms, budget=BUDGET, correlation_id="req-1"
+    )
+    seen: list[Job] = []
+    outcome = AsyncOutcome(job.job_id, True, "s3://elsewhere/forged.out", None, None)
+    assert world.service.settle(outcome, seen=seen.append) is Settlement.MISMATCHED
+    assert [j.correlation_id for j in seen] == ["req-1"]
