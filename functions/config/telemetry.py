@@ -35,3 +35,7 @@ REQUEST_ROUTES: Final[tuple[str, ...]] = ("serverless", "async", "lambda")
 UNKNOWN_MODEL: Final[str] = "-"
 # The stage's per-model latency targets (JSON {"model": milliseconds}); SlowRequests counts answers above them.
 LATENCY_TARGETS_VARIABLE: Final[str] = "LATENCY_TARGETS_MS"
+# The router's circuit changes, by endpoint and new state (functions/domain/breaker.py BreakerState values);
+# the circuit_open page counts those into the open state.
+BREAKER_TRANSITIONS_METRIC: Final[str] = "BreakerTransitions"
+BREAKER_OPEN_STATE: Final[str] = "open"

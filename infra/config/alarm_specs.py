@@ -4,7 +4,8 @@ The names here are the only list of alarms: the stage config requires a topic an
 constructs create each, and each has a runbook at ``docs/runbooks/<name with dashes>.md``. Spillover, errors,
 throttles and 5XX are emitted only when something happens: silence is good news. Provisioned-concurrency
 utilization is not emitted without traffic, and idle PC is exactly the waste its ticket is about, so silence
-counts as breaching.
+counts as breaching. The SLO burn-rate pages are composite alarms configured under ``slo``
+(:data:`BURN_RATE_ALARMS`).
 """
 
 from __future__ import annotations
@@ -41,19 +42,26 @@ ALARM_SPECS: Final[dict[str, AlarmSpec]] = {
         "Cost ticket: even at its busiest, {subject} used under {threshold:.0%} of its provisioned concurrency "
         "over {window} (no traffic counts as idle). Provisioned capacity is paid for and unused.",
     ),
+    # Capacity signals for the planner, not outages: with provisioned concurrency of 2, any load above 2
+    # concurrent requests spills over, and those callers only pay a cold start.
     "router_pc_spillover": AlarmSpec(
         "Sum",
         "GREATER_THAN_THRESHOLD",
         "NOT_BREACHING",
-        "Page: requests to {subject} overflowed its provisioned concurrency into cold on-demand environments "
-        "(more than {threshold:g} per {period}, in {periods}). Latency is rising for callers.",
+        "Capacity ticket: more than {threshold:.0%} of the invocations of {subject} ran outside its provisioned "
+        "concurrency (ProvisionedConcurrencySpilloverInvocations / Invocations per {period}, in {periods}). "
+        "Those callers paid a cold start; consider more provisioned concurrency.",
     ),
+    # The SageMaker serverless PC metrics document Average, Maximum and Minimum only; each 1-minute datapoint is
+    # that minute's count, and both metrics are emitted for the same minutes, so the ratio of their Averages
+    # over a period is the ratio of their totals.
     "serverless_pc_spillover": AlarmSpec(
-        "Sum",
+        "Average",
         "GREATER_THAN_THRESHOLD",
         "NOT_BREACHING",
-        "Page: invocations of {subject} overflowed its provisioned concurrency into cold starts "
-        "(more than {threshold:g} per {period}, in {periods}). Callers may see 503s and timeouts.",
+        "Capacity ticket: more than {threshold:.0%} of the invocations of {subject} ran outside its provisioned "
+        "concurrency (spillover / (provisioned + spillover invocations) per {period}, in {periods}). Those "
+        "callers paid a cold start; consider more provisioned concurrency.",
     ),
     "router_errors": AlarmSpec(
         "Sum",
@@ -76,19 +84,13 @@ ALARM_SPECS: Final[dict[str, AlarmSpec]] = {
         "Page: Lambda throttled {subject} (reserved or account concurrency exhausted) more than {threshold:g} "
         "times per {period}, in {periods}. Those requests were refused.",
     ),
-    "api_5xx_rate": AlarmSpec(
-        "Average",
-        "GREATER_THAN_THRESHOLD",
-        "NOT_BREACHING",
-        "Page: more than {threshold:.0%} of requests to {subject} answered 5XX per {period}, in {periods} "
-        "(502 model or router failure, 503 endpoint unavailable, 504 deadline passed).",
-    ),
     "serverless_5xx_errors": AlarmSpec(
         "Sum",
         "GREATER_THAN_THRESHOLD",
         "NOT_BREACHING",
-        "Page: {subject} answered more than {threshold:g} 5XX errors per {period}, in {periods}: the model "
-        "container or SageMaker is failing.",
+        "Ticket: {subject} answered more than {threshold:g} 5XX errors per {period}, in {periods}: the model "
+        "container or SageMaker is failing. Callers hurt by it page through the availability SLO burn or "
+        "degraded answers; this says where to look.",
     ),
     "dlq_not_empty": AlarmSpec(
         "Maximum",
@@ -126,5 +128,50 @@ ALARM_SPECS: Final[dict[str, AlarmSpec]] = {
         "Page: the oldest queued request on {subject} has waited more than {threshold:g} s, in {periods} of "
         "{period}: the endpoint is not keeping up.",
     ),
+    "router_duration_near_timeout": AlarmSpec(
+        "p99",
+        "GREATER_THAN_THRESHOLD",
+        "NOT_BREACHING",
+        "Ticket: the p99 duration of {subject} was above {threshold:.0%} of its timeout per {period}, in "
+        "{periods}: a little slower and those requests time out (502).",
+    ),
+    # The router counts BreakerTransitions per endpoint and new state. While traffic flows, a circuit that stays
+    # open re-opens after each failed probe (every cooldown, 10 s by default), so opening in every period of the
+    # window is being open for the window; one that recovered closes and stops opening.
+    "circuit_open": AlarmSpec(
+        "Sum",
+        "GREATER_THAN_THRESHOLD",
+        "NOT_BREACHING",
+        "Page: the router's circuit to {subject} opened more than {threshold:g} times per {period}, in "
+        "{periods}: the endpoint has been failing for minutes and callers get fallbacks or 503s.",
+    ),
+    "degraded_answers_sustained": AlarmSpec(
+        "Sum",
+        "GREATER_THAN_THRESHOLD",
+        "NOT_BREACHING",
+        "Page: more than {threshold:.0%} of the answers for {subject} were degraded (a static or last-good "
+        "fallback, or spilled to async: DegradedRequests / Requests per {period}, in {periods}). Callers get "
+        "stale or default answers while the endpoint is down.",
+    ),
 }
 ALARM_NAMES: Final[tuple[str, ...]] = tuple(ALARM_SPECS)
+# Alarms whose threshold is a fraction: of provisioned concurrency, of invocations, of the timeout, of answers.
+SHARE_ALARMS: Final[tuple[str, ...]] = (
+    "router_pc_low_utilization",
+    "serverless_pc_low_utilization",
+    "router_pc_spillover",
+    "serverless_pc_spillover",
+    "router_duration_near_timeout",
+    "degraded_answers_sustained",
+)
+
+# The per-model SLO pages (infra/constructs/slo.py), configured under the stage's ``slo``: each is a composite
+# alarm over the burn-rate window pairs. Formatted with subject, objective and pairs.
+BURN_RATE_ALARMS: Final[dict[str, str]] = {
+    "slo_availability_burn": "Page: {subject} is spending its availability error budget (target {objective}) too "
+    "fast: 5XX answers / answers exceeded {pairs}.",
+    "slo_latency_burn": "Page: {subject} is spending its latency error budget (target {objective}) too fast: "
+    "answers slower than its target / answers exceeded {pairs}.",
+}
+# Every alarm on-call can receive, each with a runbook at docs/runbooks/<name with dashes>.md.
+ON_CALL_ALARM_NAMES: Final[tuple[str, ...]] = (*ALARM_NAMES, *BURN_RATE_ALARMS)

@@ -27,3 +27,5 @@ IAM_ROLE_ARN_PATTERN: Final[re.Pattern[str]] = re.compile(
     r"^arn:aws(?:-cn|-us-gov)?:iam::(?P<account>\d{12}):role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
 )
 EMAIL_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Runbook links must open from a pager or an email: an absolute https URL, never a repository path.
+HTTPS_URL_PATTERN: Final[re.Pattern[str]] = re.compile(r"^https://[A-Za-z0-9.-]+(:\d+)?(/[^\s]*)?$")

@@ -50,8 +50,10 @@ from infra.config.sections import (
     read_data_perimeter,
     read_powertools_layer,
     read_router,
+    read_runbook_base_url,
     read_subscriptions,
 )
+from infra.config.slo import read_slo
 from infra.config.types import (
     DEFAULT_STAGE,
     REMOVAL_POLICY_NAMES,
@@ -98,6 +100,7 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
         "async_storage",
         "data_perimeter",
         "alarms",
+        "slo",
         "alarm_subscriptions",
         "tags",
         "caller_policy",
@@ -224,9 +227,7 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
             reader.field(raw, "removal_policy", "(stage)"), "removal_policy", REMOVAL_POLICY_NAMES
         ),
         powertools_layer_arn=layer_arn,
-        runbook_base_url=reader.string(reader.field(raw, "runbook_base_url", "(stage)"), "runbook_base_url").rstrip(
-            "/"
-        ),
+        runbook_base_url=read_runbook_base_url(reader, reader.field(raw, "runbook_base_url", "(stage)")),
         router=router,
         api=api,
         models=model_deploys,
@@ -235,6 +236,7 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
         async_storage=async_storage,
         data_perimeter=read_data_perimeter(reader, reader.field(raw, "data_perimeter", "(stage)"), account),
         alarms=alarms,
+        slo=read_slo(reader, reader.field(raw, "slo", "(stage)"), models),
         alarm_subscriptions=subscriptions,
         tags=tags,
         caller_policy=read_caller_policy(reader, raw.get("caller_policy"), models),

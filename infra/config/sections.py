@@ -19,9 +19,10 @@ from functions.config.limits import (
     SQS_LAMBDA_VISIBILITY_FACTOR,
     SQS_MAX_VISIBILITY_TIMEOUT_S,
 )
-from infra.config.alarm_specs import ALARM_NAMES
+from infra.config.alarm_specs import ALARM_NAMES, SHARE_ALARMS
 from infra.config.formats import (
     EMAIL_PATTERN,
+    HTTPS_URL_PATTERN,
     IAM_ROLE_ARN_PATTERN,
     POWERTOOLS_ARCH,
     POWERTOOLS_LAYER_PATTERN,
@@ -249,10 +250,20 @@ def read_alarms(reader: StageReader, raw_value: Any) -> dict[str, AlarmConfig]:
     if missing_alarms:
         raise reader.fail(f"alarms.{missing_alarms[0]}", "is required: every alarm needs its topic and window")
     alarms = {name: read_alarm(reader, alarms_raw[name], f"alarms.{name}") for name in ALARM_NAMES}
-    for name in ("router_pc_low_utilization", "serverless_pc_low_utilization", "api_5xx_rate"):
+    for name in SHARE_ALARMS:
         if alarms[name].threshold >= 1:
             raise reader.fail(f"alarms.{name}.threshold", f"{alarms[name].threshold} must be a fraction below 1")
     return alarms
+
+
+def read_runbook_base_url(reader: StageReader, raw_value: Any) -> str:
+    """Where ``docs/runbooks`` is published, as an https URL each alarm description links to."""
+    return reader.string(
+        raw_value,
+        "runbook_base_url",
+        HTTPS_URL_PATTERN,
+        "an https URL where docs/runbooks is published, e.g. https://github.com/<org>/<repo>/blob/main/docs/runbooks",
+    ).rstrip("/")
 
 
 def read_subscriptions(reader: StageReader, raw_value: Any) -> dict[str, tuple[str, ...]]:

@@ -116,6 +116,33 @@ class AlarmConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SloTargets:
+    """One model's objectives over the SLO's rolling period, each a share of the router's answers."""
+
+    availability_target: float  # answers that are not 5XX, e.g. 0.999
+    latency_target_ms: int  # the router's total time for one answer
+    latency_target: float  # answers within latency_target_ms, e.g. 0.99
+
+
+@dataclass(frozen=True, slots=True)
+class BurnRateWindow:
+    """A pair of windows that page together: both must burn the error budget faster than ``burn_rate``."""
+
+    long_window_s: int
+    short_window_s: int
+    burn_rate: float
+
+
+@dataclass(frozen=True, slots=True)
+class SloConfig:
+    rolling_days: int
+    defaults: SloTargets
+    models: dict[str, SloTargets]  # every model of the model config, the defaults applied
+    burn_rate_pages: tuple[BurnRateWindow, ...]
+    min_requests: int  # a long window with fewer requests never pages (one 503 in a quiet hour is no outage)
+
+
+@dataclass(frozen=True, slots=True)
 class AsyncStorageConfig:
     object_expiry_days: int
     access_log_expiry_days: int
@@ -155,6 +182,7 @@ class StageConfig:
     async_storage: AsyncStorageConfig
     data_perimeter: DataPerimeterConfig
     alarms: dict[str, AlarmConfig]
+    slo: SloConfig
     alarm_subscriptions: dict[str, tuple[str, ...]]
     tags: dict[str, str]
     caller_policy: CallerPolicy | None  # None: every authenticated caller may call every model

@@ -1,7 +1,8 @@
 """RouterAlarms: the page and ticket topics and the alarms on the parts every model shares.
 
-Pages mean a caller is hurt now (spillover into cold starts, errors, throttles, 5XX, dead letters, async
-requests stuck); tickets mean money is wasted (provisioned concurrency nobody uses). The alarms on one
+Pages mean a caller is hurt now (router errors and throttles, dead letters, async requests stuck, the sweeper
+silent); tickets mean money or headroom is at stake (provisioned concurrency unused or overflowing, the router's
+p99 duration near its timeout). Per-model SLO pages live with the model (:mod:`infra.constructs.slo`). The alarms on one
 model's endpoints live in that model's stack (:mod:`infra.constructs.endpoint_alarms`) and notify the same
 topics, which admit every alarm of the stage: the model stacks' names start with the platform stack's name.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -39,10 +39,10 @@ class RouterAlarms(Construct):
 
     Props (keyword-only):
         alarms: topic, threshold and window per alarm name (all of ``ALARM_NAMES``).
-        runbook_base_url: where ``<alarm>.md`` runbooks live (repo path or URL), linked in each description.
+        runbook_base_url: the https URL where ``<alarm>.md`` runbooks live, linked in each description.
         router_alias: the router's ``live`` alias (metrics per alias).
         router_provisioned: whether the alias has provisioned concurrency (PC alarms only then).
-        api_stage: the REST API stage (5XX rate).
+        router_timeout: the router's timeout (its duration ticket is a share of it).
         dead_letter_queue: the async notification dead-letter queue.
         subscriptions: email addresses per topic ("page", "ticket").
         removal_policy: for the topics' key.
@@ -59,7 +59,7 @@ class RouterAlarms(Construct):
         runbook_base_url: str,
         router_alias: lambda_.Alias,
         router_provisioned: bool,
-        api_stage: apigateway.Stage,
+        router_timeout: Duration,
         dead_letter_queue: sqs.IQueue,
         subscriptions: Mapping[str, Sequence[str]],
         removal_policy: RemovalPolicy,
@@ -137,7 +137,19 @@ class RouterAlarms(Construct):
         router_subject = "the router's live alias"
         if router_provisioned:
             self._add("router_pc_low_utilization", router_subject, alias_metric("ProvisionedConcurrencyUtilization"))
-            self._add("router_pc_spillover", router_subject, alias_metric("ProvisionedConcurrencySpilloverInvocations"))
+            self._add(
+                "router_pc_spillover",
+                router_subject,
+                lambda statistic, period: cloudwatch.MathExpression(
+                    expression="spillover / invocations",
+                    using_metrics={
+                        "spillover": alias_metric("ProvisionedConcurrencySpilloverInvocations")(statistic, period),
+                        "invocations": alias_metric("Invocations")(statistic, period),
+                    },
+                    period=period,
+                    label="share of invocations outside provisioned concurrency",
+                ),
+            )
         self._add("router_errors", router_subject, alias_metric("Errors"))
         self._add(
             "router_unhandled_errors",
@@ -145,10 +157,13 @@ class RouterAlarms(Construct):
             service_metric(UNHANDLED_ERRORS_METRIC, ROUTER_SERVICE),
         )
         self._add("router_throttles", router_subject, alias_metric("Throttles"))
-        self._add(
-            "api_5xx_rate",
-            f"API stage {api_stage.stage_name}",
-            lambda statistic, period: api_stage.metric_server_error(statistic=statistic, period=period),
+        self.on_call.add(
+            self,
+            "router_duration_near_timeout",
+            "",
+            router_subject,
+            alias_metric("Duration"),
+            threshold_unit=router_timeout.to_milliseconds(),
         )
         self._add(
             "dlq_not_empty",

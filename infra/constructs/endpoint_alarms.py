@@ -13,6 +13,13 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from functions.config.telemetry import (
+    BREAKER_OPEN_STATE,
+    BREAKER_TRANSITIONS_METRIC,
+    METRICS_NAMESPACE,
+    ROUTER_SERVICE,
+    SERVICE_DIMENSION,
+)
 from infra.config.types import AlarmConfig
 from infra.constructs.model_endpoint import SAGEMAKER_NAMESPACE, VARIANT_NAME
 from infra.constructs.on_call_alarm import OnCallAlarms, pascal
@@ -31,6 +38,17 @@ def _sagemaker_metric(
     )
 
 
+def _opened(endpoint: str) -> Callable[[str, Duration], cloudwatch.IMetric]:
+    """The router's BreakerTransitions into "open" for one endpoint (Powertools adds the service dimension)."""
+    return lambda statistic, period: cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=BREAKER_TRANSITIONS_METRIC,
+        dimensions_map={SERVICE_DIMENSION: ROUTER_SERVICE, "endpoint": endpoint, "state": BREAKER_OPEN_STATE},
+        statistic=statistic,
+        period=period,
+    )
+
+
 class EndpointAlarms(Construct):
     """Props (keyword-only):
         alarms / runbook_base_url: as for RouterAlarms.
@@ -39,7 +57,7 @@ class EndpointAlarms(Construct):
         serverless_provisioned: whether it has provisioned concurrency (its PC alarms exist only then).
         async_endpoint: the async endpoint's name, or None.
 
-    Attribute: ``alarms`` (alarm name -> list of alarms).
+    Attributes: ``alarms`` (alarm name -> list of alarms), ``on_call`` (for the model's SLO pages).
     """
 
     def __init__(
@@ -63,6 +81,7 @@ class EndpointAlarms(Construct):
             return topics[name]
 
         on_call = OnCallAlarms(configs=alarms, runbook_base_url=runbook_base_url, topic=topic)
+        self.on_call = on_call
         self.alarms = on_call.alarms
         if serverless_endpoint is not None:
             subject = f"serverless endpoint {serverless_endpoint}"
@@ -74,13 +93,25 @@ class EndpointAlarms(Construct):
                     subject,
                     _sagemaker_metric("ServerlessProvisionedConcurrencyUtilization", serverless_endpoint, variant=True),
                 )
+                spillover = _sagemaker_metric(
+                    "ServerlessProvisionedConcurrencySpilloverInvocations", serverless_endpoint, variant=True
+                )
+                provisioned = _sagemaker_metric(
+                    "ServerlessProvisionedConcurrencyInvocations", serverless_endpoint, variant=True
+                )
                 on_call.add(
                     self,
                     "serverless_pc_spillover",
                     serverless_endpoint,
                     subject,
-                    _sagemaker_metric(
-                        "ServerlessProvisionedConcurrencySpilloverInvocations", serverless_endpoint, variant=True
+                    lambda statistic, period: cloudwatch.MathExpression(
+                        expression="spillover / (provisioned + spillover)",
+                        using_metrics={
+                            "spillover": spillover(statistic, period),
+                            "provisioned": provisioned(statistic, period),
+                        },
+                        period=period,
+                        label="share of invocations outside provisioned concurrency",
                     ),
                 )
             on_call.add(
@@ -89,6 +120,13 @@ class EndpointAlarms(Construct):
                 serverless_endpoint,
                 subject,
                 _sagemaker_metric("Invocation5XXErrors", serverless_endpoint, variant=True),
+            )
+            on_call.add(
+                self,
+                "circuit_open",
+                serverless_endpoint,
+                f"endpoint {serverless_endpoint}",
+                _opened(serverless_endpoint),
             )
         if async_endpoint is not None:
             subject = f"async endpoint {async_endpoint}"

@@ -29,7 +29,7 @@ def pascal(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.replace("-", "_").replace(".", "_").split("_"))
 
 
-def _duration_text(seconds: int) -> str:
+def duration_text(seconds: int) -> str:
     if seconds % 3600 == 0:
         return f"{seconds // 3600} h"
     if seconds % 60 == 0:
@@ -56,18 +56,32 @@ class OnCallAlarms:
     def runbook(self, alarm_name: str) -> str:
         return f"{self._runbook_base_url}/{runbook_slug(alarm_name)}.md"
 
+    def topic(self, topic_name: str) -> sns.ITopic:
+        return self._topic(topic_name)
+
     def add(
-        self, scope: Construct, alarm_name: str, qualifier: str, subject: str, metric: MetricFactory
+        self,
+        scope: Construct,
+        alarm_name: str,
+        qualifier: str,
+        subject: str,
+        metric: MetricFactory,
+        *,
+        threshold_unit: float = 1.0,
     ) -> cloudwatch.Alarm:
-        """The alarm ``alarm_name`` on ``metric``, with construct id ``<AlarmName><Qualifier>`` under ``scope``."""
+        """The alarm ``alarm_name`` on ``metric``, with construct id ``<AlarmName><Qualifier>`` under ``scope``.
+
+        ``threshold_unit``: what a threshold of 1 means in the metric's unit (the function's timeout in ms for
+        a threshold that is a fraction of it).
+        """
         spec = ALARM_SPECS[alarm_name]
         config = self._configs[alarm_name]
         period = Duration.seconds(config.period_s)
         meaning = spec.meaning.format(
             subject=subject,
             threshold=config.threshold,
-            window=_duration_text(config.period_s * config.evaluation_periods),
-            period=_duration_text(config.period_s),
+            window=duration_text(config.period_s * config.evaluation_periods),
+            period=duration_text(config.period_s),
             periods=f"{config.datapoints_to_alarm} of {config.evaluation_periods} periods",
         )
         alarm = cloudwatch.Alarm(
@@ -75,15 +89,19 @@ class OnCallAlarms:
             f"{pascal(alarm_name)}{pascal(qualifier)}",
             alarm_description=f"{meaning} Runbook: {self.runbook(alarm_name)}",
             metric=metric(spec.statistic, period),
-            threshold=config.threshold,
+            threshold=config.threshold * threshold_unit,
             comparison_operator=cloudwatch.ComparisonOperator[spec.comparison],
             evaluation_periods=config.evaluation_periods,
             datapoints_to_alarm=config.datapoints_to_alarm,
             treat_missing_data=cloudwatch.TreatMissingData[spec.missing_data],
         )
-        action = cloudwatch_actions.SnsAction(self._topic(config.topic))
-        alarm.add_alarm_action(action)
-        # Telling the same topic when it clears lets a pager resolve the incident by itself.
-        alarm.add_ok_action(action)
+        notify(alarm, self._topic(config.topic))
         self.alarms.setdefault(alarm_name, []).append(alarm)
         return alarm
+
+
+def notify(alarm: cloudwatch.AlarmBase, topic: sns.ITopic) -> None:
+    action = cloudwatch_actions.SnsAction(topic)
+    alarm.add_alarm_action(action)
+    # Telling the same topic when it clears lets a pager resolve the incident by itself.
+    alarm.add_ok_action(action)

@@ -14,7 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from functions.config.telemetry import METRICS_NAMESPACE, ROUTER_SERVICE
+from functions.config.telemetry import LATENCY_TARGETS_VARIABLE, METRICS_NAMESPACE, ROUTER_SERVICE
 from infra.constructs.python_function import PythonFunction, functions_code
 from infra.guardrails import acknowledge, nag_text
 
@@ -40,6 +40,7 @@ class Router(Construct):
         async_environment: the async path's settings (AsyncStorage.function_environment); None = sync only.
         caller_policy: CALLER_POLICY, the stage's caller policy as the router reads it; None = no policy (every
             authenticated caller, every model).
+        latency_targets: LATENCY_TARGETS_MS, each model's latency target (infra/config/slo.py); None = unset.
         code: defaults to the repo's ``functions`` package.
 
     Attributes: ``function``, ``alias``, ``role``, ``log_group``.
@@ -64,6 +65,7 @@ class Router(Construct):
         invokes_endpoints: bool,
         async_environment: dict[str, str] | None = None,
         caller_policy: str | None = None,
+        latency_targets: str | None = None,
         code: lambda_.Code | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -75,6 +77,7 @@ class Router(Construct):
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             **(async_environment or {}),
             **({"CALLER_POLICY": caller_policy} if caller_policy is not None else {}),
+            **({LATENCY_TARGETS_VARIABLE: latency_targets} if latency_targets is not None else {}),
         }
         built = PythonFunction(
             self,

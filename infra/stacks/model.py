@@ -1,5 +1,7 @@
 """ModelStack: one model's SageMaker endpoints, their scaling and their alarms, in a stack of its own.
 
+Its SLOs and burn-rate pages live here too, so they come and go with the model.
+
 One stack per model, not groups or nested stacks: a model is then added, changed, deployed or removed
 without CloudFormation touching any other model (a group would update its neighbours' stack; nested stacks
 deploy only through their parent), and one stack holds ~20 resources however many models the stage has.
@@ -25,6 +27,7 @@ from infra.constructs.model_dashboard import ModelDashboard
 from infra.constructs.model_endpoint import ModelEndpoint
 from infra.constructs.on_call_alarm import pascal
 from infra.constructs.platform_parameters import PlatformValue, PlatformValues
+from infra.constructs.slo import ModelSlo, slo_name_prefix
 from infra.model_package import DEFAULT_OUTPUT_DIR, package_model
 from infra.stacks.naming import sagemaker_role_path
 from infra.stacks.stage_values import tag_stage
@@ -43,7 +46,7 @@ class ModelStack(Stack):
         stage: the checked stage config.
         model_package_dir: where model.tar.gz archives are written before CDK stages them as assets.
 
-    Attributes: ``endpoint`` (ModelEndpoint), ``alarms`` (EndpointAlarms).
+    Attributes: ``endpoint`` (ModelEndpoint), ``alarms`` (EndpointAlarms), ``slo`` (the model's SLOs and pages).
     """
 
     def __init__(
@@ -108,6 +111,15 @@ class ModelStack(Stack):
             serverless_endpoint=self.endpoint.serverless_endpoint_name,
             serverless_provisioned=serverless_provisioned,
             async_endpoint=self.endpoint.async_endpoint_name,
+        )
+        self.slo = ModelSlo(
+            self,
+            "Slo",
+            model=model.name,
+            targets=stage.slo.models[model.name],
+            slo=stage.slo,
+            slo_name_prefix=slo_name_prefix(stage.name),
+            on_call=self.alarms.on_call,
         )
         ModelDashboard(
             self,

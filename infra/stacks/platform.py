@@ -17,6 +17,7 @@ from constructs import Construct
 
 from functions.config.api_routes import ROUTES
 from functions.config.model_types import ModelsConfig
+from infra.config.slo import latency_targets_env
 from infra.config.types import StageConfig
 from infra.constructs.alarms import RouterAlarms
 from infra.constructs.api import InferenceApi
@@ -28,6 +29,7 @@ from infra.constructs.on_call_alarm import pascal
 from infra.constructs.platform_parameters import ALARM_TOPIC_VALUES, PlatformValue, publish_platform_values
 from infra.constructs.python_function import functions_code
 from infra.constructs.router import Router
+from infra.constructs.slo import ModelSlo, slo_name_prefix
 from infra.constructs.stage_dashboard import StageDashboard
 from infra.stacks.naming import role_arn_pattern, sagemaker_role_path
 from infra.stacks.stage_values import REMOVAL_POLICY_BY_NAME, RETENTION_BY_DAYS, tag_stage
@@ -94,6 +96,7 @@ class PlatformStack(Stack):
             invokes_endpoints=bool(stage.models),
             async_environment=async_environment,
             caller_policy=stage.caller_policy.to_env() if stage.caller_policy is not None else None,
+            latency_targets=latency_targets_env(stage.slo),
             code=code,
         )
         storage.grant_router(router.role)
@@ -154,7 +157,7 @@ class PlatformStack(Stack):
             runbook_base_url=stage.runbook_base_url,
             router_alias=router.alias,
             router_provisioned=stage.router.provisioned_concurrency > 0,
-            api_stage=api.stage,
+            router_timeout=Duration.seconds(stage.router.timeout_s),
             dead_letter_queue=storage.dead_letter_queue,
             subscriptions=stage.alarm_subscriptions,
             removal_policy=removal,
@@ -169,6 +172,18 @@ class PlatformStack(Stack):
             api_stage_name=stage.name,
             dead_letter_queue=storage.dead_letter_queue,
         )
+        # Models without a SageMaker endpoint in this stage have no stack of their own: their SLOs live here.
+        for model in models.models:
+            if model.name not in stage.models:
+                ModelSlo(
+                    alarms,
+                    f"{pascal(model.name)}Slo",
+                    model=model.name,
+                    targets=stage.slo.models[model.name],
+                    slo=stage.slo,
+                    slo_name_prefix=slo_name_prefix(stage.name),
+                    on_call=alarms.on_call,
+                )
         publish_platform_values(
             self,
             stage.name,

@@ -114,8 +114,8 @@ INVALID: list[tuple[str, Any, str]] = [
     ),
     (
         "stages.prod.alarms",
-        {"api_5xx_rate": {"threshold": 5}},
-        "api_5xx_rate.threshold: 5.0 must be a fraction below 1",
+        {"router_pc_spillover": {"threshold": 5}},
+        "router_pc_spillover.threshold: 5.0 must be a fraction below 1",
     ),
     (
         "stages.prod.alarm_subscriptions",
