@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -93,21 +94,25 @@ def warm(config: Path) -> dict[str, tuple[float, float]]:
         handler = stack.router
         body = json.dumps(BODY).encode()
         results = {}
-        for label, model in (
-            ("in-Lambda (onnxruntime in the router)", "iris-local"),
-            ("SageMaker runtime (local, HTTP)", "iris"),
-        ):
-            event = build_rest_event("POST", f"/v2/models/{model}/infer", {"Content-Type": "application/json"}, body)
-            assert event is not None
-            for _ in range(50):
-                handler(event, LocalLambdaContext())
-            timings = []
-            for _ in range(WARM_REQUESTS):
-                started = time.perf_counter()
-                answer = handler(event, LocalLambdaContext())
-                timings.append((time.perf_counter() - started) * 1000)
-                assert answer["statusCode"] == 200, answer
-            results[label] = (percentile(timings, 0.5), percentile(timings, 0.99))
+        # The router's EMF document per request goes to stdout, as in Lambda; written to /dev/null, not the terminal.
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+            for label, model in (
+                ("in-Lambda (onnxruntime in the router)", "iris-local"),
+                ("SageMaker runtime (local, HTTP)", "iris"),
+            ):
+                event = build_rest_event(
+                    "POST", f"/v2/models/{model}/infer", {"Content-Type": "application/json"}, body
+                )
+                assert event is not None
+                for _ in range(50):
+                    handler(event, LocalLambdaContext())
+                timings = []
+                for _ in range(WARM_REQUESTS):
+                    started = time.perf_counter()
+                    answer = handler(event, LocalLambdaContext())
+                    timings.append((time.perf_counter() - started) * 1000)
+                    assert answer["statusCode"] == 200, answer
+                results[label] = (percentile(timings, 0.5), percentile(timings, 0.99))
         return results
     finally:
         stack.stop()
