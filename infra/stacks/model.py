@@ -123,7 +123,7 @@ class ModelStack(Stack):
         )
         ModelDashboard(
             self,
-            "Dashboard",
+            f"{pascal(model.name)}Dashboard",
             stage=stage.name,
             model=model.name,
             serverless_endpoint=self.endpoint.serverless_endpoint_name,

@@ -164,7 +164,7 @@ class PlatformStack(Stack):
         )
         StageDashboard(
             self,
-            "Dashboard",
+            "StageDashboard",
             stage=stage.name,
             router_alias=router.alias,
             router_provisioned=stage.router.provisioned_concurrency > 0,

@@ -217,9 +217,9 @@ class GatedService(InvocationService):
         super().__init__(inner.model)
         self.gate = threading.Event()
 
-    def invoke(self, body: bytes) -> Answer:
+    def invoke(self, body: bytes, header_length: str | None = None, custom_attributes: str | None = None) -> Answer:
         assert self.gate.wait(timeout=10), "the test never opened the gate"
-        return super().invoke(body)
+        return super().invoke(body, header_length, custom_attributes)
 
 
 def test_calls_over_max_concurrency_are_throttled() -> None:
