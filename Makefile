@@ -13,7 +13,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # Plain `make` installs both toolchains (the venv and the CDK CLI), as `make setup` does.
 .DEFAULT_GOAL := setup
 
-.PHONY: setup local test lint typecheck unit infra synth redrive bench load layers package-model model clean fuzz
+.PHONY: setup local test lint typecheck unit infra synth redrive bench load layers package-model model clean fuzz alarms
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -56,6 +56,11 @@ infra: setup
 ## Write cdk.out/ for STAGE (dev|prod) offline: no AWS credentials, no Docker, no context lookups.
 synth: setup
 	npx --no-install cdk synth --quiet --no-notices -c stage=$(STAGE)
+
+## Every alarm of each stage's synthesized templates evaluated as CloudWatch would against a day of simulated
+## metrics per scenario (offline): the scenario x alarm table. `make alarms ARGS="--stage prod --json"`.
+alarms: setup
+	$(BIN)/python -m ops.alarm_simulator $(ARGS)
 
 ## Move dead letters back to the result queue: `make redrive ARGS=--dry-run`, `ARGS="--stack InferenceRouter-prod"`.
 redrive: setup

@@ -1,0 +1,286 @@
+"""The metrics a stage emits for a scenario's minutes, keyed as CloudWatch keys them: namespace, metric name
+and the exact set of dimensions it is published under.
+
+Each metric is emitted under the dimension sets its publisher uses (Lambda: per function and per alias;
+SageMaker: per endpoint and variant, or per endpoint for async backlog metrics; the router's EMF documents as
+``functions.handlers.router`` writes them). An alarm that reads a metric under dimensions nobody publishes, or a
+metric this module does not know, raises :class:`UnknownMetricError`: such an alarm would sit in its missing-data
+state forever, which is a defect to fix, not a quiet alarm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from functions.config.telemetry import (
+    COLD_STARTS_METRIC,
+    METRICS_NAMESPACE,
+    MISMATCHED_NOTIFICATIONS_METRIC,
+    OLDEST_OPEN_JOB_AGE_METRIC,
+    RESULTS_SERVICE,
+    ROUTER_SERVICE,
+    SWEEPER_SERVICE,
+    UNHANDLED_ERRORS_METRIC,
+)
+from ops.alarm_simulator.series import Samples
+from ops.alarm_simulator.template import DEAD_LETTER_QUEUE
+from ops.alarm_simulator.traffic import (
+    Answers,
+    Capacity,
+    Minute,
+    answers,
+    latency_histogram,
+    peak_concurrency,
+    spillover,
+)
+
+ROUTER_ALIAS: Final[str] = f"{ROUTER_SERVICE}:live"
+Emitter = Callable[[Minute, Answers, Mapping[str, str]], Samples | None]
+
+
+class UnknownMetricError(LookupError):
+    """An alarm reads a metric, or dimensions, that nothing in the simulated stage publishes."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Family:
+    dimension_sets: tuple[frozenset[str], ...]
+    emit: Emitter
+
+
+def _count(value: float) -> Samples | None:
+    return Samples.value(value)
+
+
+class SimulatedMetrics:
+    """A :class:`~ops.alarm_simulator.engine.MetricSource` over a scenario's minutes for one stage."""
+
+    def __init__(self, timeline: Sequence[Minute], capacity: Capacity) -> None:
+        self.timeline = list(timeline)
+        self.capacity = capacity
+        self.answered = [answers(minute) for minute in self.timeline]
+        self.families = self._families()
+
+    @property
+    def minutes(self) -> int:
+        return len(self.timeline)
+
+    def samples(self, namespace: str, metric_name: str, dimensions: Mapping[str, str]) -> list[Samples | None]:
+        family = self.families.get((namespace, metric_name))
+        if family is None:
+            raise UnknownMetricError(
+                f"{namespace} {metric_name} is not simulated: add it to ops/alarm_simulator/emitters.py"
+            )
+        if frozenset(dimensions) not in family.dimension_sets:
+            raise UnknownMetricError(
+                f"{namespace} {metric_name} is not published with dimensions {sorted(dimensions)} "
+                f"(published with: {[sorted(names) for names in family.dimension_sets]})"
+            )
+        self._check_values(namespace, metric_name, dimensions)
+        return [
+            family.emit(minute, answered, dimensions)
+            for minute, answered in zip(self.timeline, self.answered, strict=True)
+        ]
+
+    def _check_values(self, namespace: str, metric_name: str, dimensions: Mapping[str, str]) -> None:
+        known = {
+            "FunctionName": {ROUTER_SERVICE},
+            "Resource": {ROUTER_ALIAS},
+            "EndpointName": set(self.capacity.serverless_provisioned) | set(self.capacity.async_endpoints),
+            "VariantName": {"AllTraffic"},
+            "QueueName": {DEAD_LETTER_QUEUE},
+            "service": {ROUTER_SERVICE, RESULTS_SERVICE, SWEEPER_SERVICE},
+            "model": set(self.capacity.models),
+            "route": {"serverless", "async", "lambda"},
+        }
+        for name, value in dimensions.items():
+            if name in known and value not in known[name]:
+                raise UnknownMetricError(f"{namespace} {metric_name}: nothing publishes {name}={value!r}")
+
+    def _families(self) -> dict[tuple[str, str], _Family]:
+        capacity = self.capacity
+        alias = (frozenset({"FunctionName", "Resource"}), frozenset({"FunctionName"}))
+        variant = (frozenset({"EndpointName", "VariantName"}),)
+        endpoint = (frozenset({"EndpointName"}),)
+        per_request = (frozenset({"service", "model"}), frozenset({"service", "model", "route"}))
+        service = (frozenset({"service"}),)
+        models = len(capacity.models)
+
+        def invoked(value: Callable[[Minute, Answers], float]) -> Emitter:
+            # Lambda publishes its per-invocation metrics only for minutes with invocations.
+            return lambda minute, answered, _: _count(value(minute, answered)) if answered.total else None
+
+        def router_spill(minute: Minute, answered: Answers) -> float:
+            return models * spillover(answered.total, answered.router_seconds, capacity.router_provisioned)
+
+        def router_peak(answered: Answers) -> float:
+            return peak_concurrency(answered.total * models, answered.router_seconds)
+
+        def router_utilization(_: Minute, answered: Answers, __: Mapping[str, str]) -> Samples | None:
+            if not answered.total or not capacity.router_provisioned:
+                return None
+            return Samples.value(min(router_peak(answered), capacity.router_provisioned) / capacity.router_provisioned)
+
+        def router_throttles(_: Minute, answered: Answers) -> float:
+            reserved = capacity.router_reserved
+            peak = router_peak(answered)
+            return (
+                0 if reserved is None or peak <= reserved else round(answered.total * models * (peak - reserved) / peak)
+            )
+
+        def endpoint_seconds(minute: Minute) -> float:
+            return minute.endpoint_ms / 1000
+
+        def serverless(value: Callable[[Minute, Answers, int], Samples | None]) -> Emitter:
+            def emit(minute: Minute, answered: Answers, dimensions: Mapping[str, str]) -> Samples | None:
+                provisioned = capacity.serverless_provisioned.get(dimensions["EndpointName"])
+                if provisioned is None:
+                    raise UnknownMetricError(f"{dimensions['EndpointName']} is not a serverless endpoint")
+                return value(minute, answered, provisioned) if answered.endpoint_calls else None
+
+            return emit
+
+        def asynchronous(value: Callable[[Minute], float]) -> Emitter:
+            def emit(minute: Minute, _: Answers, dimensions: Mapping[str, str]) -> Samples | None:
+                if dimensions["EndpointName"] not in capacity.async_endpoints:
+                    raise UnknownMetricError(f"{dimensions['EndpointName']} is not an async endpoint")
+                return Samples.value(value(minute))
+
+            return emit
+
+        def requests(value: Callable[[Answers], tuple[float, float]]) -> Emitter:
+            def emit(_: Minute, answered: Answers, dimensions: Mapping[str, str]) -> Samples | None:
+                if dimensions.get("route", "serverless") != "serverless" or not answered.total:
+                    return None
+                hits, total = value(answered)
+                return Samples.events(hits, total)
+
+            return emit
+
+        def request_latency(median: Callable[[Answers], float | None], count: Callable[[Answers], int]) -> Emitter:
+            def emit(_: Minute, answered: Answers, dimensions: Mapping[str, str]) -> Samples | None:
+                value = median(answered)
+                if dimensions.get("route", "serverless") != "serverless" or value is None or not count(answered):
+                    return None
+                return Samples.histogram((ms, share * count(answered)) for ms, share in latency_histogram(value))
+
+            return emit
+
+        def slow(answered: Answers, dimensions: Mapping[str, str]) -> float:
+            target = capacity.latency_targets_ms.get(dimensions["model"])
+            if target is None:
+                return 0.0
+            return sum(share for ms, share in latency_histogram(answered.latency_ms) if ms > target) * answered.total
+
+        def custom(service_name: str, value: Callable[[Minute], float | None]) -> Emitter:
+            def emit(minute: Minute, _: Answers, dimensions: Mapping[str, str]) -> Samples | None:
+                if dimensions["service"] != service_name:
+                    return None
+                emitted = value(minute)
+                return None if emitted is None else Samples.value(emitted)
+
+            return emit
+
+        def breaker(minute: Minute, _: Answers, dimensions: Mapping[str, str]) -> Samples | None:
+            count = minute.breaker_opens if dimensions["state"] == "open" else minute.breaker_closes
+            return Samples.value(count) if count else None
+
+        lambda_ns, sagemaker, api, sqs = "AWS/Lambda", "AWS/SageMaker", "AWS/ApiGateway", "AWS/SQS"
+        return {
+            (lambda_ns, "Invocations"): _Family(alias, invoked(lambda _, a: a.total * models)),
+            (lambda_ns, "Duration"): _Family(
+                alias,
+                lambda _, a, __: (
+                    Samples.histogram((ms, share * a.total * models) for ms, share in latency_histogram(a.latency_ms))
+                    if a.total
+                    else None
+                ),
+            ),
+            (lambda_ns, "Errors"): _Family(alias, invoked(lambda m, _: m.crashes * models)),
+            (lambda_ns, "Throttles"): _Family(alias, invoked(router_throttles)),
+            (lambda_ns, "ProvisionedConcurrencySpilloverInvocations"): _Family(alias, invoked(router_spill)),
+            (lambda_ns, "ProvisionedConcurrencyUtilization"): _Family(alias, router_utilization),
+            (sagemaker, "Invocations"): _Family(variant, serverless(lambda _, a, __: Samples.value(a.endpoint_calls))),
+            (sagemaker, "ServerlessProvisionedConcurrencyInvocations"): _Family(
+                variant,
+                serverless(
+                    lambda m, a, pc: Samples.value(
+                        a.endpoint_calls - spillover(a.endpoint_calls, endpoint_seconds(m), pc)
+                    )
+                ),
+            ),
+            (sagemaker, "Invocation5XXErrors"): _Family(
+                variant, serverless(lambda _, a, __: Samples.value(a.endpoint_failures))
+            ),
+            (sagemaker, "ServerlessProvisionedConcurrencySpilloverInvocations"): _Family(
+                variant,
+                serverless(lambda m, a, pc: Samples.value(spillover(a.endpoint_calls, endpoint_seconds(m), pc))),
+            ),
+            (sagemaker, "ServerlessProvisionedConcurrencyUtilization"): _Family(
+                variant,
+                serverless(
+                    lambda m, a, pc: Samples.value(
+                        min(peak_concurrency(a.endpoint_calls, endpoint_seconds(m)), pc) / pc
+                    )
+                ),
+            ),
+            (sagemaker, "HasBacklogWithoutCapacity"): _Family(
+                endpoint, asynchronous(lambda m: float(m.async_backlog > 0 and m.async_instances == 0))
+            ),
+            (sagemaker, "ApproximateBacklogSize"): _Family(endpoint, asynchronous(lambda m: m.async_backlog)),
+            (sagemaker, "ApproximateAgeOfOldestRequest"): _Family(endpoint, asynchronous(lambda m: m.oldest_request_s)),
+            (api, "5XXError"): _Family(
+                (frozenset({"ApiName", "Stage"}),),
+                lambda _, a, __: Samples.events(a.server_errors * models, a.total * models) if a.total else None,
+            ),
+            (api, "4XXError"): _Family(
+                (frozenset({"ApiName", "Stage"}),),
+                lambda _, a, __: Samples.events(a.client_errors * models, a.total * models) if a.total else None,
+            ),
+            (api, "Count"): _Family(
+                (frozenset({"ApiName", "Stage"}),),
+                lambda _, a, __: Samples.value(a.total * models) if a.total else None,
+            ),
+            (sqs, "ApproximateNumberOfMessagesVisible"): _Family(
+                (frozenset({"QueueName"}),), lambda m, _, __: Samples.value(m.dead_letters)
+            ),
+            (METRICS_NAMESPACE, "Requests"): _Family(per_request, requests(lambda a: (a.total, a.total))),
+            (METRICS_NAMESPACE, "ServerErrors"): _Family(per_request, requests(lambda a: (a.server_errors, a.total))),
+            (METRICS_NAMESPACE, "ClientErrors"): _Family(per_request, requests(lambda a: (a.client_errors, a.total))),
+            (METRICS_NAMESPACE, "DegradedRequests"): _Family(per_request, requests(lambda a: (a.degraded, a.total))),
+            (METRICS_NAMESPACE, "SlowRequests"): _Family(
+                per_request,
+                lambda m, a, d: requests(lambda answered: (slow(answered, d), answered.total))(m, a, d),
+            ),
+            (METRICS_NAMESPACE, "Latency"): _Family(
+                per_request, request_latency(lambda a: a.latency_ms, lambda a: a.total)
+            ),
+            (METRICS_NAMESPACE, "EndpointLatency"): _Family(
+                per_request, request_latency(lambda a: a.endpoint_latency_ms, lambda a: a.endpoint_calls)
+            ),
+            (METRICS_NAMESPACE, COLD_STARTS_METRIC): _Family(
+                service, custom(ROUTER_SERVICE, lambda m: None if not m.requests else router_spill(m, answers(m)) / 5)
+            ),
+            (METRICS_NAMESPACE, UNHANDLED_ERRORS_METRIC): _Family(
+                service, custom(ROUTER_SERVICE, lambda m: float(m.unhandled * models) if m.unhandled else None)
+            ),
+            (METRICS_NAMESPACE, MISMATCHED_NOTIFICATIONS_METRIC): _Family(
+                service, custom(RESULTS_SERVICE, lambda m: float(m.forged) if m.forged else None)
+            ),
+            (METRICS_NAMESPACE, "JobsSucceeded"): _Family(
+                service, custom(RESULTS_SERVICE, lambda m: float(m.jobs_succeeded) if m.jobs_succeeded else None)
+            ),
+            (METRICS_NAMESPACE, OLDEST_OPEN_JOB_AGE_METRIC): _Family(
+                service, custom(SWEEPER_SERVICE, lambda m: m.open_job_age_s)
+            ),
+            (METRICS_NAMESPACE, "DegradedAnswers"): _Family(
+                (frozenset({"service", "model", "reason", "cause"}),),
+                lambda _, a, __: Samples.value(a.degraded) if a.degraded else None,
+            ),
+            (METRICS_NAMESPACE, "BreakerTransitions"): _Family(
+                (frozenset({"service", "endpoint", "state"}),),
+                breaker,
+            ),
+        }

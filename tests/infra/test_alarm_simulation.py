@@ -1,0 +1,103 @@
+"""Every alarm of both stages, as synthesized, run through the simulator's scenarios: each page fires in the
+incident it exists for, and none fires on a healthy day, an idle night, a burst above provisioned concurrency
+or one 503 in a quiet minute."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from ops.alarm_simulator.report import StageRun, as_json, run_stage, table
+from ops.alarm_simulator.scenarios import SCENARIO_NAMES, SCENARIOS
+from ops.alarm_simulator.template import StackTemplate
+from tests.helpers.synth import Synthesized
+
+# Each page (by runbook name, every model's copy alike) and the scenario it exists for.
+PAGE_INCIDENTS: dict[str, str] = {
+    "async-backlog-without-capacity": "async-stuck-at-zero",
+    "async-forged-notifications": "forged-notifications",
+    "async-oldest-open-job-age": "sweeper-dead",
+    "async-oldest-request-age": "async-stuck-at-zero",
+    "circuit-open": "outage-with-fallback",
+    "degraded-answers-sustained": "outage-with-fallback",
+    "dlq-not-empty": "poison-dlq",
+    "router-errors": "router-timeouts",
+    "router-throttles": "flood",
+    "router-unhandled-errors": "router-bug",
+    "slo-availability-burn": "outage-no-fallback",
+    "slo-latency-burn": "slow-endpoint",
+}
+QUIET = [scenario.name for scenario in SCENARIOS if scenario.quiet]
+STAGES = ("dev", "prod")
+
+
+def templates(synth: Synthesized) -> list[StackTemplate]:
+    return [
+        StackTemplate(synth.platform.name, None, synth.platform.json),
+        *(StackTemplate(stack.name, model, stack.json) for model, stack in synth.models.items()),
+    ]
+
+
+@pytest.fixture(scope="module")
+def runs(synth: Callable[[str], Synthesized]) -> dict[str, StageRun]:
+    return {stage: run_stage(stage, templates(synth(stage))) for stage in STAGES}
+
+
+def base_name(alarm_name: str) -> str:
+    return alarm_name.split(" [", 1)[0]
+
+
+def pages(run: StageRun) -> list[str]:
+    return [entry.alarm.name for entry in run.alarms if entry.kind == "page"]
+
+
+def test_the_expectations_name_real_scenarios_and_the_quiet_ones_are_the_agreed_ones() -> None:
+    assert set(PAGE_INCIDENTS.values()) <= set(SCENARIO_NAMES)
+    assert set(QUIET) == {"healthy-day", "idle-night", "burst-above-pc", "one-503-quiet"}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_page_has_an_incident_scenario(runs: dict[str, StageRun], stage: str) -> None:
+    unexpected = sorted({base_name(name) for name in pages(runs[stage])} - set(PAGE_INCIDENTS))
+    assert not unexpected, f"{stage}: pages with no incident scenario in PAGE_INCIDENTS: {unexpected}"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_page_fires_in_its_incident(runs: dict[str, StageRun], stage: str) -> None:
+    run = runs[stage]
+    silent = [name for name in pages(run) if not run.fired[PAGE_INCIDENTS[base_name(name)]][name]]
+    assert not silent, f"{stage}: pages that stay quiet in their incident: {silent}"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("scenario", QUIET)
+def test_no_page_fires_when_nothing_is_wrong(runs: dict[str, StageRun], stage: str, scenario: str) -> None:
+    assert runs[stage].pages_fired(scenario) == []
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_incident_scenario_pages_someone(runs: dict[str, StageRun], stage: str) -> None:
+    unheard = [
+        scenario.name for scenario in SCENARIOS if not scenario.quiet and not runs[stage].pages_fired(scenario.name)
+    ]
+    assert not unheard, f"{stage}: incidents no page hears: {unheard}"
+
+
+def test_prod_has_every_page_and_the_spillover_signals_are_tickets(runs: dict[str, StageRun]) -> None:
+    prod = runs["prod"]
+    assert {base_name(name) for name in pages(prod)} == set(PAGE_INCIDENTS)
+    kinds = {base_name(entry.alarm.name): entry.kind for entry in prod.alarms}
+    assert kinds["router-pc-spillover"] == kinds["serverless-pc-spillover"] == "ticket"
+    # The burst spills over provisioned concurrency: a capacity ticket may say so, no page does.
+    assert not prod.pages_fired("burst-above-pc")
+
+
+def test_the_table_and_the_json_hold_every_alarm_and_scenario(runs: dict[str, StageRun]) -> None:
+    prod = runs["prod"]
+    text = table(prod)
+    for entry in prod.alarms:
+        assert f"| {entry.alarm.name} " in text
+    assert all(name in text.splitlines()[2] for name in SCENARIO_NAMES)
+    document = as_json(prod)
+    assert set(document["fired"]) == set(SCENARIO_NAMES)  # type: ignore[arg-type]
