@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Final
 
 from functions.config.telemetry import (
-    COLD_STARTS_METRIC,
     METRICS_NAMESPACE,
     MISMATCHED_NOTIFICATIONS_METRIC,
     OLDEST_OPEN_JOB_AGE_METRIC,
@@ -150,12 +149,16 @@ class SimulatedMetrics:
 
             return emit
 
-        def requests(value: Callable[[Answers], tuple[float, float]]) -> Emitter:
-            def emit(_: Minute, answered: Answers, dimensions: Mapping[str, str]) -> Samples | None:
-                if dimensions.get("route", "serverless") != "serverless" or not answered.total:
-                    return None
-                hits, total = value(answered)
-                return Samples.events(hits, total)
+        def requests(value: Callable[[Answers], tuple[float, float]], *, every: bool = False) -> Emitter:
+            # Async submissions (202s) are requests on the "async" route: never an error, never degraded.
+            def emit(minute: Minute, answered: Answers, dimensions: Mapping[str, str]) -> Samples | None:
+                route = dimensions.get("route")
+                hits, total = value(answered) if route in (None, "serverless") and answered.total else (0.0, 0.0)
+                submitted = minute.async_submissions if route in (None, "async") else 0
+                # ``every``: the metric is 1 for each request (Requests), async submissions included.
+                return (
+                    Samples.events(hits + (submitted if every else 0), total + submitted) if total + submitted else None
+                )
 
             return emit
 
@@ -246,7 +249,7 @@ class SimulatedMetrics:
             (sqs, "ApproximateNumberOfMessagesVisible"): _Family(
                 (frozenset({"QueueName"}),), lambda m, _, __: Samples.value(m.dead_letters)
             ),
-            (METRICS_NAMESPACE, "Requests"): _Family(per_request, requests(lambda a: (a.total, a.total))),
+            (METRICS_NAMESPACE, "Requests"): _Family(per_request, requests(lambda a: (a.total, a.total), every=True)),
             (METRICS_NAMESPACE, "ServerErrors"): _Family(per_request, requests(lambda a: (a.server_errors, a.total))),
             (METRICS_NAMESPACE, "ClientErrors"): _Family(per_request, requests(lambda a: (a.client_errors, a.total))),
             (METRICS_NAMESPACE, "DegradedRequests"): _Family(per_request, requests(lambda a: (a.degraded, a.total))),
@@ -259,9 +262,6 @@ class SimulatedMetrics:
             ),
             (METRICS_NAMESPACE, "EndpointLatency"): _Family(
                 per_request, request_latency(lambda a: a.endpoint_latency_ms, lambda a: a.endpoint_calls)
-            ),
-            (METRICS_NAMESPACE, COLD_STARTS_METRIC): _Family(
-                service, custom(ROUTER_SERVICE, lambda m: None if not m.requests else router_spill(m, answers(m)) / 5)
             ),
             (METRICS_NAMESPACE, UNHANDLED_ERRORS_METRIC): _Family(
                 service, custom(ROUTER_SERVICE, lambda m: float(m.unhandled * models) if m.unhandled else None)

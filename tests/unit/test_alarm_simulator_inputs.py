@@ -1,0 +1,204 @@
+"""The alarm simulator's inputs: alarms read from templates (names, topics, dimensions) and the simulated
+metrics (what a scenario minute emits, and a loud failure for a metric or dimensions nobody publishes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ops.alarm_simulator.emitters import SimulatedMetrics, UnknownMetricError
+from ops.alarm_simulator.engine import CompositeAlarm, MetricAlarm, SimulationError
+from ops.alarm_simulator.scenarios import SCENARIOS, hours, spread
+from ops.alarm_simulator.series import statistic
+from ops.alarm_simulator.template import DEAD_LETTER_QUEUE, StackTemplate, router_latency_targets, stage_alarms
+from ops.alarm_simulator.traffic import Capacity, Minute
+
+CAPACITY = Capacity(
+    router_provisioned=2,
+    router_reserved=20,
+    serverless_provisioned={"s-iris": 2},
+    async_endpoints=("s-iris-async",),
+    models=("iris",),
+    latency_targets_ms={"iris": 100.0},
+)
+
+
+def alarm_resource(description: str, actions: list[Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmDescription": description,
+            "AlarmActions": actions,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "EvaluationPeriods": 1,
+            "Threshold": 0,
+            **extra,
+        },
+    }
+
+
+def stage() -> list[StackTemplate]:
+    platform = {
+        "Resources": {
+            "PageTopic": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": "Inference router page"}},
+            "TopicParam": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {"Name": "/s/page-topic", "Value": {"Ref": "PageTopic"}},
+            },
+            "Router": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Environment": {
+                        "Variables": {"POWERTOOLS_SERVICE_NAME": "inference-router", "LATENCY_TARGETS_MS": '{"*": 250}'}
+                    }
+                },
+            },
+            "Dlq": {"Type": "AWS::SQS::Queue", "Properties": {}},
+            "Results": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {"RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]}}},
+            },
+            "DlqAlarm1A2B3C4D": alarm_resource(
+                "Page: dead letters. Runbook: https://example.com/runbooks/dlq-not-empty.md",
+                [{"Ref": "PageTopic"}],
+                Namespace="AWS/SQS",
+                MetricName="ApproximateNumberOfMessagesVisible",
+                Dimensions=[{"Name": "QueueName", "Value": {"Fn::GetAtt": ["Dlq", "QueueName"]}}],
+                Period=60,
+                Statistic="Maximum",
+                TreatMissingData="notBreaching",
+            ),
+            "ErrorsAlarm": alarm_resource(
+                "Page. Runbook: https://example.com/runbooks/router-errors.md#now",
+                [{"Ref": "PageTopic"}],
+                Namespace="AWS/Lambda",
+                MetricName="Errors",
+                Dimensions=[
+                    {"Name": "FunctionName", "Value": {"Ref": "Router"}},
+                    {"Name": "Resource", "Value": {"Fn::Join": ["", [{"Ref": "Router"}, ":live"]]}},
+                ],
+                Period=60,
+                Statistic="Sum",
+            ),
+        }
+    }
+    model = {
+        "Parameters": {"PageArn": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": "/s/page-topic"}},
+        "Resources": {
+            "WakeFromZeroAlarm89ABCDEF": alarm_resource(
+                "scaling",
+                [{"Ref": "ScalingPolicy"}],
+                Namespace="AWS/SageMaker",
+                MetricName="HasBacklogWithoutCapacity",
+                Dimensions=[{"Name": "EndpointName", "Value": "s-iris-async"}],
+                Period=60,
+                Statistic="Maximum",
+            ),
+            "ScalingPolicy": {"Type": "AWS::ApplicationAutoScaling::ScalingPolicy", "Properties": {}},
+            "Burn": {
+                "Type": "AWS::CloudWatch::CompositeAlarm",
+                "Properties": {
+                    "AlarmDescription": "Page. Runbook: https://example.com/runbooks/slo-burn.md",
+                    "AlarmActions": [{"Ref": "PageArn"}],
+                    "AlarmRule": {
+                        "Fn::Join": ["", ['ALARM("', {"Fn::GetAtt": ["WakeFromZeroAlarm89ABCDEF", "Arn"]}, '")']]
+                    },
+                },
+            },
+        },
+    }
+    return [StackTemplate("S", None, platform), StackTemplate("S-model-iris", "iris", model)]
+
+
+def test_alarms_are_named_by_runbook_classed_by_topic_and_keyed_as_the_metrics_are() -> None:
+    alarms = {entry.alarm.name: entry for entry in stage_alarms(stage())}
+    assert {name: entry.kind for name, entry in alarms.items()} == {
+        "dlq-not-empty": "page",
+        "router-errors": "page",
+        "WakeFromZeroAlarm [iris]": "-",
+        "slo-burn [iris]": "page",  # its topic reached through the model stack's SSM parameter
+    }
+    dlq = alarms["dlq-not-empty"].alarm
+    errors = alarms["router-errors"].alarm
+    assert isinstance(dlq, MetricAlarm)
+    assert isinstance(errors, MetricAlarm)
+    assert dlq.queries[0].stat is not None
+    assert dlq.queries[0].stat.dimensions == (("QueueName", DEAD_LETTER_QUEUE),)
+    assert errors.queries[0].stat is not None
+    assert errors.queries[0].stat.dimensions == (
+        ("FunctionName", "inference-router"),
+        ("Resource", "inference-router:live"),
+    )
+    assert errors.treat_missing == "missing"  # CloudWatch's default when the template says nothing
+    burn = alarms["slo-burn [iris]"].alarm
+    assert isinstance(burn, CompositeAlarm)
+    assert burn.rule == 'ALARM("WakeFromZeroAlarm [iris]")'
+
+
+def test_an_anomaly_band_alarm_or_an_unfollowable_reference_fails_loudly() -> None:
+    templates = stage()
+    del templates[0].json["Resources"]["DlqAlarm1A2B3C4D"]["Properties"]["Threshold"]  # type: ignore[attr-defined]
+    with pytest.raises(SimulationError, match="anomaly"):
+        stage_alarms(templates)
+    templates = stage()
+    templates[1].json["Parameters"]["PageArn"]["Default"] = "/elsewhere"  # type: ignore[index]
+    with pytest.raises(SimulationError, match="PageArn"):
+        stage_alarms(templates)
+
+
+def test_the_router_latency_targets_come_from_its_environment_with_the_default_entry() -> None:
+    assert router_latency_targets(stage(), ("iris", "mlp")) == {"iris": 250.0, "mlp": 250.0}
+    with pytest.raises(SimulationError, match="no router function"):
+        router_latency_targets(stage()[1:], ("iris",))
+
+
+def test_spread_keeps_the_total_and_spaces_the_counts() -> None:
+    counts = spread([0.25] * 8 + [2.5] * 2)
+    assert counts == [0, 0, 0, 1, 0, 0, 0, 1, 2, 3]
+    assert sum(counts) == 7
+
+
+def test_a_minute_emits_what_its_answers_were() -> None:
+    minute = Minute(requests=100, client_errors=2, endpoint_errors=3, async_submissions=10, endpoint_ms=100.0)
+    metrics = SimulatedMetrics([minute], CAPACITY)
+    per_model = {"service": "inference-router", "model": "iris"}
+    assert statistic(metrics.samples("InferenceRouter", "Requests", per_model), "Sum") == 110
+    assert statistic(metrics.samples("InferenceRouter", "ServerErrors", per_model), "Sum") == 3
+    assert statistic(metrics.samples("InferenceRouter", "ServerErrors", {**per_model, "route": "async"}), "Sum") == 0
+    # A 106 ms median (100 ms endpoint + 6 ms router): only the fastest half, at 0.8x, is under the 100 ms target.
+    assert statistic(metrics.samples("InferenceRouter", "SlowRequests", per_model), "Sum") == pytest.approx(50)
+    api = {"ApiName": "x", "Stage": "s"}
+    assert statistic(metrics.samples("AWS/ApiGateway", "5XXError", api), "Average") == pytest.approx(0.03)
+    variant = {"EndpointName": "s-iris", "VariantName": "AllTraffic"}
+    assert statistic(metrics.samples("AWS/SageMaker", "Invocation5XXErrors", variant), "Sum") == 3
+
+
+def test_an_outage_answers_from_the_fallback_or_with_503s() -> None:
+    down = Minute(requests=50, endpoint_up=False, fallback=True, breaker_opens=5)
+    per_model = {"service": "inference-router", "model": "iris"}
+    with_fallback = SimulatedMetrics([down], CAPACITY)
+    assert statistic(with_fallback.samples("InferenceRouter", "DegradedRequests", per_model), "Sum") == 50
+    assert statistic(with_fallback.samples("InferenceRouter", "ServerErrors", per_model), "Sum") == 0
+    breaker = {"service": "inference-router", "endpoint": "s-iris", "state": "open"}
+    assert statistic(with_fallback.samples("InferenceRouter", "BreakerTransitions", breaker), "Sum") == 5
+    without = SimulatedMetrics([Minute(requests=50, endpoint_up=False)], CAPACITY)
+    assert statistic(without.samples("InferenceRouter", "ServerErrors", per_model), "Sum") == 50
+
+
+def test_a_metric_or_dimensions_nobody_publishes_fail_loudly() -> None:
+    metrics = SimulatedMetrics([Minute(requests=1)], CAPACITY)
+    with pytest.raises(UnknownMetricError, match="CPUUtilization is not simulated"):
+        metrics.samples("AWS/SageMaker", "CPUUtilization", {"EndpointName": "s-iris"})
+    with pytest.raises(UnknownMetricError, match="not published with dimensions"):
+        metrics.samples("InferenceRouter", "DegradedAnswers", {"service": "inference-router", "model": "iris"})
+    with pytest.raises(UnknownMetricError, match="nothing publishes model='mlp'"):
+        metrics.samples("InferenceRouter", "Requests", {"service": "inference-router", "model": "mlp"})
+    with pytest.raises(UnknownMetricError, match="not an async endpoint"):
+        metrics.samples("AWS/SageMaker", "HasBacklogWithoutCapacity", {"EndpointName": "s-iris"})
+
+
+def test_every_scenario_is_a_day_and_its_incident_is_inside_it() -> None:
+    for scenario in SCENARIOS:
+        assert len(scenario.build()) == 24 * 60, scenario.name
+    assert hours(14, 15) == range(840, 900)
