@@ -24,6 +24,8 @@ DEGRADED_REQUESTS_METRIC: Final[str] = "DegradedRequests"
 SLOW_REQUESTS_METRIC: Final[str] = "SlowRequests"
 LATENCY_METRIC: Final[str] = "Latency"
 ENDPOINT_LATENCY_METRIC: Final[str] = "EndpointLatency"
+# A degraded answer, by service, model, reason (how it was answered) and cause (why the endpoint could not).
+DEGRADED_ANSWERS_METRIC: Final[str] = "DegradedAnswers"
 # Once per cold start, dimension "service" only.
 COLD_STARTS_METRIC: Final[str] = "ColdStarts"
 SERVICE_DIMENSION: Final[str] = "service"

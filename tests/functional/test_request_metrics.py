@@ -72,12 +72,12 @@ def emf_documents(output: str) -> list[dict[str, Any]]:
 
 
 def call(router: RouterApp, event: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> tuple[HandlerAnswer, Any]:
-    """The answer and the one request document the call wrote (it fails on two, or on another metric's)."""
+    """The answer and the one document the call wrote (it fails on two, or on one without the request's)."""
     capsys.readouterr()
     answer = answer_of(router(event, LocalLambdaContext()))
-    documents = [document for document in emf_documents(capsys.readouterr().out) if "Requests" in document]
-    assert len(documents) == 1, documents
-    return answer, documents[0]
+    [document] = emf_documents(capsys.readouterr().out)
+    assert "Requests" in document
+    return answer, document
 
 
 def request_directive(document: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +182,12 @@ def test_a_degraded_answer_is_a_200_counted_degraded(
     assert (answer.status, "X-Inference-Degraded" in answer.headers) == (200, True)
     assert (document["model"], document["route"]) == ("iris-static", "serverless")
     assert (document["DegradedRequests"], document["ServerErrors"]) == (1, 0)
+    # DegradedAnswers by how and why rides in the same document, under the dimensions the dashboards search.
+    [degraded] = [d for d in document["_aws"]["CloudWatchMetrics"] if d["Metrics"][0]["Name"] == "DegradedAnswers"]
+    assert degraded["Dimensions"] == [["service", "model", "reason", "cause"]]
+    assert (document["DegradedAnswers"], document["reason"], document["cause"]) == (
+        1, "static-fallback", "model-not-ready",
+    )  # fmt: skip
 
 
 def test_a_model_in_the_router_is_the_lambda_route(router: RouterApp, capsys: pytest.CaptureFixture[str]) -> None:
@@ -211,6 +217,22 @@ def test_the_last_resort_500_is_counted_as_a_server_error(
     answer, document = call(router, event, capsys)
     assert answer.status == 500
     assert (document["model"], document["ServerErrors"], document["status"]) == ("iris", 1, 500)
+    [by_service] = [d for d in document["_aws"]["CloudWatchMetrics"] if d["Dimensions"] == [["service"]]]
+    assert {"Name": "UnhandledErrors", "Unit": "Count"} in by_service["Metrics"]
+    assert document["UnhandledErrors"] == 1
+
+
+def test_the_last_resort_500_of_another_route_is_its_only_document(
+    router: RouterApp, capsys: pytest.CaptureFixture[str]
+) -> None:
+    router(load_event("apigw_health_live"), LocalLambdaContext())  # the cold start's document
+    capsys.readouterr()
+    answer = answer_of(router(["not", "an", "event"], LocalLambdaContext()))  # type: ignore[arg-type]
+    assert answer.status == 500
+    [document] = emf_documents(capsys.readouterr().out)
+    assert document["UnhandledErrors"] == 1
+    assert "Requests" not in document
+    assert document["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
 
 
 def test_metrics_disabled_writes_no_document(

@@ -26,7 +26,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from functions.config import api_routes as api
 from functions.config.models import load_models_config
-from functions.config.telemetry import ROUTER_SERVICE, UNHANDLED_ERRORS_METRIC
+from functions.config.telemetry import ROUTER_SERVICE
 from functions.domain.breaker import BreakerRegistry
 from functions.domain.callers import CallerIdentity
 from functions.domain.deadline import DeadlineBudget
@@ -53,7 +53,6 @@ from functions.handlers.router.telemetry import (
     BreakerLog,
     StatusLookupFailures,
     SubmitAnomalies,
-    count,
     count_degraded,
 )
 
@@ -183,10 +182,11 @@ def create_app(settings: RouterSettings, async_settings: AsyncSettings | None, c
         async_configured=async_settings is not None,
         in_lambda=in_lambda,
     )
-    resolver = routes(use_case, config, logger, readiness)
+    resolver = routes(use_case, config, logger, readiness, metrics)
     handler = metrics.measured(
         last_resort(
             logger,
+            metrics,
             logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)(resolver.resolve),
         )
     )
@@ -196,7 +196,7 @@ def create_app(settings: RouterSettings, async_settings: AsyncSettings | None, c
 
 
 def routes(
-    use_case: InferUseCase, config: ModelsConfig, logger: Logger, readiness: ReadinessCheck
+    use_case: InferUseCase, config: ModelsConfig, logger: Logger, readiness: ReadinessCheck, metrics: RequestMetrics
 ) -> APIGatewayRestResolver:
     """The resolver with every route of functions/config/api_routes.py.
 
@@ -273,7 +273,7 @@ def routes(
         )
         outcome = use_case.infer(call, remaining_ms=app.lambda_context.get_remaining_time_in_millis)
         if isinstance(outcome, Degraded | SpilledToAsync):
-            count_degraded(logger, model, outcome)
+            count_degraded(logger, metrics, model, outcome)
         if isinstance(outcome, Submitted | SpilledToAsync):
             logger.info("async job submitted", extra={"job_id": outcome.job.job_id, "model": model})
         return outcome_response(outcome, encoding)
@@ -332,12 +332,12 @@ def request_body(event: dict[str, Any]) -> bytes:
         ) from None
 
 
-def last_resort(logger: Logger, handler: Callable[[dict[str, Any], Any], dict[str, Any]]) -> Callable[
-    [dict[str, Any], Any], dict[str, Any]
-]:  # fmt: skip
+def last_resort(
+    logger: Logger, metrics: RequestMetrics, handler: Callable[[dict[str, Any], Any], dict[str, Any]]
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """``handler``, answering a JSON 500 for any exception it raises: a Lambda error would reach the caller as
     API Gateway's 502 and page on-call through the router-errors alarm. Logged (type, clipped message, where)
-    and counted (``UnhandledErrors``)."""
+    and counted (``UnhandledErrors``, in the request's metrics document)."""
 
     @functools.wraps(handler)
     def guarded(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -353,7 +353,7 @@ def last_resort(logger: Logger, handler: Callable[[dict[str, Any], Any], dict[st
                     "at": f"{frame.filename}:{frame.lineno}",
                 },
             )
-            count(UNHANDLED_ERRORS_METRIC)
+            metrics.unhandled()
             return internal_error()
 
     return guarded

@@ -4,7 +4,9 @@ Dimensions are bounded: ``service``, ``model`` (a name from the config, or ``-``
 and ``route`` (``serverless``, ``async``, ``lambda``). The document is built by hand, not by Powertools'
 metrics module: a ``json.dumps`` and a ``print`` cost no import on the cold path and a few microseconds a
 request (``python -m bench.router_overhead`` prints the figure). The request id is a property of the document,
-not a dimension: a Logs Insights query finds one request's metrics by it.
+not a dimension: a Logs Insights query finds one request's metrics by it. A degraded answer's
+``DegradedAnswers`` (by service, model, reason and cause) rides in the same document, so a request writes one
+whatever it came to (a circuit's state change is counted on its own: functions/handlers/router/telemetry.py).
 
 Example document (one line in the log)::
 
@@ -31,6 +33,7 @@ from functions.config.api_routes import INFER_ROUTES
 from functions.config.telemetry import (
     CLIENT_ERRORS_METRIC,
     COLD_STARTS_METRIC,
+    DEGRADED_ANSWERS_METRIC,
     DEGRADED_REQUESTS_METRIC,
     ENDPOINT_LATENCY_METRIC,
     LATENCY_METRIC,
@@ -42,11 +45,11 @@ from functions.config.telemetry import (
     SERVER_ERRORS_METRIC,
     SERVICE_DIMENSION,
     SLOW_REQUESTS_METRIC,
+    UNHANDLED_ERRORS_METRIC,
     UNKNOWN_MODEL,
 )
 from functions.domain.async_jobs import AsyncEndpoint
 from functions.domain.endpoint_call import ModelBackend
-from functions.handlers.router.responses import DEGRADED_HEADER
 
 if TYPE_CHECKING:
     from functions.config.model_types import ModelsConfig
@@ -70,14 +73,17 @@ ACCEPTED_STATUS: Final[int] = 202
 
 @dataclass
 class RequestRecord:
-    """What one infer request's metrics need besides its answer: the model named in the path, when it began,
-    the route its endpoint calls took and their time."""
+    """What one request's metrics need besides its answer: the model named in an infer request's path (None
+    for any other route), when it began, the route its endpoint calls took and their time, how it degraded,
+    and whether the last resort answered it."""
 
-    model: str
+    model: str | None
     started: float
     correlation_id: str | None
     route: str | None = None
     endpoint_ms: float | None = None
+    degraded: tuple[str, str] | None = None  # (reason, cause) of a degraded answer
+    unhandled: bool = False
 
 
 _current: contextvars.ContextVar[RequestRecord | None] = contextvars.ContextVar("router_request", default=None)
@@ -91,8 +97,13 @@ def metrics_disabled(environ: Mapping[str, str] = os.environ) -> bool:
     return environ.get("POWERTOOLS_DEV", "").strip().lower() in ("1", "true", "yes", "on", "y", "t")
 
 
+def _directive(dimensions: list[list[str]], metrics: list[dict[str, str]]) -> dict[str, Any]:
+    return {"Namespace": METRICS_NAMESPACE, "Dimensions": dimensions, "Metrics": metrics}
+
+
 class RequestMetrics:
-    """Measures each infer request and writes its EMF document; counts the environment's cold start once.
+    """Measures each request and writes at most one EMF document for it: an infer request's metrics, a
+    degraded answer's, the last resort's ``UnhandledErrors``, and the environment's cold start (once).
 
     An environment initialised for provisioned concurrency is not counted as a cold start: no request waited
     for its init (functions/config/router_settings.py, ``provisioned_init``).
@@ -131,18 +142,19 @@ class RequestMetrics:
 
         return measuring
 
-    def begin(self, event: Any) -> RequestRecord | None:
-        """A record when ``event`` is an infer request (by the API resource it matched), else None."""
-        if not isinstance(event, dict) or event.get("resource") not in INFER_RESOURCES:
-            return None
-        parameters = event.get("pathParameters")
-        model = parameters.get("model") if isinstance(parameters, dict) else None
-        context = event.get("requestContext")
+    def begin(self, event: Any) -> RequestRecord:
+        """The request's record; an infer request (by the API resource it matched) names its model."""
+        model: Any = None
+        context: Any = None
+        if isinstance(event, dict):
+            context = event.get("requestContext")
+            if event.get("resource") in INFER_RESOURCES:
+                parameters = event.get("pathParameters")
+                model = parameters.get("model") if isinstance(parameters, dict) else None
+                model = model if isinstance(model, str) else UNKNOWN_MODEL
         request_id = context.get("requestId") if isinstance(context, dict) else None
         return RequestRecord(
-            model=model if isinstance(model, str) else UNKNOWN_MODEL,
-            started=self.clock(),
-            correlation_id=request_id if isinstance(request_id, str) else None,
+            model=model, started=self.clock(), correlation_id=request_id if isinstance(request_id, str) else None
         )
 
     @contextmanager
@@ -157,34 +169,58 @@ class RequestMetrics:
                 record.route = route
                 record.endpoint_ms = (record.endpoint_ms or 0.0) + (self.clock() - started) * 1000
 
-    def finish(self, record: RequestRecord | None, response: Any) -> None:
-        """Emit the request's document (with the cold start when it is the environment's first request)."""
+    def degraded(self, reason: str, cause: str) -> None:
+        """The request in flight was answered degraded: ``reason`` how (static-fallback, last-good,
+        spilled-async), ``cause`` why the endpoint could not (circuit-open, deadline, throttled...)."""
+        record = _current.get()
+        if record is not None:
+            record.degraded = (reason, cause)
+
+    def unhandled(self) -> None:
+        """The request in flight raised what nothing handled; the last resort answered 500."""
+        record = _current.get()
+        if record is not None:
+            record.unhandled = True
+
+    def finish(self, record: RequestRecord, response: Any) -> None:
+        """Emit the request's document, if it has anything to count."""
         cold, self.cold_start = self.cold_start, False
-        if metrics_disabled() or (record is None and not cold):
+        if metrics_disabled() or (record.model is None and not cold and not record.unhandled):
             return
         document = self.document(record, response, cold=cold)
         self.emit(json.dumps(document, separators=(",", ":")))
 
-    def document(self, record: RequestRecord | None, response: Any, *, cold: bool) -> dict[str, Any]:
+    def document(self, record: RequestRecord, response: Any, *, cold: bool) -> dict[str, Any]:
         directives: list[dict[str, Any]] = []
         document: dict[str, Any] = {SERVICE_DIMENSION: ROUTER_SERVICE}
-        if record is not None:
-            directives.append(self._request_directive(record, response, document))
+        if record.model is not None:
+            directives.append(self._request_directive(record.model, record, response, document))
+        if record.degraded is not None and MODEL_DIMENSION in document:
+            document["reason"], document["cause"] = record.degraded
+            document[DEGRADED_ANSWERS_METRIC] = 1
+            directives.append(
+                _directive(
+                    [[SERVICE_DIMENSION, MODEL_DIMENSION, "reason", "cause"]],
+                    [{"Name": DEGRADED_ANSWERS_METRIC, "Unit": "Count"}],
+                )
+            )
+        by_service = []
+        if record.unhandled:
+            document[UNHANDLED_ERRORS_METRIC] = 1
+            by_service.append({"Name": UNHANDLED_ERRORS_METRIC, "Unit": "Count"})
         if cold:
             document[COLD_STARTS_METRIC] = 1
-            directives.append(
-                {
-                    "Namespace": METRICS_NAMESPACE,
-                    "Dimensions": [[SERVICE_DIMENSION]],
-                    "Metrics": [{"Name": COLD_STARTS_METRIC, "Unit": "Count"}],
-                }
-            )
+            by_service.append({"Name": COLD_STARTS_METRIC, "Unit": "Count"})
+        if by_service:
+            directives.append(_directive([[SERVICE_DIMENSION]], by_service))
         return {"_aws": {"Timestamp": int(self.wall_clock() * 1000), "CloudWatchMetrics": directives}, **document}
 
-    def _request_directive(self, record: RequestRecord, response: Any, document: dict[str, Any]) -> dict[str, Any]:
+    def _request_directive(
+        self, name: str, record: RequestRecord, response: Any, document: dict[str, Any]
+    ) -> dict[str, Any]:
         latency_ms = (self.clock() - record.started) * 1000
-        status, headers = _status_and_headers(response)
-        model = self.config.model(record.model)
+        status = _status(response)
+        model = self.config.model(name)
         target = self.latency_targets_ms.get(model.name) if model is not None else None
         document.update(
             {
@@ -192,7 +228,7 @@ class RequestMetrics:
                 REQUESTS_METRIC: 1,
                 SERVER_ERRORS_METRIC: int(status >= 500),
                 CLIENT_ERRORS_METRIC: int(400 <= status < 500),
-                DEGRADED_REQUESTS_METRIC: int(DEGRADED_HEADER.lower() in headers),
+                DEGRADED_REQUESTS_METRIC: int(record.degraded is not None),
                 SLOW_REQUESTS_METRIC: int(target is not None and latency_ms > target),
                 LATENCY_METRIC: round(latency_ms, 3),
                 "status": status,
@@ -211,17 +247,13 @@ class RequestMetrics:
             accepted = status == ACCEPTED_STATUS
             document[ROUTE_DIMENSION] = ASYNC_ROUTE if accepted else record.route or model.route.sync or ASYNC_ROUTE
             dimensions.append([SERVICE_DIMENSION, MODEL_DIMENSION, ROUTE_DIMENSION])
-        return {"Namespace": METRICS_NAMESPACE, "Dimensions": dimensions, "Metrics": metrics}
+        return _directive(dimensions, metrics)
 
 
-def _status_and_headers(response: Any) -> tuple[int, set[str]]:
-    """The answer's status and its header names, lower case (a proxy answer has either header map)."""
-    if not isinstance(response, dict):
-        return 500, set()
-    status = response.get("statusCode")
-    names = {str(name).lower() for name in (response.get("headers") or {})}
-    names |= {str(name).lower() for name in (response.get("multiValueHeaders") or {})}
-    return (status if isinstance(status, int) else 500), names
+def _status(response: Any) -> int:
+    """The answer's status (the handler always answers a proxy response; anything else would be a 500)."""
+    status = response.get("statusCode") if isinstance(response, dict) else None
+    return status if isinstance(status, int) else 500
 
 
 class ModelCalls(ModelBackend, AsyncEndpoint, Protocol):

@@ -1,8 +1,9 @@
 """What the router logs and counts besides its answers: degraded answers, circuit changes, submit anomalies,
 endpoint status lookups that failed.
 
-Every metric is one EMF line in the namespace the alarms read (``functions.config.telemetry``); Powertools'
-metrics module loads on the first of these events, never on a plain answer.
+A degraded answer is counted in its request's own metrics document (``request_metrics.py``); a circuit change
+and a submit anomaly are each one EMF line of their own, in the namespace the alarms read
+(``functions.config.telemetry``), through Powertools' single_metric.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
     from functions.domain.outcomes import Degraded, SpilledToAsync
+    from functions.handlers.router.request_metrics import RequestMetrics
 
 
 def count(name: str, **dimensions: str) -> None:
@@ -30,11 +32,11 @@ def degraded_header(outcome: Degraded | SpilledToAsync) -> str:
     return f"{outcome.cause}; {outcome.answered_by}"
 
 
-def count_degraded(logger: Logger, model: str, outcome: Degraded | SpilledToAsync) -> None:
-    """A metric per degraded answer, by model, how it was answered (``reason``: static-fallback, last-good,
-    spilled-async) and why the endpoint could not (``cause``: circuit-open, deadline, throttled...). Both sets
-    are closed enums, so the dimensions stay bounded."""
-    count("DegradedAnswers", model=model, reason=str(outcome.answered_by), cause=str(outcome.cause))
+def count_degraded(logger: Logger, metrics: RequestMetrics, model: str, outcome: Degraded | SpilledToAsync) -> None:
+    """A metric per degraded answer (``DegradedAnswers``, in the request's own document), by model, how it was
+    answered (``reason``: static-fallback, last-good, spilled-async) and why the endpoint could not (``cause``:
+    circuit-open, deadline, throttled...). Both sets are closed enums, so the dimensions stay bounded."""
+    metrics.degraded(str(outcome.answered_by), str(outcome.cause))
     logger.warning("degraded answer", extra={"model": model, "why": degraded_header(outcome)})
 
 
