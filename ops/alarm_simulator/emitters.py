@@ -10,7 +10,7 @@ state forever, which is a defect to fix, not a quiet alarm.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -59,7 +59,7 @@ class SimulatedMetrics:
     def __init__(self, timeline: Sequence[Minute], capacity: Capacity) -> None:
         self.timeline = list(timeline)
         self.capacity = capacity
-        self.answered = [answers(minute) for minute in self.timeline]
+        self.answered = [answers(minute, capacity.deadline_ms) for minute in self.timeline]
         self.families = self._families()
 
     @property
@@ -162,20 +162,28 @@ class SimulatedMetrics:
 
             return emit
 
-        def request_latency(median: Callable[[Answers], float | None], count: Callable[[Answers], int]) -> Emitter:
+        def request_latency(
+            histogram: Callable[[Answers], Iterable[tuple[float, float]] | None], count: Callable[[Answers], int]
+        ) -> Emitter:
             def emit(_: Minute, answered: Answers, dimensions: Mapping[str, str]) -> Samples | None:
-                value = median(answered)
-                if dimensions.get("route", "serverless") != "serverless" or value is None or not count(answered):
+                shares = histogram(answered)
+                if dimensions.get("route", "serverless") != "serverless" or shares is None or not count(answered):
                     return None
-                return Samples.histogram((ms, share * count(answered)) for ms, share in latency_histogram(value))
+                return Samples.histogram((ms, share * count(answered)) for ms, share in shares)
 
             return emit
+
+        def endpoint_histogram(answered: Answers) -> Iterable[tuple[float, float]] | None:
+            median = answered.endpoint_latency_ms
+            if median is None:
+                return None
+            return ((min(ms, capacity.deadline_ms), share) for ms, share in latency_histogram(median))
 
         def slow(answered: Answers, dimensions: Mapping[str, str]) -> float:
             target = capacity.latency_targets_ms.get(dimensions["model"])
             if target is None:
                 return 0.0
-            return sum(share for ms, share in latency_histogram(answered.latency_ms) if ms > target) * answered.total
+            return sum(share for ms, share in answered.latencies if ms > target) * answered.total
 
         def custom(service_name: str, value: Callable[[Minute], float | None]) -> Emitter:
             def emit(minute: Minute, _: Answers, dimensions: Mapping[str, str]) -> Samples | None:
@@ -196,9 +204,7 @@ class SimulatedMetrics:
             (lambda_ns, "Duration"): _Family(
                 alias,
                 lambda _, a, __: (
-                    Samples.histogram((ms, share * a.total * models) for ms, share in latency_histogram(a.latency_ms))
-                    if a.total
-                    else None
+                    Samples.histogram((ms, share * a.total * models) for ms, share in a.latencies) if a.total else None
                 ),
             ),
             (lambda_ns, "Errors"): _Family(alias, invoked(lambda m, _: m.crashes * models)),
@@ -258,10 +264,10 @@ class SimulatedMetrics:
                 lambda m, a, d: requests(lambda answered: (slow(answered, d), answered.total))(m, a, d),
             ),
             (METRICS_NAMESPACE, "Latency"): _Family(
-                per_request, request_latency(lambda a: a.latency_ms, lambda a: a.total)
+                per_request, request_latency(lambda a: a.latencies, lambda a: a.total)
             ),
             (METRICS_NAMESPACE, "EndpointLatency"): _Family(
-                per_request, request_latency(lambda a: a.endpoint_latency_ms, lambda a: a.endpoint_calls)
+                per_request, request_latency(endpoint_histogram, lambda a: a.endpoint_calls)
             ),
             (METRICS_NAMESPACE, UNHANDLED_ERRORS_METRIC): _Family(
                 service, custom(ROUTER_SERVICE, lambda m: float(m.unhandled * models) if m.unhandled else None)

@@ -56,6 +56,7 @@ def stage_capacity(stage_name: str, templates: list[StackTemplate]) -> Capacity:
         async_endpoints=tuple(asynchronous),
         models=deployed,
         latency_targets_ms=router_latency_targets(templates, deployed),
+        deadline_ms=stage.router.invoke_budget_ms - stage.router.response_reserve_ms,
     )
 
 

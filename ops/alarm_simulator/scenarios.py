@@ -178,6 +178,18 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
         _flood,
     ),
     Scenario(
+        "endpoint-hangs",
+        "the endpoint takes 30 s, 10:00-10:30: the router gives up at its deadline and answers 504",
+        False,
+        lambda: broken(healthy(), hours(10, 10.5), endpoint_ms=30_000.0),
+    ),
+    Scenario(
+        "idle-day",
+        "no requests and no async jobs all day",
+        True,
+        lambda: with_async(sync_day(lambda _: 0.0), batches=()),
+    ),
+    Scenario(
         "forged-notifications",
         "3 forged async notifications a minute, 10:00-10:30",
         False,

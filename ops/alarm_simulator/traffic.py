@@ -25,6 +25,8 @@ class Capacity:
     async_endpoints: tuple[str, ...]
     models: tuple[str, ...]
     latency_targets_ms: dict[str, float] = field(default_factory=dict)
+    # The router stops waiting for the endpoint here (invoke budget less the response reserve) and answers 504.
+    deadline_ms: float = 19_700.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,25 +90,33 @@ class Answers:
     endpoint_failures: int
     latency_ms: float  # median of the answered requests
     endpoint_latency_ms: float | None
+    latencies: tuple[tuple[float, float], ...]  # (ms, share of the answers)
 
     @property
     def router_seconds(self) -> float:
         return self.latency_ms / 1000
 
 
-def answers(minute: Minute) -> Answers:
+def answers(minute: Minute, deadline_ms: float) -> Answers:
+    """What the router answered: a call past ``deadline_ms`` is given up and answered 504 at the deadline (the
+    endpoint does not count it as its own error: the client went away)."""
     served = minute.requests - minute.client_errors
     broken = minute.crashes + minute.unhandled
     if minute.endpoint_up:
+        median = ROUTER_OVERHEAD_MS + minute.endpoint_ms
+        latencies = tuple((min(ms, deadline_ms), share) for ms, share in latency_histogram(median))
+        late = sum(share for ms, share in latency_histogram(median) if ms >= deadline_ms)
+        timed_out = min(served - minute.endpoint_errors, round(served * late))
         return Answers(
             total=minute.requests,
-            server_errors=minute.endpoint_errors + broken,
+            server_errors=minute.endpoint_errors + broken + timed_out,
             client_errors=minute.client_errors,
             degraded=0,
             endpoint_calls=served,
             endpoint_failures=minute.endpoint_errors,
-            latency_ms=ROUTER_OVERHEAD_MS + minute.endpoint_ms,
-            endpoint_latency_ms=minute.endpoint_ms if served else None,
+            latency_ms=min(median, deadline_ms),
+            endpoint_latency_ms=min(minute.endpoint_ms, deadline_ms) if served else None,
+            latencies=latencies,
         )
     # Endpoint down: the circuit is open, one half-open probe a minute reaches the endpoint and fails.
     probes = 1 if served else 0
@@ -119,6 +129,7 @@ def answers(minute: Minute) -> Answers:
         endpoint_failures=probes,
         latency_ms=DEGRADED_MS,
         endpoint_latency_ms=minute.endpoint_ms if probes else None,
+        latencies=tuple(latency_histogram(DEGRADED_MS)),
     )
 
 

@@ -28,6 +28,17 @@ PAGE_INCIDENTS: dict[str, str] = {
     "slo-availability-burn": "outage-no-fallback",
     "slo-latency-burn": "slow-endpoint",
 }
+# Each ticket with a scenario that proves it. router-duration-near-timeout has none: the router answers 504 at its
+# own deadline (invoke budget less the response reserve, 19.7 s in both stages), under the ticket's 80% of the
+# 25 s timeout, so only a router whose deadline failed reaches it (endpoint-hangs shows it quiet).
+TICKET_INCIDENTS: dict[str, str] = {
+    "router-pc-low-utilization": "idle-day",
+    "serverless-pc-low-utilization": "idle-day",
+    "router-pc-spillover": "slow-endpoint",
+    "serverless-pc-spillover": "slow-endpoint",
+    "serverless-5xx-errors": "outage-no-fallback",
+}
+UNPROVEN_TICKETS = {"router-duration-near-timeout"}
 QUIET = [scenario.name for scenario in SCENARIOS if scenario.quiet]
 STAGES = ("dev", "prod")
 
@@ -54,7 +65,8 @@ def pages(run: StageRun) -> list[str]:
 
 def test_the_expectations_name_real_scenarios_and_the_quiet_ones_are_the_agreed_ones() -> None:
     assert set(PAGE_INCIDENTS.values()) <= set(SCENARIO_NAMES)
-    assert set(QUIET) == {"healthy-day", "idle-night", "burst-above-pc", "one-503-quiet"}
+    assert set(TICKET_INCIDENTS.values()) <= set(SCENARIO_NAMES)
+    assert set(QUIET) == {"healthy-day", "idle-night", "idle-day", "burst-above-pc", "one-503-quiet"}
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -74,6 +86,26 @@ def test_every_page_fires_in_its_incident(runs: dict[str, StageRun], stage: str)
 @pytest.mark.parametrize("scenario", QUIET)
 def test_no_page_fires_when_nothing_is_wrong(runs: dict[str, StageRun], stage: str, scenario: str) -> None:
     assert runs[stage].pages_fired(scenario) == []
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_ticket_fires_in_its_scenario_and_none_on_a_healthy_day(runs: dict[str, StageRun], stage: str) -> None:
+    run = runs[stage]
+    tickets = [entry.alarm.name for entry in run.alarms if entry.kind == "ticket"]
+    unknown = sorted({base_name(name) for name in tickets} - set(TICKET_INCIDENTS) - UNPROVEN_TICKETS)
+    assert not unknown, f"{stage}: tickets with no scenario in TICKET_INCIDENTS: {unknown}"
+    proven = [name for name in tickets if base_name(name) in TICKET_INCIDENTS]
+    silent = [name for name in proven if not run.fired[TICKET_INCIDENTS[base_name(name)]][name]]
+    assert not silent, f"{stage}: tickets that stay quiet in their scenario: {silent}"
+    assert not [name for name in tickets if run.fired["healthy-day"][name]]
+
+
+def test_the_duration_ticket_stays_quiet_when_the_router_deadline_caps_a_hanging_endpoint(
+    runs: dict[str, StageRun],
+) -> None:
+    prod = runs["prod"]
+    assert not prod.fired["endpoint-hangs"]["router-duration-near-timeout"]
+    assert prod.fired["endpoint-hangs"]["slo-availability-burn [iris]"]
 
 
 @pytest.mark.parametrize("stage", STAGES)

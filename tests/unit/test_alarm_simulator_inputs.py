@@ -12,7 +12,7 @@ from ops.alarm_simulator.engine import CompositeAlarm, MetricAlarm, SimulationEr
 from ops.alarm_simulator.scenarios import SCENARIOS, hours, spread
 from ops.alarm_simulator.series import statistic
 from ops.alarm_simulator.template import DEAD_LETTER_QUEUE, StackTemplate, router_latency_targets, stage_alarms
-from ops.alarm_simulator.traffic import Capacity, Minute
+from ops.alarm_simulator.traffic import Capacity, Minute, answers
 
 CAPACITY = Capacity(
     router_provisioned=2,
@@ -202,3 +202,13 @@ def test_every_scenario_is_a_day_and_its_incident_is_inside_it() -> None:
     for scenario in SCENARIOS:
         assert len(scenario.build()) == 24 * 60, scenario.name
     assert hours(14, 15) == range(840, 900)
+
+
+def test_a_call_past_the_deadline_is_a_504_at_the_deadline_not_an_endpoint_error() -> None:
+    hung = answers(Minute(requests=100, client_errors=0, endpoint_ms=30_000.0), 19_700.0)
+    assert hung.server_errors == 100
+    assert hung.endpoint_failures == 0
+    assert max(ms for ms, _ in hung.latencies) == 19_700.0
+    # 2.5 s: even the 3x tail (7.5 s) is inside the deadline, so nothing times out.
+    slow = answers(Minute(requests=100, endpoint_ms=2_500.0), 19_700.0)
+    assert slow.server_errors == 0
