@@ -99,7 +99,7 @@ def stage() -> list[StackTemplate]:
             "Burn": {
                 "Type": "AWS::CloudWatch::CompositeAlarm",
                 "Properties": {
-                    "AlarmDescription": "Page. Runbook: https://example.com/runbooks/slo-burn.md",
+                    "AlarmDescription": "Page. Runbook: https://example.com/runbooks/slo-availability-burn.md",
                     "AlarmActions": [{"Ref": "PageArn"}],
                     "AlarmRule": {
                         "Fn::Join": ["", ['ALARM("', {"Fn::GetAtt": ["WakeFromZeroAlarm89ABCDEF", "Arn"]}, '")']]
@@ -117,7 +117,7 @@ def test_alarms_are_named_by_runbook_classed_by_topic_and_keyed_as_the_metrics_a
         "dlq-not-empty": "page",
         "router-errors": "page",
         "WakeFromZeroAlarm [iris]": "-",
-        "slo-burn [iris]": "page",  # its topic reached through the model stack's SSM parameter
+        "slo-availability-burn [iris]": "page",  # its topic reached through the model stack's SSM parameter
     }
     dlq = alarms["dlq-not-empty"].alarm
     errors = alarms["router-errors"].alarm
@@ -131,7 +131,7 @@ def test_alarms_are_named_by_runbook_classed_by_topic_and_keyed_as_the_metrics_a
         ("Resource", "inference-router:live"),
     )
     assert errors.treat_missing == "missing"  # CloudWatch's default when the template says nothing
-    burn = alarms["slo-burn [iris]"].alarm
+    burn = alarms["slo-availability-burn [iris]"].alarm
     assert isinstance(burn, CompositeAlarm)
     assert burn.rule == 'ALARM("WakeFromZeroAlarm [iris]")'
 
