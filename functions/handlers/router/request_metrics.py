@@ -2,11 +2,12 @@
 
 Dimensions are bounded: ``service``, ``model`` (a name from the config, or ``-`` for a model it does not hold)
 and ``route`` (``serverless``, ``async``, ``lambda``). The document is built by hand, not by Powertools'
-metrics module: a ``json.dumps`` and a ``print`` cost no import on the cold path and a few microseconds a
-request (``python -m bench.router_overhead`` prints the figure). The request id is a property of the document,
+metrics module: a ``json.dumps`` and a ``print`` cost no import on the cold path and about 13 us a request
+(``python -m bench.router_overhead`` prints the figure). The request id is a property of the document,
 not a dimension: a Logs Insights query finds one request's metrics by it. A degraded answer's
-``DegradedAnswers`` (by service, model, reason and cause) rides in the same document, so a request writes one
-whatever it came to (a circuit's state change is counted on its own: functions/handlers/router/telemetry.py).
+``DegradedAnswers`` (by service, model, reason and cause), the last resort's ``UnhandledErrors`` and the cold
+start's ``ColdStarts`` (by service) ride in the same document, so a request writes at most one whatever it came
+to (a circuit's state change is counted on its own: functions/handlers/router/telemetry.py).
 
 Example document (one line in the log)::
 
