@@ -37,6 +37,9 @@ REQUEST_ROUTES: Final[tuple[str, ...]] = ("serverless", "async", "lambda")
 UNKNOWN_MODEL: Final[str] = "-"
 # The stage's per-model latency targets (JSON {"model": milliseconds}); SlowRequests counts answers above them.
 LATENCY_TARGETS_VARIABLE: Final[str] = "LATENCY_TARGETS_MS"
+# Its key for the stage's default target: a model absent from the map takes it, so that adding a model with
+# the default target leaves the router's environment (and the platform stack) unchanged.
+LATENCY_TARGET_DEFAULT_KEY: Final[str] = "*"
 # The router's circuit changes, by endpoint and new state (functions/domain/breaker.py BreakerState values);
 # the circuit_open page counts those into the open state.
 BREAKER_TRANSITIONS_METRIC: Final[str] = "BreakerTransitions"

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from functions.config.limits import ALARM_MAX_WINDOW_S
 from functions.config.model_types import ModelsConfig
-from functions.config.telemetry import LATENCY_TARGETS_VARIABLE
+from functions.config.telemetry import LATENCY_TARGET_DEFAULT_KEY, LATENCY_TARGETS_VARIABLE
 from infra.config.reader import StageReader
 from infra.config.types import BurnRateWindow, SloConfig, SloTargets
 
@@ -23,9 +23,6 @@ SLO_MAX_ROLLING_DAYS: Final[int] = 36
 # The budget of LATENCY_TARGETS_MS among the router's variables (Lambda's 4 KB for all of them): the caller
 # policy takes at most 2048 bytes (infra/config/callers.py), the others under 900.
 LATENCY_TARGETS_MAX_ENV_BYTES: Final[int] = 1024
-# The key of the stage default in the compact form of LATENCY_TARGETS_MS, used only when the full map of every
-# model does not fit: models absent from the map take this target.
-DEFAULT_TARGET_KEY: Final[str] = "*"
 TARGET_KEYS: Final[frozenset[str]] = frozenset({"availability_target", "latency_target_ms", "latency_target"})
 
 
@@ -112,12 +109,12 @@ def read_slo(reader: StageReader, raw_value: Any, models: ModelsConfig) -> SloCo
 
 
 def latency_targets_env(slo: SloConfig) -> str:
-    """LATENCY_TARGETS_MS: ``{"model": ms}`` for every model when that fits in the variable's budget; else the
-    stage default under ``"*"`` and only the models that override it."""
-    full = {name: targets.latency_target_ms for name, targets in sorted(slo.models.items())}
-    text = json.dumps(full, separators=(",", ":"))
-    if len(LATENCY_TARGETS_VARIABLE) + len(text.encode()) <= LATENCY_TARGETS_MAX_ENV_BYTES:
-        return text
+    """LATENCY_TARGETS_MS: the stage default under ``"*"`` and only the models that override it, so that a
+    model added with the default target changes nothing in the platform stack."""
     default = slo.defaults.latency_target_ms
-    compact = {DEFAULT_TARGET_KEY: default, **{name: ms for name, ms in full.items() if ms != default}}
-    return json.dumps(compact, separators=(",", ":"))
+    overrides = {
+        name: targets.latency_target_ms
+        for name, targets in sorted(slo.models.items())
+        if targets.latency_target_ms != default
+    }
+    return json.dumps({LATENCY_TARGET_DEFAULT_KEY: default, **overrides}, separators=(",", ":"))

@@ -197,7 +197,16 @@ def test_a_model_in_the_router_is_the_lambda_route(router: RouterApp, capsys: py
     assert 0 < document["EndpointLatency"] <= document["Latency"]
 
 
-@pytest.mark.parametrize(("targets", "slow"), [({"iris": 0.001}, 1), ({"iris": 60_000}, 0), ({"other": 0.001}, 0)])
+@pytest.mark.parametrize(
+    ("targets", "slow"),
+    [
+        ({"iris": 0.001}, 1),
+        ({"iris": 60_000}, 0),
+        ({"other": 0.001}, 0),
+        ({"*": 0.001}, 1),  # the stage default
+        ({"*": 0.001, "iris": 60_000}, 0),  # the model's own target wins
+    ],
+)
 def test_a_request_over_its_models_latency_target_is_slow(
     config_path: Path,
     sagemaker_backend: SageMakerBackend,

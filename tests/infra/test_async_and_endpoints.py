@@ -165,7 +165,7 @@ def test_async_endpoint_scales_from_zero_on_backlog(dev: Synthesized) -> None:
     wake = [
         r["Properties"]
         for r in dev.resources("AWS::CloudWatch::Alarm").values()
-        if r["Properties"]["MetricName"] == "HasBacklogWithoutCapacity"
+        if r["Properties"].get("MetricName") == "HasBacklogWithoutCapacity"
         and "Scaling trigger" in str(r["Properties"]["AlarmDescription"])
     ]
     assert len(wake) == 1

@@ -12,9 +12,10 @@ import pytest
 
 from functions.config.models import load_models_config, parse_models_config
 from functions.config.telemetry import BREAKER_OPEN_STATE, LATENCY_TARGETS_VARIABLE, METRICS_NAMESPACE
+from functions.config.telemetry import LATENCY_TARGET_DEFAULT_KEY as DEFAULT_TARGET_KEY
 from functions.domain.breaker import BreakerState
 from infra.config.loader import DEFAULT_STAGES_PATH, parse_stage_config
-from infra.config.slo import DEFAULT_TARGET_KEY, LATENCY_TARGETS_MAX_ENV_BYTES, latency_targets_env
+from infra.config.slo import LATENCY_TARGETS_MAX_ENV_BYTES, latency_targets_env
 from infra.config.types import StageConfigError
 from tests.helpers.synth import Synthesized
 
@@ -49,7 +50,7 @@ def test_models_take_the_defaults_unless_they_override_them() -> None:
         (3600, 300, 14.4),
         (21600, 1800, 6),
     ]
-    assert json.loads(latency_targets_env(stage.slo)) == {"iris": 250}
+    assert json.loads(latency_targets_env(stage.slo)) == {DEFAULT_TARGET_KEY: 1000, "iris": 250}
 
 
 @pytest.mark.parametrize(
@@ -88,18 +89,14 @@ def test_invalid_slo_settings_are_rejected_by_field(changes: dict[str, Any], mes
         parse(document)
 
 
-def test_latency_targets_fall_back_to_the_stage_default_when_the_full_map_does_not_fit() -> None:
+def test_latency_targets_name_only_the_models_that_override_the_stage_default() -> None:
     two_hundred = fleet(200)
     document = copy.deepcopy(DOCUMENT)
     document["defaults"]["slo"]["models"] = {"model-007": {"latency_target_ms": 300}}
     stage = parse(document, two_hundred)
     assert json.loads(latency_targets_env(stage.slo)) == {DEFAULT_TARGET_KEY: 1000, "model-007": 300}
-    assert json.loads(latency_targets_env(parse(DOCUMENT, fleet(3)).slo)) == {
-        "iris": 1000,
-        "model-000": 1000,
-        "model-001": 1000,
-        "model-002": 1000,
-    }
+    # A model added with the default target leaves the router's environment, and the platform, unchanged.
+    assert json.loads(latency_targets_env(parse(DOCUMENT, fleet(3)).slo)) == {DEFAULT_TARGET_KEY: 1000}
 
 
 def test_too_many_latency_overrides_fail_at_synth_naming_the_budget() -> None:
@@ -219,6 +216,5 @@ def test_in_lambda_models_have_their_slos_in_the_platform(tmp_path: Any) -> None
         )
     )
     assert json.loads(env["Properties"]["Environment"]["Variables"][LATENCY_TARGETS_VARIABLE]) == {
-        "iris": 1000,
-        "tiny": 1000,
+        DEFAULT_TARGET_KEY: 1000
     }

@@ -38,6 +38,7 @@ from functions.config.telemetry import (
     DEGRADED_REQUESTS_METRIC,
     ENDPOINT_LATENCY_METRIC,
     LATENCY_METRIC,
+    LATENCY_TARGET_DEFAULT_KEY,
     METRICS_NAMESPACE,
     MODEL_DIMENSION,
     REQUESTS_METRIC,
@@ -222,7 +223,11 @@ class RequestMetrics:
         latency_ms = (self.clock() - record.started) * 1000
         status = _status(response)
         model = self.config.model(name)
-        target = self.latency_targets_ms.get(model.name) if model is not None else None
+        target = (
+            self.latency_targets_ms.get(model.name, self.latency_targets_ms.get(LATENCY_TARGET_DEFAULT_KEY))
+            if model is not None
+            else None
+        )
         document.update(
             {
                 MODEL_DIMENSION: model.name if model is not None else UNKNOWN_MODEL,
