@@ -59,7 +59,9 @@ class AsyncEndpointConfig:
 @dataclass(frozen=True, slots=True)
 class ModelDeployConfig:
     image: str  # IMAGE_ASSET (build docker/serving at deploy) or an ECR URI, may hold {account} and {region}
-    async_image: str  # the same for the async GPU endpoint (IMAGE_ASSET builds docker/serving-gpu)
+    # The same for the async endpoint; IMAGE_ASSET builds the variant its instance type needs
+    # (infra/config/instances.py: docker/serving-gpu on GPU families, docker/serving otherwise).
+    async_image: str
     model_data_url: str | None  # s3:// URL of a model.tar.gz; None = package the model's artifact from the repo
 
 

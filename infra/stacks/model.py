@@ -20,6 +20,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from functions.config.model_types import ModelConfig, ModelsConfig
+from infra.config.instances import ImageVariant, image_variant
 from infra.config.types import IMAGE_ASSET, StageConfig
 from infra.constructs.async_storage_ref import AsyncStorageRef
 from infra.constructs.endpoint_alarms import EndpointAlarms
@@ -33,7 +34,7 @@ from infra.stacks.naming import sagemaker_role_path
 from infra.stacks.stage_values import tag_stage
 
 REPO_ROOT: Final[Path] = Path(__file__).resolve().parents[2]
-SERVING_DOCKERFILES: Final[dict[str, str]] = {
+SERVING_DOCKERFILES: Final[dict[ImageVariant, str]] = {
     "cpu": "docker/serving/Dockerfile",
     "gpu": "docker/serving-gpu/Dockerfile",
 }
@@ -65,10 +66,11 @@ class ModelStack(Stack):
         if deploy is None:
             raise ValueError(f"model {model.name!r} has no SageMaker route in stage {stage.name!r}: it needs no stack")
         tag_stage(self, stage)
-        self._images: dict[str, ecr_assets.DockerImageAsset] = {}
+        self._images: dict[ImageVariant, ecr_assets.DockerImageAsset] = {}
         platform = PlatformValues(self, stage.name)
         serverless_name = model.route.serverless_endpoint
         async_name = model.route.async_endpoint
+        async_sizing = stage.async_endpoints[async_name] if async_name else None
 
         asset: s3_assets.Asset | None = None
         if deploy.model_data_url is None:
@@ -84,11 +86,13 @@ class ModelStack(Stack):
             image_uri="" if deploy.image == IMAGE_ASSET else deploy.image,
             image_asset=self._serving_image("cpu") if deploy.image == IMAGE_ASSET else None,
             async_image_uri="" if deploy.async_image == IMAGE_ASSET else deploy.async_image,
-            async_image_asset=self._serving_image("gpu") if deploy.async_image == IMAGE_ASSET else None,
+            async_image_asset=self._serving_image(image_variant(async_sizing.instance_type))
+            if async_sizing is not None and deploy.async_image == IMAGE_ASSET
+            else None,
             model_data_asset=asset,
             model_data_url=deploy.model_data_url,
             serverless=stage.serverless_endpoints[serverless_name] if serverless_name else None,
-            async_inference=stage.async_endpoints[async_name] if async_name else None,
+            async_inference=async_sizing,
             async_storage=AsyncStorageRef(
                 bucket_name=platform.get(PlatformValue.ASYNC_BUCKET),
                 key_arn=platform.get(PlatformValue.ASYNC_KEY_ARN),
@@ -136,7 +140,7 @@ class ModelStack(Stack):
                     self, f"Endpoint{pascal(endpoint_name)}", value=endpoint_name, description="SageMaker endpoint name"
                 )
 
-    def _serving_image(self, variant: str) -> ecr_assets.DockerImageAsset:
+    def _serving_image(self, variant: ImageVariant) -> ecr_assets.DockerImageAsset:
         """The repo's serving image, one asset per variant (the model comes from S3).
 
         CDK records the asset at synth and builds it only when ``cdk deploy`` publishes assets, so synth never

@@ -130,10 +130,16 @@ def test_endpoints_are_named_as_the_router_composes_them(prod: Synthesized) -> N
     assert names == ["prod-iris", "prod-iris-async"]
 
 
-def test_async_endpoint_runs_on_a_gpu_and_notifies_both_topics(dev: Synthesized) -> None:
-    [config] = [c for c in endpoint_configs(dev).values() if "AsyncInferenceConfig" in c]
+def async_endpoint_config(synth: Synthesized) -> dict[str, Any]:
+    [config] = [c for c in endpoint_configs(synth).values() if "AsyncInferenceConfig" in c]
+    return config
+
+
+def test_async_endpoint_runs_on_a_cpu_in_dev_and_notifies_both_topics(dev: Synthesized) -> None:
+    config = async_endpoint_config(dev)
     variant = config["ProductionVariants"][0]
-    assert variant["InstanceType"] == "ml.g5.xlarge"
+    # A new account's GPU endpoint quota is often 0: dev's first deploy must not need one.
+    assert variant["InstanceType"] == "ml.m5.large"
     output = config["AsyncInferenceConfig"]["OutputConfig"]
     assert "S3OutputPath" in output
     assert "S3FailurePath" in output
@@ -147,6 +153,13 @@ def test_async_endpoint_runs_on_a_gpu_and_notifies_both_topics(dev: Synthesized)
     # the dead-letter queue and redrive.
     assert "IncludeInferenceResponseIn" not in notification
     assert config["AsyncInferenceConfig"]["ClientConfig"]["MaxConcurrentInvocationsPerInstance"] == 4
+    # m5 has no instance storage, so its EBS volume is encrypted with the stage's key.
+    assert "KmsKeyId" in config
+
+
+def test_prod_async_endpoint_runs_on_a_gpu_without_a_volume_key(prod: Synthesized) -> None:
+    config = async_endpoint_config(prod)
+    assert config["ProductionVariants"][0]["InstanceType"] == "ml.g5.xlarge"
     # g5 carries NVMe instance storage, for which SageMaker rejects a volume KMS key.
     assert "KmsKeyId" not in config
 
@@ -209,18 +222,39 @@ def test_sagemaker_role_may_publish_to_its_topics_and_use_the_key(dev: Synthesiz
     assert "Decrypt" in str(kms[0]["Action"])
 
 
-def test_models_point_at_the_built_images_and_the_uploaded_artifact(dev: Synthesized) -> None:
-    models = [r["Properties"]["PrimaryContainer"] for r in dev.resources("AWS::SageMaker::Model").values()]
+def test_models_point_at_the_built_images_and_the_uploaded_artifact(prod: Synthesized) -> None:
+    models = [r["Properties"]["PrimaryContainer"] for r in prod.resources("AWS::SageMaker::Model").values()]
     assert len(models) == 2  # the serverless (CPU) image and the async (GPU) image
     data_urls = {json.dumps(container["ModelDataUrl"]) for container in models}
     assert len(data_urls) == 1  # one model.tar.gz asset, shared
     assert data_urls.pop().endswith('.gz"}')
-    manifest = model_assets(dev, "iris")
+    manifest = model_assets(prod, "iris")
     dockerfiles = sorted(image["source"]["dockerFile"] for image in manifest["dockerImages"].values())
     assert dockerfiles == ["docker/serving-gpu/Dockerfile", "docker/serving/Dockerfile"]
     images = {json.dumps(container["Image"]) for container in models}
     assert len(images) == 2
     assert all("container-assets" in image for image in images)
+
+
+def async_model_dockerfile(synth: Synthesized, model: str) -> str:
+    """The Dockerfile of the image asset the async endpoint's SageMaker model runs."""
+    config = async_endpoint_config(synth)
+    model_id = ref_id(config["ProductionVariants"][0]["ModelName"])
+    image = json.dumps(by_id(synth, model_id)["PrimaryContainer"]["Image"])
+    [dockerfile] = [
+        entry["source"]["dockerFile"]
+        for asset_hash, entry in model_assets(synth, model)["dockerImages"].items()
+        if asset_hash in image
+    ]
+    return str(dockerfile)
+
+
+def test_dev_async_model_runs_the_cpu_image_and_prod_the_gpu_image(dev: Synthesized, prod: Synthesized) -> None:
+    assert async_model_dockerfile(dev, "iris") == "docker/serving/Dockerfile"
+    assert async_model_dockerfile(prod, "iris") == "docker/serving-gpu/Dockerfile"
+    # dev builds one image for both endpoints, never the multi-gigabyte CUDA one.
+    dockerfiles = [image["source"]["dockerFile"] for image in model_assets(dev, "iris")["dockerImages"].values()]
+    assert dockerfiles == ["docker/serving/Dockerfile"]
 
 
 def test_every_model_container_gets_the_batching_block_as_environment(dev: Synthesized) -> None:
