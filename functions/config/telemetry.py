@@ -31,8 +31,6 @@ COLD_STARTS_METRIC: Final[str] = "ColdStarts"
 SERVICE_DIMENSION: Final[str] = "service"
 MODEL_DIMENSION: Final[str] = "model"
 ROUTE_DIMENSION: Final[str] = "route"
-# The routes a request's metrics name: the model's sync endpoint, its async endpoint, or the model in the router.
-REQUEST_ROUTES: Final[tuple[str, ...]] = ("serverless", "async", "lambda")
 # The model dimension of an infer request for a model the config does not hold (a 404): one bounded value.
 UNKNOWN_MODEL: Final[str] = "-"
 # The stage's per-model latency targets (JSON {"model": milliseconds}); SlowRequests counts answers above them.

@@ -17,12 +17,11 @@ from functions.config.async_settings import AsyncSettings
 from functions.config.caller_policy import CallerPolicy, parse_caller_policy
 from functions.config.config_reader import ConfigReader
 from functions.config.router_settings import RouterSettings
-from functions.domain.outcomes import JobReceipt
-from functions.domain.validation import InferRequest
 from functions.handlers.router.app import RouterApp, RouterClients, create_app
 from local.api_gateway import LocalLambdaContext, build_rest_event
 from local.model_variants import write_models_with_variants
 from local.sagemaker_runtime import FaultSpec, LocalSageMakerRuntime
+from tests.helpers.async_doubles import RecordingAsyncJobs
 from tests.helpers.events import HandlerAnswer, answer_of
 
 ACCOUNT = "123456789012"
@@ -38,20 +37,6 @@ INVALID = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "INT8", "da
 
 def role(name: str, session: str = "i-0abc") -> dict[str, Any]:
     return {"userArn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{name}/{session}"}
-
-
-class RecordingAsyncJobs:
-    """The async port, recording each submitted request's model (the real path is tested with moto elsewhere)."""
-
-    def __init__(self) -> None:
-        self.submitted: list[str] = []
-
-    def submit(self, request: InferRequest, **_: Any) -> JobReceipt:
-        self.submitted.append(request.model.name)
-        return JobReceipt(f"job-{len(self.submitted)}", "queued")
-
-    def view(self, job_id: str, **_: Any) -> Any:
-        raise AssertionError("no job is read in these tests")
 
 
 @pytest.fixture(scope="module")

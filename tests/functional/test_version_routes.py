@@ -13,10 +13,9 @@ from functions.config.async_settings import AsyncSettings
 from functions.config.caller_policy import CallerPolicy, parse_caller_policy
 from functions.config.config_reader import ConfigReader
 from functions.config.router_settings import RouterSettings
-from functions.domain.outcomes import JobReceipt
-from functions.domain.validation import InferRequest
 from functions.handlers.router.app import RouterApp, RouterClients, create_app
 from local.api_gateway import LocalLambdaContext, build_rest_event
+from tests.helpers.async_doubles import RecordingAsyncJobs
 from tests.helpers.events import answer_of, load_event
 
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -130,20 +129,6 @@ def test_model_name_or_version_against_the_path_is_400_naming_both(
 ) -> None:
     answer = call_router(event("POST", path, {**INFER, **fields}))
     assert (answer.status, answer.body) == (400, {"error": message})
-
-
-class RecordingAsyncJobs:
-    """The async port, recording what is submitted (the real path is tested with moto elsewhere)."""
-
-    def __init__(self) -> None:
-        self.submitted: list[str] = []
-
-    def submit(self, request: InferRequest, **_: Any) -> JobReceipt:
-        self.submitted.append(request.model.name)
-        return JobReceipt(f"job-{len(self.submitted)}", "queued")
-
-    def view(self, job_id: str, **_: Any) -> Any:
-        raise AssertionError("no job is read in these tests")
 
 
 def async_router(backend: SageMakerBackend, jobs: RecordingAsyncJobs, policy: CallerPolicy | None = None) -> RouterApp:
