@@ -12,7 +12,7 @@ so that adding a model never changes the platform stack), and the stage's break-
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 from aws_cdk import aws_iam as iam
 
@@ -57,10 +57,8 @@ def enforce_data_perimeter(
     break_glass = [break_glass_role_arn] if break_glass_role_arn else []
     admitted = [*(role.role_arn for role in function_roles), async_endpoint_roles, *break_glass]
     storage.bucket.add_to_resource_policy(
-        iam.PolicyStatement(
-            sid="DenyDataAccessOutsidePerimeter",
-            effect=iam.Effect.DENY,
-            principals=[iam.AnyPrincipal()],
+        _deny(
+            "DenyDataAccessOutsidePerimeter",
             actions=list(BUCKET_DATA_ACTIONS),
             resources=[storage.bucket.bucket_arn, storage.bucket.arn_for_objects("*")],
             conditions={"ArnNotLike": {"aws:PrincipalArn": admitted}},
@@ -70,10 +68,8 @@ def enforce_data_perimeter(
     # another's output or any error text.
     for topic in (storage.success_topic, storage.error_topic):
         topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="DenyPublishOutsideAsyncEndpoints",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
+            _deny(
+                "DenyPublishOutsideAsyncEndpoints",
                 actions=["sns:Publish"],
                 resources=[topic.topic_arn],
                 conditions={"ArnNotLike": {"aws:PrincipalArn": async_endpoint_roles}},
@@ -85,10 +81,8 @@ def enforce_data_perimeter(
     if break_glass:
         send_conditions["ArnNotLike"] = {"aws:PrincipalArn": break_glass}
     storage.queue.add_to_resource_policy(
-        iam.PolicyStatement(
-            sid="DenySendOutsideResultTopics",
-            effect=iam.Effect.DENY,
-            principals=[iam.AnyPrincipal()],
+        _deny(
+            "DenySendOutsideResultTopics",
             actions=["sqs:SendMessage"],
             resources=[storage.queue.queue_arn],
             conditions=send_conditions,
@@ -97,10 +91,8 @@ def enforce_data_perimeter(
     # AWS services acting as themselves (SNS delivering to the encrypted queues, DynamoDB's own use of the table
     # key through its grant) carry no principal ARN; aws:PrincipalIsAWSService exempts exactly those.
     storage.key.add_to_resource_policy(
-        iam.PolicyStatement(
-            sid="DenyDecryptOutsidePerimeter",
-            effect=iam.Effect.DENY,
-            principals=[iam.AnyPrincipal()],
+        _deny(
+            "DenyDecryptOutsidePerimeter",
             actions=list(KEY_READ_ACTIONS),
             resources=["*"],
             conditions={
@@ -108,4 +100,16 @@ def enforce_data_perimeter(
                 "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
             },
         )
+    )
+
+
+def _deny(sid: str, *, actions: list[str], resources: list[str], conditions: dict[str, Any]) -> iam.PolicyStatement:
+    """A resource-policy Deny for every principal, applying only where ``conditions`` hold."""
+    return iam.PolicyStatement(
+        sid=sid,
+        effect=iam.Effect.DENY,
+        principals=[iam.AnyPrincipal()],
+        actions=actions,
+        resources=resources,
+        conditions=conditions,
     )
