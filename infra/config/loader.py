@@ -30,6 +30,7 @@ from functions.config.limits import (
 from functions.config.model_types import ModelsConfig
 from functions.config.models import ENDPOINT_NAME_PATTERN, load_models_config
 from infra.config.callers import read_caller_policy
+from infra.config.costing import read_prices
 from infra.config.endpoints import (
     async_instance_type,
     endpoint_map,
@@ -104,6 +105,7 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
         "alarm_subscriptions",
         "tags",
         "caller_policy",
+        "prices",
     }
     reader.obj(raw, "(stage)", frozenset(allowed))
 
@@ -240,6 +242,7 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
         alarm_subscriptions=subscriptions,
         tags=tags,
         caller_policy=read_caller_policy(reader, raw.get("caller_policy"), models),
+        prices=read_prices(source, stage, region, raw.get("prices"), async_endpoints),
     )
 
 

@@ -7,6 +7,7 @@ from typing import Final, Literal
 
 from functions.config.caller_policy import CallerPolicy
 from functions.config.config_reader import ConfigError
+from functions.config.prices import RegionPrices
 
 DEFAULT_STAGE: Final[str] = "dev"
 DEFAULT_ASYNC_INSTANCE_TYPE: Final[str] = "ml.g5.xlarge"
@@ -188,6 +189,7 @@ class StageConfig:
     alarm_subscriptions: dict[str, tuple[str, ...]]
     tags: dict[str, str]
     caller_policy: CallerPolicy | None  # None: every authenticated caller may call every model
+    prices: RegionPrices  # the region's row of functions/config/prices.json, the stage's "prices" merged over it
 
     def endpoint_name(self, route_endpoint: str) -> str:
         """The physical SageMaker endpoint name; the router builds the same one from ENDPOINT_NAME_PREFIX."""

@@ -1,0 +1,27 @@
+"""The stage's prices: the public table's row for its region, ``defaults.prices`` and ``stages.<s>.prices``
+(already deep-merged by the loader) over it, checked to price every async instance type the stage runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from functions.config.prices import INSTANCE_KEY, PriceTableError, RegionPrices, region_prices
+from infra.config.types import AsyncEndpointConfig, StageConfigError
+
+
+def read_prices(
+    source: str, stage: str, region: str, raw: Any, async_endpoints: Mapping[str, AsyncEndpointConfig]
+) -> RegionPrices:
+    field = f"stages.{stage}.prices"
+    try:
+        prices = region_prices(region, raw, field=field)
+    except PriceTableError as error:
+        raise StageConfigError(f"{source}: {error}") from None
+    for name, endpoint in sorted(async_endpoints.items()):
+        if endpoint.instance_type not in prices.sagemaker_instance_hour:
+            raise StageConfigError(
+                f"{source}: {field}.{INSTANCE_KEY}: no price for {endpoint.instance_type!r}, the instance type of "
+                f"async_endpoints.{name}; add its hourly price (USD) there"
+            )
+    return prices
