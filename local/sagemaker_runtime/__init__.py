@@ -6,11 +6,12 @@ Serverless endpoints answer ``InvokeEndpoint`` (:mod:`.sync_endpoints`); async e
 notifications (:mod:`.async_worker`), with S3 and SNS at ``aws_endpoint_url`` (moto's server in local mode,
 see ``local/aws.py``). Faults are set per endpoint while it runs, from code
 (:meth:`LocalSageMakerRuntime.set_fault`) or over HTTP (:mod:`.http_server`): error rates by type, latency
-distributions, cold-start windows (also after scaling to zero) and throttling above a concurrency limit
-(:mod:`.faults`).
+distributions, cold-start windows (also after scaling to zero) or per-container warm pools
+(:mod:`.containers`), and throttling above a concurrency limit (:mod:`.faults`).
 """
 
 from local.sagemaker_runtime.async_worker import AsyncEndpointSpec
+from local.sagemaker_runtime.containers import ContainerSpec
 from local.sagemaker_runtime.errors import DROP_CONNECTION
 from local.sagemaker_runtime.faults import FaultSpec, FaultSpecError, LatencySpec
 from local.sagemaker_runtime.runtime import LocalSageMakerRuntime
@@ -18,6 +19,7 @@ from local.sagemaker_runtime.runtime import LocalSageMakerRuntime
 __all__ = [
     "DROP_CONNECTION",
     "AsyncEndpointSpec",
+    "ContainerSpec",
     "FaultSpec",
     "FaultSpecError",
     "LatencySpec",

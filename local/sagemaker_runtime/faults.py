@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from local.sagemaker_runtime.containers import ContainerPool, ContainerSpec, ContainerSpecError
 from local.sagemaker_runtime.errors import DROP_CONNECTION, ERROR_STATUS
 
 
@@ -25,6 +26,7 @@ LATENCY_FIELDS: Final[dict[str, frozenset[str]]] = {
     "fixed": frozenset({"ms"}),
     "uniform": frozenset({"min_ms", "max_ms"}),
     "lognormal": frozenset({"median_ms", "p99_ms", "max_ms"}),
+    "sequence": frozenset({"values_ms"}),
 }
 
 
@@ -32,7 +34,8 @@ LATENCY_FIELDS: Final[dict[str, frozenset[str]]] = {
 class LatencySpec:
     """How long the endpoint takes before it answers, drawn per call: ``fixed`` (``ms``), ``uniform``
     (``min_ms``..``max_ms``) or ``lognormal`` (``median_ms`` and ``p99_ms``, optionally capped at ``max_ms``),
-    the long-tailed shape real model latencies take."""
+    the long-tailed shape real model latencies take; or ``sequence``: the n-th call on the endpoint takes the
+    n-th of ``values_ms`` (cycling), to replay a recorded trace's latencies."""
 
     distribution: str = "fixed"
     ms: float = 0.0
@@ -40,6 +43,7 @@ class LatencySpec:
     max_ms: float | None = None
     median_ms: float = 0.0
     p99_ms: float = 0.0
+    values_ms: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.distribution not in LATENCY_FIELDS:
@@ -50,6 +54,11 @@ class LatencySpec:
             raise FaultSpecError("a uniform latency needs max_ms >= min_ms")
         if self.distribution == "lognormal" and not 0 < self.median_ms <= self.p99_ms:
             raise FaultSpecError("a lognormal latency needs 0 < median_ms <= p99_ms")
+        if self.distribution == "sequence" and (
+            not self.values_ms
+            or any(isinstance(v, bool) or not isinstance(v, int | float) or v < 0 for v in self.values_ms)
+        ):
+            raise FaultSpecError("a sequence latency needs values_ms: a non-empty list of milliseconds, none negative")
 
     @classmethod
     def from_json(cls, document: Any) -> LatencySpec:
@@ -62,9 +71,17 @@ class LatencySpec:
         unknown = set(document) - allowed - {"distribution"}
         if distribution in LATENCY_FIELDS and unknown:
             raise FaultSpecError(f"unknown field {sorted(unknown)[0]!r} for a {distribution} latency")
-        return cls(**document)
+        fields = dict(document)
+        if "values_ms" in fields:
+            if not isinstance(fields["values_ms"], list):
+                raise FaultSpecError("values_ms is a list of milliseconds")
+            fields["values_ms"] = tuple(fields["values_ms"])
+        return cls(**fields)
 
-    def draw_ms(self, rng: random.Random) -> float:
+    def draw_ms(self, rng: random.Random, call_index: int = 0) -> float:
+        """One call's latency; ``call_index`` (the call's position on the endpoint) picks a sequence's value."""
+        if self.distribution == "sequence":
+            return self.values_ms[call_index % len(self.values_ms)]
         if self.distribution == "fixed":
             return self.ms
         if self.distribution == "uniform":
@@ -82,7 +99,8 @@ ENDPOINT_STATUSES: Final[tuple[str, ...]] = (
 DESCRIBE_ERRORS: Final[dict[str, int]] = {"ThrottlingException": 400, "AccessDeniedException": 400}
 FAULT_FIELDS: Final[frozenset[str]] = frozenset(
     {"error", "error_rate", "errors", "latency_ms", "latency", "model_status", "drop_notification_rate",
-     "cold_start_s", "scale_to_zero_after_s", "max_concurrency", "seed", "endpoint_status", "describe_error"}
+     "cold_start_s", "scale_to_zero_after_s", "max_concurrency", "containers", "seed", "endpoint_status",
+     "describe_error"}
 )  # fmt: skip
 
 
@@ -101,6 +119,10 @@ class FaultSpec:
       goes cold again once no sync call has reached it for that long, and the next call opens a new window.
     - ``max_concurrency``: a sync call arriving while that many are already in flight on the endpoint is
       refused with ``ThrottlingException``, as serverless ``MaxConcurrency`` does.
+    - ``containers`` (a :class:`ContainerSpec`, e.g. ``{"keep_warm_s": 600, "provisioned": 0}``) replaces the
+      endpoint-wide cold-start window with per-container warm pooling (:mod:`.containers`): a call that has
+      to start a container waits ``cold_start_s`` and is then answered, a call finding ``max_concurrency``
+      containers all busy is throttled, and the endpoint counts its cold starts and throttles.
     - ``endpoint_status``: what ``DescribeEndpoint`` reports for the endpoint (``InService`` when unset), e.g.
       ``Creating`` or ``Failed``; ``describe_error`` makes ``DescribeEndpoint`` itself fail with that code
       (``ThrottlingException``, ``AccessDeniedException``). Neither changes how invocations answer.
@@ -125,6 +147,7 @@ class FaultSpec:
     cold_start_s: float = 0.0
     scale_to_zero_after_s: float | None = None
     max_concurrency: int | None = None
+    containers: ContainerSpec | None = None
     seed: int | None = None
     endpoint_status: str | None = None
     describe_error: str | None = None
@@ -159,6 +182,16 @@ class FaultSpec:
             raise FaultSpecError("scale_to_zero_after_s must be positive and needs cold_start_s")
         if self.max_concurrency is not None and (isinstance(self.max_concurrency, bool) or self.max_concurrency < 1):
             raise FaultSpecError(f"max_concurrency {self.max_concurrency} must be at least 1")
+        if self.containers is not None and self.scale_to_zero_after_s is not None:
+            raise FaultSpecError("containers retire after their own keep_warm_s: drop scale_to_zero_after_s")
+        if (
+            self.containers is not None
+            and self.max_concurrency is not None
+            and self.containers.provisioned > self.max_concurrency
+        ):
+            raise FaultSpecError(
+                f"containers.provisioned {self.containers.provisioned} exceeds max_concurrency {self.max_concurrency}"
+            )
         if self.endpoint_status is not None and self.endpoint_status not in ENDPOINT_STATUSES:
             raise FaultSpecError(f"endpoint_status {self.endpoint_status!r} is not a SageMaker endpoint status")
         if self.describe_error is not None and self.describe_error not in DESCRIBE_ERRORS:
@@ -176,22 +209,32 @@ class FaultSpec:
             raise FaultSpecError('errors is an object of error code to rate, e.g. {"ThrottlingException": 0.05}')
         if fields.get("latency") is not None:
             fields["latency"] = LatencySpec.from_json(fields["latency"])
+        if fields.get("containers") is not None:
+            try:
+                fields["containers"] = ContainerSpec.from_json(fields["containers"])
+            except ContainerSpecError as error:
+                raise FaultSpecError(str(error)) from error
         return cls(**fields)
 
     @property
     def uses_random_draws(self) -> bool:
-        return bool(self.errors) or (self.latency is not None and self.latency.distribution != "fixed")
+        return bool(self.errors) or (
+            self.latency is not None and self.latency.distribution not in {"fixed", "sequence"}
+        )
 
 
 class ActiveFault:
-    """A spec as it runs on one endpoint: its own generator and its cold-start window."""
+    """A spec as it runs on one endpoint: its own generator and its cold-start window, or its containers."""
 
     def __init__(self, spec: FaultSpec, rng: random.Random, now: float) -> None:
         self.spec = spec
         self.rng = rng
         self.lock = threading.Lock()
         self.set_at = now
-        self.cold_until = now + spec.cold_start_s
+        self.pool = ContainerPool(spec.containers, spec.max_concurrency) if spec.containers is not None else None
+        # With containers, cold starts are per container (the pool's), not an endpoint-wide window.
+        self.cold_until = now + spec.cold_start_s if self.pool is None else now
+        self._latency_calls = 0
 
     def is_cold(self, now: float, idle_since: float | None) -> bool:
         """Whether a sync call arriving ``now`` finds the endpoint cold; ``idle_since`` is when the last call
@@ -225,7 +268,8 @@ class ActiveFault:
         if self.spec.latency is None:
             return self.spec.latency_ms
         with self.lock:
-            return self.spec.latency.draw_ms(self.rng)
+            self._latency_calls += 1
+            return self.spec.latency.draw_ms(self.rng, self._latency_calls - 1)
 
 
 class FaultInjector:
@@ -256,6 +300,11 @@ class FaultInjector:
     def active_or_healthy(self, endpoint: str) -> ActiveFault:
         """The endpoint's fault, or a healthy spec that draws nothing when none is set."""
         return self._active.get(endpoint) or ActiveFault(FaultSpec(), random.Random(0), self.clock())
+
+    def container_stats(self) -> dict[str, dict[str, int]]:
+        """Per endpoint whose fault has containers: the pool's size and its cold starts and throttles so far."""
+        now = self.clock()
+        return {name: active.pool.stats(now) for name, active in list(self._active.items()) if active.pool is not None}
 
     def specs(self) -> dict[str, FaultSpec]:
         return {name: active.spec for name, active in list(self._active.items())}

@@ -5,7 +5,9 @@ fault routes beside it.
 ``x-Amzn-Invoked-Production-Variant``; ``POST /endpoints/{EndpointName}/async-invocations`` answers 202 and
 the output and failure locations; ``POST /`` with ``X-Amz-Target`` is the control plane's ``DescribeEndpoint``
 (:mod:`.control_plane`). ``PUT /_local/faults/{endpoint}`` sets a :class:`FaultSpec` (JSON body),
-``GET /_local/faults`` reads them back with the sync calls in flight, ``DELETE /_local/faults`` clears them.
+``GET /_local/faults`` reads them back with the sync calls in flight and, per endpoint with a ``containers``
+fault, its pool (``containers``, ``idle``, ``provisioned``, ``cold_starts``, ``throttles``);
+``DELETE /_local/faults`` clears them.
 """
 
 from __future__ import annotations
@@ -99,7 +101,9 @@ def runtime_handler(
                 return
             specs = {name: asdict(spec) for name, spec in faults.specs().items()}
             in_flight = {name: sync.in_flight(name) for name in sync.endpoints}
-            write_answer(self, Answer(200, json.dumps({"faults": specs, "in_flight": in_flight}).encode()))
+            containers = faults.container_stats()
+            document = {"faults": specs, "in_flight": in_flight, "containers": containers}
+            write_answer(self, Answer(200, json.dumps(document).encode()))
 
         def do_DELETE(self) -> None:
             if self.path != FAULTS_PATH:

@@ -1,5 +1,6 @@
 """The serverless endpoints: ``InvokeEndpoint`` as SageMaker answers it, the payload limit refused before any
-container runs, injected faults (cold starts, throttling above ``max_concurrency``, latency, errors) first."""
+container runs, injected faults (cold starts, throttling above ``max_concurrency``, latency, errors) first.
+With a ``containers`` fault the calls run on the endpoint's warm pool (:mod:`.containers`)."""
 
 from __future__ import annotations
 
@@ -52,8 +53,14 @@ class SyncEndpoints:
             self._in_flight[endpoint] += 1
             in_flight = self._in_flight[endpoint]
             idle_since = self._idle_since.pop(endpoint, None) if in_flight == 1 else None
+        active = self._faults.active(endpoint)
+        pool = active.pool if active is not None else None
+        container = pool.acquire(self._faults.clock()) if pool is not None else None
         try:
-            active = self._faults.active(endpoint)
+            if active is not None and pool is not None and container is None:
+                return injected_error(endpoint, "ThrottlingException", active.spec.model_status)
+            if container is not None and container.cold and active is not None:
+                time.sleep(active.spec.cold_start_s)  # the call waits while its container starts
             code = self._fault_code(active, in_flight, idle_since) if active is not None else None
             if active is not None and code is not None:
                 return injected_error(endpoint, code, active.spec.model_status)
@@ -62,6 +69,8 @@ class SyncEndpoints:
                 return model_error(endpoint, answer.status, answer.body.decode("utf-8", "replace"))
             return answer, {"x-Amzn-Invoked-Production-Variant": "AllTraffic"}
         finally:
+            if pool is not None and container is not None:
+                pool.release(container, self._faults.clock())
             with self._flight_lock:
                 self._in_flight[endpoint] -= 1
                 if self._in_flight[endpoint] == 0:
@@ -73,7 +82,7 @@ class SyncEndpoints:
         # Refusals come first and fast, as SageMaker's front end answers them before any container runs.
         if active.is_cold(self._faults.clock(), idle_since):
             return "ModelNotReadyException"
-        if fault.max_concurrency is not None and in_flight > fault.max_concurrency:
+        if active.pool is None and fault.max_concurrency is not None and in_flight > fault.max_concurrency:
             return "ThrottlingException"
         latency_ms = active.draw_latency_ms()
         if latency_ms:
