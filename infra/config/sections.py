@@ -29,6 +29,7 @@ from infra.config.formats import (
     POWERTOOLS_PYTHON,
 )
 from infra.config.reader import StageReader
+from infra.config.router_capacity import check_snap_start, read_pc_autoscaling
 from infra.config.types import (
     ALARM_TOPICS,
     AUTH_MODES,
@@ -62,6 +63,8 @@ def read_router(reader: StageReader, raw_value: Any) -> RouterFunctionConfig:
         "response_reserve_ms",
         "log_retention_days",
         "log_level",
+        "provisioned_concurrency_autoscaling",
+        "snap_start",
     }
     raw = reader.obj(raw_value, path, frozenset(keys))
     reserved_raw = reader.field(raw, "reserved_concurrency", path)
@@ -74,6 +77,15 @@ def read_router(reader: StageReader, raw_value: Any) -> RouterFunctionConfig:
             f"{path}.provisioned_concurrency",
             f"{provisioned} is above reserved_concurrency {reserved}; Lambda cannot keep more warm than it may run",
         )
+    autoscaling = read_pc_autoscaling(
+        reader,
+        raw.get("provisioned_concurrency_autoscaling"),
+        f"{path}.provisioned_concurrency_autoscaling",
+        provisioned=provisioned,
+        reserved=reserved,
+    )
+    snap_start = reader.boolean(raw.get("snap_start", False), f"{path}.snap_start")
+    check_snap_start(reader, snap_start, provisioned=provisioned, autoscaling=autoscaling)
     return RouterFunctionConfig(
         memory_mb=reader.integer(
             reader.field(raw, "memory_mb", path), f"{path}.memory_mb", LAMBDA_MEMORY_MIN_MB, LAMBDA_MEMORY_MAX_MB
@@ -81,6 +93,8 @@ def read_router(reader: StageReader, raw_value: Any) -> RouterFunctionConfig:
         timeout_s=reader.integer(reader.field(raw, "timeout_s", path), f"{path}.timeout_s", 1, LAMBDA_MAX_TIMEOUT_S),
         reserved_concurrency=reserved,
         provisioned_concurrency=provisioned,
+        provisioned_concurrency_autoscaling=autoscaling,
+        snap_start=snap_start,
         invoke_budget_ms=reader.integer(reader.field(raw, "invoke_budget_ms", path), f"{path}.invoke_budget_ms", 50),
         response_reserve_ms=reader.integer(
             reader.field(raw, "response_reserve_ms", path), f"{path}.response_reserve_ms", 1

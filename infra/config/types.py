@@ -67,11 +67,33 @@ class ModelDeployConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduledCapacity:
+    """A scheduled action on the router's provisioned concurrency: from ``cron`` (UTC) on, keep it in [min, max]."""
+
+    name: str
+    cron: str  # an Application Auto Scaling schedule expression, "cron(minutes hours day month weekday year)"
+    min_capacity: int
+    max_capacity: int
+
+
+@dataclass(frozen=True, slots=True)
+class RouterPcAutoscaling:
+    """Application Auto Scaling of the live alias's provisioned concurrency: target tracking and/or a schedule."""
+
+    min_capacity: int
+    max_capacity: int
+    target_utilization: float | None  # on LambdaProvisionedConcurrencyUtilization; None = schedule only
+    schedule: tuple[ScheduledCapacity, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RouterFunctionConfig:
     memory_mb: int
     timeout_s: int
     reserved_concurrency: int | None
-    provisioned_concurrency: int  # 0 = none
+    provisioned_concurrency: int  # 0 = none; with autoscaling, the initial value
+    provisioned_concurrency_autoscaling: RouterPcAutoscaling | None
+    snap_start: bool  # SnapStart on published versions; excludes provisioned concurrency
     invoke_budget_ms: int
     response_reserve_ms: int
     log_retention_days: int

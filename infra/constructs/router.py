@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Final
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from functions.config.telemetry import LATENCY_TARGETS_VARIABLE, METRICS_NAMESPACE, ROUTER_SERVICE
+from infra.config.types import RouterPcAutoscaling
 from infra.constructs.python_function import PythonFunction, functions_code
 from infra.guardrails import acknowledge, nag_text
 
@@ -31,7 +33,10 @@ class Router(Construct):
         invoke_budget_ms / response_reserve_ms: INVOKE_BUDGET_MS / RESPONSE_RESERVE_MS (the router settings).
         memory_mb (128-10240), timeout (below the API Gateway timeout; checked by the stage config).
         reserved_concurrency: None leaves the function in the account's unreserved pool.
-        provisioned_concurrency: on the alias; 0 = none.
+        provisioned_concurrency: on the alias; 0 = none. With ``pc_autoscaling``, the initial value.
+        pc_autoscaling: Application Auto Scaling of the alias's provisioned concurrency (target tracking on
+            LambdaProvisionedConcurrencyUtilization and/or scheduled actions, UTC); None = fixed.
+        snap_start: SnapStart on published versions (the stage config refuses it with provisioned concurrency).
         log_retention, log_level, log_removal_policy: the function's log group and level.
         invokes_endpoints: whether any model routes to SageMaker; the router may then invoke (sync and async)
             and describe (its status, for readiness) every endpoint whose name starts with
@@ -67,6 +72,8 @@ class Router(Construct):
         caller_policy: str | None = None,
         latency_targets: str | None = None,
         code: lambda_.Code | None = None,
+        pc_autoscaling: RouterPcAutoscaling | None = None,
+        snap_start: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         environment = {
@@ -95,6 +102,13 @@ class Router(Construct):
             reserved_concurrency=reserved_concurrency,
         )
         self.function, self.role, self.log_group = built.function, built.role, built.log_group
+        if snap_start:
+            # Python 3.12 and later managed runtimes support SnapStart, on arm64 too (Lambda developer guide,
+            # "Improving startup performance with Lambda SnapStart", supported features and limitations). The
+            # router reseeds its jitter randomness after each restore (functions/handlers/router/snapstart.py).
+            cfn_function = self.function.node.default_child
+            assert isinstance(cfn_function, lambda_.CfnFunction)
+            cfn_function.snap_start = lambda_.CfnFunction.SnapStartProperty(apply_on="PublishedVersions")
         if invokes_endpoints:
             self._may_invoke_stage_endpoints(endpoint_name_prefix)
         # A new version is published whenever code or configuration changes; the alias moves to it, and its
@@ -106,6 +120,23 @@ class Router(Construct):
             version=self.function.current_version,
             provisioned_concurrent_executions=provisioned_concurrency or None,
         )
+        if pc_autoscaling is not None:
+            self._autoscale(pc_autoscaling)
+
+    def _autoscale(self, scaling: RouterPcAutoscaling) -> None:
+        """Target tracking keeps the alias's utilization near the target; scheduled actions move [min, max]
+        ahead of known peaks. CloudWatch's ProvisionedConcurrencyUtilization is per alias (FunctionName +
+        Resource), the metric the PC alarms read, so they watch whatever capacity autoscaling chose."""
+        capacity = self.alias.add_auto_scaling(min_capacity=scaling.min_capacity, max_capacity=scaling.max_capacity)
+        if scaling.target_utilization is not None:
+            capacity.scale_on_utilization(utilization_target=scaling.target_utilization)
+        for action in scaling.schedule:
+            capacity.scale_on_schedule(
+                action.name,
+                schedule=appscaling.Schedule.expression(action.cron),
+                min_capacity=action.min_capacity,
+                max_capacity=action.max_capacity,
+            )
 
     def _may_invoke_stage_endpoints(self, endpoint_name_prefix: str) -> None:
         stack = Stack.of(self)

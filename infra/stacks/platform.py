@@ -90,6 +90,8 @@ class PlatformStack(Stack):
             timeout=Duration.seconds(stage.router.timeout_s),
             reserved_concurrency=stage.router.reserved_concurrency,
             provisioned_concurrency=stage.router.provisioned_concurrency,
+            pc_autoscaling=stage.router.provisioned_concurrency_autoscaling,
+            snap_start=stage.router.snap_start,
             log_retention=RETENTION_BY_DAYS[stage.router.log_retention_days],
             log_level=stage.router.log_level,
             log_removal_policy=removal,

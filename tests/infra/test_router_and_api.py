@@ -84,6 +84,37 @@ def test_live_alias_carries_provisioned_concurrency_only_where_configured(dev: S
     assert router_function(dev)["Properties"]["ReservedConcurrentExecutions"] == 20
 
 
+def test_prod_autoscales_the_live_alias_by_utilization_and_schedule(prod: Synthesized) -> None:
+    target = only(prod.platform.resources("AWS::ApplicationAutoScaling::ScalableTarget"))
+    props = target["Properties"]
+    assert props["ScalableDimension"] == "lambda:function:ProvisionedConcurrency"
+    assert (props["ServiceNamespace"], props["MinCapacity"], props["MaxCapacity"]) == ("lambda", 2, 20)
+    # The target is the live alias: function:<name>:live, the alias's own ARN reference.
+    assert "live" in json.dumps(props["ResourceId"])
+    assert [
+        (a["ScheduledActionName"], a["Schedule"], a["ScalableTargetAction"]) for a in props["ScheduledActions"]
+    ] == [
+        ("business-hours", "cron(0 7 ? * MON-FRI *)", {"MinCapacity": 4, "MaxCapacity": 20}),
+        ("nights-and-weekends", "cron(0 19 ? * MON-FRI *)", {"MinCapacity": 2, "MaxCapacity": 20}),
+    ]
+    policy = only(prod.platform.resources("AWS::ApplicationAutoScaling::ScalingPolicy"))["Properties"]
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == 0.7
+    assert tracking["PredefinedMetricSpecification"] == {
+        "PredefinedMetricType": "LambdaProvisionedConcurrencyUtilization"
+    }
+    assert "SnapStart" not in router_function(prod)["Properties"]
+
+
+def test_dev_restores_the_router_from_a_snapshot_instead_of_keeping_it_warm(dev: Synthesized) -> None:
+    assert router_function(dev)["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert not dev.platform.resources("AWS::ApplicationAutoScaling::ScalableTarget")
+    # SnapStart applies to published versions only: the API calls the live alias, which points at one.
+    assert ref_id(only(dev.resources("AWS::Lambda::Alias"))["Properties"]["FunctionVersion"]) in dev.resources(
+        "AWS::Lambda::Version"
+    )
+
+
 def router_statements(synth: Synthesized) -> list[dict[str, Any]]:
     role_id = ref_id(router_function(synth)["Properties"]["Role"])
     statements: list[dict[str, Any]] = []
