@@ -24,6 +24,8 @@ from functions.config.config_reader import ConfigError, read_json_file
 
 PRICE_TABLE_PATH: Final[Path] = Path(__file__).resolve().parent / "prices.json"
 ARCHITECTURES: Final[frozenset[str]] = frozenset({"arm64", "x86_64"})
+# The app's functions run on Graviton (infra/constructs/python_function.py ARCHITECTURE).
+LAMBDA_ARCHITECTURE: Final[str] = "arm64"
 # The stage-config field that overrides the table (infra/stages.json defaults.prices or stages.<s>.prices).
 OVERRIDE_FIELD: Final[str] = "prices"
 SCALAR_KEYS: Final[tuple[str, ...]] = (
@@ -159,3 +161,36 @@ def _parse_row(raw: Any, field: str) -> RegionPrices:
     values |= {key: _rates(raw[key], f"{field}.{key}", ARCHITECTURES) for key in ARCHITECTURE_KEYS}
     values[INSTANCE_KEY] = _rates(raw[INSTANCE_KEY], f"{field}.{INSTANCE_KEY}", None)
     return RegionPrices(**values)
+
+
+@dataclass(frozen=True)
+class ServerlessSize:
+    """What a serverless endpoint is billed by besides its duration: its memory and provisioned concurrency."""
+
+    memory_mb: int
+    provisioned_concurrency: int
+
+
+def serverless_sizes_to_json(sizes: Mapping[str, ServerlessSize]) -> str:
+    return json.dumps({name: asdict(size) for name, size in sorted(sizes.items())}, separators=(",", ":"))
+
+
+def serverless_sizes_from_json(text: str) -> dict[str, ServerlessSize]:
+    """``{"endpoint": {"memory_mb": int, "provisioned_concurrency": int}}``; anything else names the entry."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as failure:
+        raise PriceTableError(f"serverless sizes: invalid JSON: {failure.msg}") from failure
+    if not isinstance(raw, dict):
+        raise PriceTableError("serverless sizes: must be an object of endpoint name -> size")
+    sizes: dict[str, ServerlessSize] = {}
+    for name, size in raw.items():
+        if not isinstance(size, dict) or set(size) != {"memory_mb", "provisioned_concurrency"}:
+            raise PriceTableError(f"serverless sizes: {name}: must name memory_mb and provisioned_concurrency")
+        memory, provisioned = size["memory_mb"], size["provisioned_concurrency"]
+        if type(memory) is not int or type(provisioned) is not int or memory < 1 or provisioned < 0:
+            raise PriceTableError(
+                f"serverless sizes: {name}: memory_mb > 0 and provisioned_concurrency >= 0 (integers)"
+            )
+        sizes[name] = ServerlessSize(memory_mb=memory, provisioned_concurrency=provisioned)
+    return sizes

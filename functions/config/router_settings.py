@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeVar
 
 from functions.config.caller_policy import CallerPolicy, caller_policy_from_env
 from functions.config.models import ENDPOINT_NAME_PATTERN
-from functions.config.telemetry import LATENCY_TARGETS_VARIABLE
+from functions.config.prices import (
+    PriceTableError,
+    RegionPrices,
+    ServerlessSize,
+    serverless_sizes_from_json,
+)
+from functions.config.telemetry import LATENCY_TARGETS_VARIABLE, PRICES_VARIABLE, SERVERLESS_SIZES_VARIABLE
 
 ENVIRONMENT_VARIABLES: Final[tuple[str, ...]] = (
     "MODELS_CONFIG_PATH",
@@ -23,6 +29,8 @@ ENVIRONMENT_VARIABLES: Final[tuple[str, ...]] = (
     "MODEL_ROOT",
     "CALLER_POLICY",
     LATENCY_TARGETS_VARIABLE,
+    PRICES_VARIABLE,
+    SERVERLESS_SIZES_VARIABLE,
 )
 
 
@@ -34,6 +42,8 @@ PROVISIONED_CONCURRENCY_INIT: Final[str] = "provisioned-concurrency"
 # default 1,024 MB), leaving the rest to the request in flight (a parsed body takes several times its size).
 MEMORY_SIZE_VARIABLE: Final[str] = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
 LAST_GOOD_MEMORY_DIVISOR: Final[int] = 16
+
+T = TypeVar("T")
 
 DEFAULT_INVOKE_BUDGET_MS: Final[int] = 20_000
 DEFAULT_RESPONSE_RESERVE_MS: Final[int] = 300
@@ -62,12 +72,18 @@ class RouterSettings:
     # Each model's latency target in ms (the stage's SLO): a request slower than its model's counts in
     # SlowRequests. A model without one counts none.
     latency_targets_ms: Mapping[str, float] = field(default_factory=dict)
+    memory_mb: int = DEFAULT_MEMORY_MB
+    # The region's prices and the serverless endpoints' sizes by physical name: each request's CostUsd.
+    # None (local mode, tests): no cost is emitted.
+    prices: RegionPrices | None = None
+    serverless_sizes: Mapping[str, ServerlessSize] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RouterSettings:
         prefix = environ.get("ENDPOINT_NAME_PREFIX", "")
         if prefix and not ENDPOINT_NAME_PATTERN.match(prefix.rstrip("-") or "x"):
             raise SettingsError(f"ENDPOINT_NAME_PREFIX={prefix!r}: endpoint names take only letters, digits and '-'")
+        memory_mb = _positive_int(environ, MEMORY_SIZE_VARIABLE, DEFAULT_MEMORY_MB, "megabytes")
         return cls(
             models_config_path=environ.get("MODELS_CONFIG_PATH") or None,
             endpoint_name_prefix=prefix,
@@ -76,12 +92,23 @@ class RouterSettings:
             model_root=environ.get("MODEL_ROOT") or None,
             provisioned_init=environ.get(INITIALIZATION_TYPE_VARIABLE) == PROVISIONED_CONCURRENCY_INIT,
             caller_policy=caller_policy_from_env(environ.get("CALLER_POLICY"), _policy_error),
-            last_good_max_bytes=_positive_int(environ, MEMORY_SIZE_VARIABLE, DEFAULT_MEMORY_MB, "megabytes")
-            * 1024
-            * 1024
-            // LAST_GOOD_MEMORY_DIVISOR,
+            last_good_max_bytes=memory_mb * 1024 * 1024 // LAST_GOOD_MEMORY_DIVISOR,
             latency_targets_ms=_latency_targets(environ.get(LATENCY_TARGETS_VARIABLE)),
-        )
+            memory_mb=memory_mb,
+            prices=_priced(environ.get(PRICES_VARIABLE), PRICES_VARIABLE, RegionPrices.from_json),
+            serverless_sizes=_priced(environ.get(SERVERLESS_SIZES_VARIABLE), SERVERLESS_SIZES_VARIABLE,
+                                     serverless_sizes_from_json) or {},
+        )  # fmt: skip
+
+
+def _priced(raw: str | None, name: str, parse: Callable[[str], T]) -> T | None:
+    """A costing variable, parsed; unset or empty: None."""
+    if not raw:
+        return None
+    try:
+        return parse(raw)
+    except PriceTableError as error:
+        raise SettingsError(f"{name}: {error}") from None
 
 
 def _policy_error(path: str, message: str) -> SettingsError:

@@ -42,3 +42,12 @@ LATENCY_TARGET_DEFAULT_KEY: Final[str] = "*"
 # the circuit_open page counts those into the open state.
 BREAKER_TRANSITIONS_METRIC: Final[str] = "BreakerTransitions"
 BREAKER_OPEN_STATE: Final[str] = "open"
+# What an infer request used, in USD (functions/domain/cost.py), on the request's dimensions; the sweeper adds
+# the async endpoints' instance time by model and route "async". Cost per 1,000 predictions is
+# 1000 * SUM(CostUsd) / SUM(Requests).
+COST_METRIC: Final[str] = "CostUsd"
+# The router's region prices (functions/config/prices.py RegionPrices.to_json) and its serverless endpoints'
+# sizes by physical endpoint name ({"dev-iris": {"memory_mb": 1024, "provisioned_concurrency": 0}}): set by
+# the CDK from the stage config; unset, the router emits no CostUsd.
+PRICES_VARIABLE: Final[str] = "PRICES"
+SERVERLESS_SIZES_VARIABLE: Final[str] = "SERVERLESS_ENDPOINT_SIZES"

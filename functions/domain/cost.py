@@ -14,9 +14,11 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Final
 
-from functions.config.prices import RegionPrices
+from functions.config.prices import LAMBDA_ARCHITECTURE, RegionPrices, ServerlessSize
 
 MILLION: Final[float] = 1_000_000.0
 BYTES_PER_GB: Final[int] = 1024**3
@@ -25,7 +27,9 @@ SECONDS_PER_HOUR: Final[float] = 3600.0
 
 
 def _billed_seconds(duration_ms: float) -> float:
-    return math.ceil(max(duration_ms, 0.0)) / 1000.0
+    # To the microsecond first: a difference of two clock readings carries float noise (100.052 - 100.0 is
+    # 52.0000000000067 ms), which must not bill a whole extra millisecond.
+    return math.ceil(round(max(duration_ms, 0.0), 3)) / 1000.0
 
 
 def api_request_cost(p: RegionPrices) -> float:
@@ -74,3 +78,43 @@ def serverless_provisioned_cost(p: RegionPrices, *, memory_mb: int, seconds: flo
 def instance_cost(p: RegionPrices, *, instance_type: str, seconds: float) -> float:
     """One SageMaker instance running for ``seconds``."""
     return seconds / SECONDS_PER_HOUR * p.instance_hour(instance_type)
+
+
+@dataclass(frozen=True)
+class RequestCosting:
+    """What one infer request through the router used: the API request, the router's own Lambda time (at the
+    provisioned-concurrency duration rate when its environment was initialised for it), and the serverless
+    endpoint calls it made. The in-Lambda tier costs nothing beyond the router's time (the model runs in it);
+    an async job's instance time is the sweeper's to count.
+
+    The serverless duration is the router's EndpointLatency, which includes the network round trip and any
+    throttled attempt: an upper bound of what SageMaker bills (its ModelLatency plus overhead).
+    """
+
+    prices: RegionPrices
+    router_memory_mb: int
+    router_provisioned: bool
+    serverless_sizes: Mapping[str, ServerlessSize]
+    router_architecture: str = LAMBDA_ARCHITECTURE
+
+    def request_cost(
+        self, *, router_ms: float, endpoint: str | None = None, endpoint_ms: float = 0.0, data_bytes: int = 0
+    ) -> float:
+        total = api_request_cost(self.prices) + lambda_cost(
+            self.prices,
+            duration_ms=router_ms,
+            memory_mb=self.router_memory_mb,
+            architecture=self.router_architecture,
+            provisioned=self.router_provisioned,
+        )
+        size = self.serverless_sizes.get(endpoint) if endpoint is not None else None
+        if size is not None:
+            total += serverless_cost(
+                self.prices,
+                duration_ms=endpoint_ms,
+                memory_mb=size.memory_mb,
+                request_bytes=data_bytes,
+                response_bytes=0,
+                provisioned=size.provisioned_concurrency > 0,
+            )
+        return total

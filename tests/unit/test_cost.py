@@ -99,6 +99,10 @@ def test_lambda_duration_rounds_up_to_the_next_millisecond() -> None:
     request = 0.2 / 1e6
     assert cost.lambda_cost(P, duration_ms=52.01, memory_mb=1024) == pytest.approx(request + 0.053 * 1.0 * 0.0000133334)
     assert cost.lambda_cost(P, duration_ms=52.0, memory_mb=1024) == pytest.approx(request + 0.052 * 1.0 * 0.0000133334)
+    # Two clock readings' float noise (52.0000000000067 ms) bills 52 ms, not 53.
+    assert cost.lambda_cost(P, duration_ms=(100.052 - 100.0) * 1000, memory_mb=1024) == pytest.approx(
+        request + 0.052 * 1.0 * 0.0000133334
+    )
     assert cost.lambda_cost(P, duration_ms=0.2, memory_mb=512, architecture="x86_64") == pytest.approx(
         request + 0.001 * 0.5 * 0.0000166667
     )

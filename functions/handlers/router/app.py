@@ -29,6 +29,7 @@ from functions.config.models import load_models_config
 from functions.config.telemetry import ROUTER_SERVICE
 from functions.domain.breaker import BreakerRegistry
 from functions.domain.callers import CallerIdentity
+from functions.domain.cost import RequestCosting
 from functions.domain.deadline import DeadlineBudget
 from functions.domain.echo import clip, clip_message
 from functions.domain.endpoint_call import EndpointCaller, ModelBackend
@@ -152,7 +153,14 @@ def create_app(settings: RouterSettings, async_settings: AsyncSettings | None, c
     if in_lambda is not None and settings.provisioned_init:
         # Only under provisioned concurrency, whose init no request waits for; an on-demand cold start stays lean.
         in_lambda.warm(in_lambda_models)
-    metrics = RequestMetrics(config, settings.latency_targets_ms, cold_start=not settings.provisioned_init)
+    costing = (
+        RequestCosting(settings.prices, settings.memory_mb, settings.provisioned_init, settings.serverless_sizes)
+        if settings.prices is not None
+        else None
+    )
+    metrics = RequestMetrics(
+        config, settings.latency_targets_ms, cold_start=not settings.provisioned_init, costing=costing
+    )
     sagemaker = TimedModelCalls(clients.sagemaker, metrics)
     async_jobs: Callable[[], AsyncJobs] | None = None
     if async_settings is not None:

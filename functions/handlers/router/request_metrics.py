@@ -7,7 +7,8 @@ metrics module: a ``json.dumps`` and a ``print`` cost no import on the cold path
 not a dimension: a Logs Insights query finds one request's metrics by it. A degraded answer's
 ``DegradedAnswers`` (by service, model, reason and cause), the last resort's ``UnhandledErrors`` and the cold
 start's ``ColdStarts`` (by service) ride in the same document, so a request writes at most one whatever it came
-to (a circuit's state change is counted on its own: functions/handlers/router/telemetry.py).
+to (a circuit's state change is counted on its own: functions/handlers/router/telemetry.py). ``CostUsd`` is
+what the request used (functions/domain/cost.py), emitted when the CDK gave the router its prices.
 
 Example document (one line in the log)::
 
@@ -15,7 +16,7 @@ Example document (one line in the log)::
      "Dimensions": [["service", "model"], ["service", "model", "route"]], "Metrics": [...]}]},
      "service": "inference-router", "model": "iris", "route": "serverless", "Requests": 1, "ServerErrors": 0,
      "ClientErrors": 0, "DegradedRequests": 0, "SlowRequests": 0, "Latency": 12.5, "EndpointLatency": 9.1,
-     "status": 200, "correlation_id": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"}
+     "CostUsd": 3.9e-06, "status": 200, "correlation_id": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"}
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from functions.config.api_routes import INFER_ROUTES
 from functions.config.telemetry import (
     CLIENT_ERRORS_METRIC,
     COLD_STARTS_METRIC,
+    COST_METRIC,
     DEGRADED_ANSWERS_METRIC,
     DEGRADED_REQUESTS_METRIC,
     ENDPOINT_LATENCY_METRIC,
@@ -51,6 +53,7 @@ from functions.config.telemetry import (
     UNKNOWN_MODEL,
 )
 from functions.domain.async_jobs import AsyncEndpoint
+from functions.domain.cost import RequestCosting
 from functions.domain.endpoint_call import ModelBackend
 
 if TYPE_CHECKING:
@@ -86,6 +89,10 @@ class RequestRecord:
     endpoint_ms: float | None = None
     degraded: tuple[str, str] | None = None  # (reason, cause) of a degraded answer
     unhandled: bool = False
+    # The serverless endpoint called, the time of its calls and the bytes they carried in and out (its cost).
+    serverless_endpoint: str | None = None
+    serverless_ms: float = 0.0
+    data_bytes: int = 0
 
 
 _current: contextvars.ContextVar[RequestRecord | None] = contextvars.ContextVar("router_request", default=None)
@@ -120,8 +127,10 @@ class RequestMetrics:
         clock: Callable[[], float] = time.perf_counter,
         wall_clock: Callable[[], float] = time.time,
         emit: Callable[[str], None] = print,
+        costing: RequestCosting | None = None,
     ) -> None:
         self.config = config
+        self.costing = costing
         self.latency_targets_ms = latency_targets_ms
         self.cold_start = cold_start
         self.clock = clock
@@ -170,6 +179,22 @@ class RequestMetrics:
             if record is not None:
                 record.route = route
                 record.endpoint_ms = (record.endpoint_ms or 0.0) + (self.clock() - started) * 1000
+
+    @contextmanager
+    def serverless_call(self, endpoint: str, request_bytes: int) -> Iterator[list[bytes]]:
+        """Times a serverless endpoint call and counts its data for the request's cost: the caller appends the
+        answer's body to the yielded list."""
+        record = _current.get()
+        answer: list[bytes] = []
+        started = self.clock()
+        try:
+            with self.endpoint_call("serverless"):
+                yield answer
+        finally:
+            if record is not None:
+                record.serverless_endpoint = endpoint
+                record.serverless_ms += (self.clock() - started) * 1000
+                record.data_bytes += request_bytes + sum(len(body) for body in answer)
 
     def degraded(self, reason: str, cause: str) -> None:
         """The request in flight was answered degraded: ``reason`` how (static-fallback, last-good,
@@ -243,6 +268,14 @@ class RequestMetrics:
         )
         metrics = [{"Name": name, "Unit": "Count"} for name in COUNTS]
         metrics.append({"Name": LATENCY_METRIC, "Unit": "Milliseconds"})
+        if self.costing is not None:
+            document[COST_METRIC] = self.costing.request_cost(
+                router_ms=latency_ms,
+                endpoint=record.serverless_endpoint,
+                endpoint_ms=record.serverless_ms,
+                data_bytes=record.data_bytes,
+            )
+            metrics.append({"Name": COST_METRIC, "Unit": "None"})
         if record.endpoint_ms is not None:
             document[ENDPOINT_LATENCY_METRIC] = round(record.endpoint_ms, 3)
             metrics.append({"Name": ENDPOINT_LATENCY_METRIC, "Unit": "Milliseconds"})
@@ -276,8 +309,9 @@ class TimedModelCalls:
     def invoke(
         self, endpoint: str, body: bytes, *, attempt_ms: Callable[[], int], correlation_id: str | None = None
     ) -> bytes:
-        with self.metrics.endpoint_call("serverless"):
-            return self.inner.invoke(endpoint, body, attempt_ms=attempt_ms, correlation_id=correlation_id)
+        with self.metrics.serverless_call(endpoint, len(body)) as answer:
+            answer.append(self.inner.invoke(endpoint, body, attempt_ms=attempt_ms, correlation_id=correlation_id))
+            return answer[0]
 
     def invoke_async(self, endpoint: str, input_location: str, job_id: str, *, timeout_ms: int,
                      invocation_timeout_s: int, request_ttl_s: int,
