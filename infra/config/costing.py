@@ -6,8 +6,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from functions.config.prices import INSTANCE_KEY, PriceTableError, RegionPrices, region_prices
-from infra.config.types import AsyncEndpointConfig, StageConfigError
+from functions.config.prices import (
+    INSTANCE_KEY,
+    PriceTableError,
+    RegionPrices,
+    ServerlessSize,
+    region_prices,
+    serverless_sizes_to_json,
+)
+from functions.config.telemetry import PRICES_VARIABLE, SERVERLESS_SIZES_VARIABLE
+from infra.config.types import AsyncEndpointConfig, StageConfig, StageConfigError
 
 
 def read_prices(
@@ -25,3 +33,12 @@ def read_prices(
                 f"async_endpoints.{name}; add its hourly price (USD) there"
             )
     return prices
+
+
+def cost_environment(stage: StageConfig) -> dict[str, str]:
+    """The router's costing variables: its region's prices and each serverless endpoint's size by physical name."""
+    sizes = {
+        stage.endpoint_name(name): ServerlessSize(endpoint.memory_mb, endpoint.provisioned_concurrency)
+        for name, endpoint in stage.serverless_endpoints.items()
+    }
+    return {PRICES_VARIABLE: stage.prices.to_json(), SERVERLESS_SIZES_VARIABLE: serverless_sizes_to_json(sizes)}

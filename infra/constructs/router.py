@@ -46,6 +46,7 @@ class Router(Construct):
         caller_policy: CALLER_POLICY, the stage's caller policy as the router reads it; None = no policy (every
             authenticated caller, every model).
         latency_targets: LATENCY_TARGETS_MS, each model's latency target (infra/config/slo.py); None = unset.
+        cost_environment: PRICES and SERVERLESS_ENDPOINT_SIZES (infra/config/costing.py); None = no CostUsd.
         code: defaults to the repo's ``functions`` package.
 
     Attributes: ``function``, ``alias``, ``role``, ``log_group``.
@@ -71,6 +72,7 @@ class Router(Construct):
         async_environment: dict[str, str] | None = None,
         caller_policy: str | None = None,
         latency_targets: str | None = None,
+        cost_environment: dict[str, str] | None = None,
         code: lambda_.Code | None = None,
         pc_autoscaling: RouterPcAutoscaling | None = None,
         snap_start: bool = False,
@@ -85,6 +87,7 @@ class Router(Construct):
             **(async_environment or {}),
             **({"CALLER_POLICY": caller_policy} if caller_policy is not None else {}),
             **({LATENCY_TARGETS_VARIABLE: latency_targets} if latency_targets is not None else {}),
+            **(cost_environment or {}),
         }
         built = PythonFunction(
             self,

@@ -17,6 +17,7 @@ from constructs import Construct
 
 from functions.config.api_routes import ROUTES
 from functions.config.model_types import ModelsConfig
+from infra.config.costing import cost_environment
 from infra.config.slo import latency_targets_env
 from infra.config.types import StageConfig
 from infra.constructs.alarms import RouterAlarms
@@ -99,6 +100,7 @@ class PlatformStack(Stack):
             async_environment=async_environment,
             caller_policy=stage.caller_policy.to_env() if stage.caller_policy is not None else None,
             latency_targets=latency_targets_env(stage.slo),
+            cost_environment=cost_environment(stage),
             code=code,
         )
         storage.grant_router(router.role)
