@@ -4,6 +4,8 @@
 
 Each variant is a copy of the base model as the file has it (default ``iris``) under the variant's name, with
 the given top-level fields replaced (``route``, ``resilience``, ...). The base's own name changes the base itself.
+:func:`write_models_without_in_lambda` writes the file minus its ``lambda``-routed models: a router that never
+loads onnxruntime.
 """
 
 from __future__ import annotations
@@ -40,4 +42,13 @@ def write_models_with_variants(
     """Write :func:`models_with_variants` to ``directory/models.json`` and return its path."""
     path = directory / "models.json"
     path.write_text(json.dumps(models_with_variants(variants, base=base)), encoding="utf-8")
+    return path
+
+
+def write_models_without_in_lambda(directory: Path, *, source: Path = DEFAULT_CONFIG_PATH) -> Path:
+    """Write ``source`` without its ``lambda``-routed models to ``directory/models.json`` and return its path."""
+    document: dict[str, Any] = json.loads(source.read_text(encoding="utf-8"))
+    document["models"] = [model for model in document["models"] if model.get("route", {}).get("sync") != "lambda"]
+    path = directory / "models.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
     return path

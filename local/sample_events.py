@@ -22,9 +22,23 @@ JSON_HEADERS: Final[dict[str, str]] = {
 }
 
 
+# scikit-learn's digits dataset, its first image (a 0): 8x8 pixels row-major, each 0..16.
+DIGITS_ZERO: Final[list[float]] = [
+    0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0, 0, 4, 12, 0, 0, 8, 8, 0,
+    0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0, 0, 2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10, 0, 0, 0,
+]  # fmt: skip
+# A pixel past the dataset's 0..16 encoding, at element 9.
+DIGITS_OUT_OF_RANGE: Final[list[float]] = [*DIGITS_ZERO[:9], 17, *DIGITS_ZERO[10:]]
+
+
 def infer_body(**overrides: Any) -> bytes:
     tensor = {"name": "input", "shape": [1, 4], "datatype": "FP32", "data": IRIS_ROW, **overrides}
     return json.dumps({"id": "sample-1", "inputs": [tensor]}).encode()
+
+
+def digits_body(pixels: list[float]) -> bytes:
+    tensor = {"name": "pixels", "shape": [1, 64], "datatype": "FP32", "data": pixels}
+    return json.dumps({"id": "sample-digits-1", "inputs": [tensor]}).encode()
 
 
 # name -> (method, path, body); every route, valid and invalid.
@@ -46,6 +60,11 @@ SAMPLES: Final[dict[str, tuple[str, str, bytes]]] = {
     "apigw_infer_unknown_input": ("POST", "/v2/models/iris/infer", infer_body(name="features")),
     "apigw_infer_respond_async": ("POST", "/v2/models/iris/infer", infer_body()),
     "apigw_job_status": ("GET", "/v2/jobs/3f2b7c1e9a0d4e5f8a6b7c8d9e0f1a2b", b""),
+    # digits runs inside the router (route.sync "lambda").
+    "apigw_digits_model_metadata": ("GET", "/v2/models/digits", b""),
+    "apigw_digits_model_ready": ("GET", "/v2/models/digits/ready", b""),
+    "apigw_digits_infer_valid": ("POST", "/v2/models/digits/infer", digits_body(DIGITS_ZERO)),
+    "apigw_digits_infer_out_of_range": ("POST", "/v2/models/digits/infer", digits_body(DIGITS_OUT_OF_RANGE)),
 }
 # Headers beyond the defaults, per sample.
 EXTRA_HEADERS: Final[dict[str, dict[str, str]]] = {

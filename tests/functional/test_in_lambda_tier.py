@@ -16,7 +16,7 @@ from functions.adapters.sagemaker import SageMakerBackend
 from functions.config.router_settings import RouterSettings
 from functions.handlers.router.app import RouterApp, RouterClients, create_app
 from local.api_gateway import LocalLambdaContext, build_rest_event
-from local.model_variants import write_models_with_variants
+from local.model_variants import write_models_with_variants, write_models_without_in_lambda
 from tests.helpers.onnx_graphs import BROKEN_TENSORS, LOOKUP_TENSORS, broken_model, lookup_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,21 +70,27 @@ def test_a_missing_model_file_is_a_clear_502(router_with_local_model: RouterApp,
     assert "is the model layer attached?" in answer["error"]
 
 
-def test_routes_without_an_in_lambda_model_never_import_onnxruntime() -> None:
-    probe = (
-        "import sys, functions.handlers.router.handler as h; "
-        "print(int('onnxruntime' in sys.modules), int('numpy' in sys.modules), int(h.router.in_lambda is None))"
-    )
-    environment = {
-        "PATH": os.environ["PATH"],
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-    }
+IMPORT_PROBE = (
+    "import sys, functions.handlers.router.handler as h; "
+    "print(int('onnxruntime' in sys.modules), int('numpy' in sys.modules), int(h.router.in_lambda is None))"
+)
+
+
+def import_probe(environment: dict[str, str]) -> list[str]:
     result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env=environment, check=True
+        [sys.executable, "-c", IMPORT_PROBE], capture_output=True, text=True, cwd=ROOT, env=environment, check=True
     )
-    assert result.stdout.split() == ["0", "0", "1"]
+    return result.stdout.split()
+
+
+def test_routes_without_an_in_lambda_model_never_import_onnxruntime(tmp_path: Path) -> None:
+    environment = probe_environment(MODELS_CONFIG_PATH=str(write_models_without_in_lambda(tmp_path)))
+    assert import_probe(environment) == ["0", "0", "1"]
+
+
+def test_the_default_config_defers_onnxruntime_to_its_lambda_routed_models_first_request() -> None:
+    # functions/models.json routes digits to the router: the backend exists, onnxruntime is not yet imported.
+    assert import_probe(probe_environment()) == ["0", "0", "0"]
 
 
 def lambda_entry(name: str, artifact: str, tensors: dict[str, Any]) -> dict[str, Any]:
@@ -223,7 +229,8 @@ def warm_probe(environment: dict[str, str]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("initialization", "expected"),
     [
-        ("provisioned-concurrency", {"onnxruntime": True, "sessions": ["iris-local"]}),
+        # digits is functions/models.json's own lambda-routed model, next to the variant.
+        ("provisioned-concurrency", {"onnxruntime": True, "sessions": ["digits", "iris-local"]}),
         ("on-demand", {"onnxruntime": False, "sessions": []}),
         (None, {"onnxruntime": False, "sessions": []}),
     ],
@@ -237,8 +244,12 @@ def test_lambda_routed_sessions_are_warmed_at_init_only_under_provisioned_concur
     assert warm_probe(probe_environment(**extra)) == expected
 
 
-def test_provisioned_init_without_a_lambda_routed_model_never_imports_onnxruntime() -> None:
-    probed = warm_probe(probe_environment(AWS_LAMBDA_INITIALIZATION_TYPE="provisioned-concurrency"))
+def test_provisioned_init_without_a_lambda_routed_model_never_imports_onnxruntime(tmp_path: Path) -> None:
+    environment = probe_environment(
+        MODELS_CONFIG_PATH=str(write_models_without_in_lambda(tmp_path)),
+        AWS_LAMBDA_INITIALIZATION_TYPE="provisioned-concurrency",
+    )
+    probed = warm_probe(environment)
     assert probed == {"onnxruntime": False, "sessions": None}
 
 

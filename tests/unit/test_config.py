@@ -62,7 +62,7 @@ CASES = [
     ("body_over_route_limit", set_in(["models", 0, "limits", "max_body_bytes"], 5 * 1024 * 1024), "models[0].limits.max_body_bytes: 5242880 exceeds the route's limit of 4194304"),
     ("batch_rows_zero", set_in(["models", 0, "limits", "max_batch_rows"], 0), "models[0].limits.max_batch_rows: must be a positive integer"),
     ("duplicate_input", lambda d: d["models"][0]["inputs"].append(dict(d["models"][0]["inputs"][0])), "models[0].inputs[1].name: duplicate tensor name 'input'"),
-    ("duplicate_model", lambda d: d["models"].append(copy.deepcopy(d["models"][0])), "models[1].name: duplicate model name 'iris'"),
+    ("duplicate_model", lambda d: d["models"].insert(1, copy.deepcopy(d["models"][0])), "models[1].name: duplicate model name 'iris'"),
     ("resilience_unknown", set_in(["models", 0, "resilience"], {"retries": 3}), "models[0].resilience.retries: unknown field"),
     ("retry_too_many", set_in(["models", 0, "resilience"], {"retry": {"max_attempts": 11}}), "models[0].resilience.retry.max_attempts: 11 is above the most allowed, 10"),
     ("retry_zero", set_in(["models", 0, "resilience"], {"retry": {"base_delay_ms": 0}}), "models[0].resilience.retry.base_delay_ms: must be a positive integer"),
