@@ -3,6 +3,7 @@
 python -m ops redrive --dry-run              # how many dead letters would move (local stack)
 python -m ops redrive --stack InferenceRouter-prod --limit 100
 python -m ops resubmit <job id> --stack InferenceRouter-prod
+python -m ops plan --trace bench/traces/reference_week.csv.gz --stage prod [--json] [--plot plan.html]
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ops.planner.cli import add_arguments as add_plan_arguments
+from ops.planner.cli import run as run_plan
 from ops.targets import LOCAL_STATE_FILE, Target, TargetError, apply_environment, local_target, stack_target
 
 
@@ -84,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     again.add_argument("job_id")
     again.add_argument("--force", action="store_true", help="also re-submit a job that did not fail")
     again.set_defaults(run=_resubmit)
+    planner = commands.add_parser("plan", help="replay a request trace and recommend each model's tier and capacity")
+    add_plan_arguments(planner)
+    planner.set_defaults(run=run_plan)
     args = parser.parse_args(argv)
     if getattr(args, "limit", None) is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
