@@ -33,7 +33,8 @@ from functions.config.telemetry import (
     SERVICE_DIMENSION,
     SLOW_REQUESTS_METRIC,
 )
-from infra.constructs.model_endpoint import SAGEMAKER_NAMESPACE, VARIANT_NAME
+from infra.constructs.async_scaling import SAGEMAKER_NAMESPACE
+from infra.constructs.model_endpoint import VARIANT_NAME
 
 # Router metrics are emitted per request and SageMaker's per minute: one-minute points show a burst as it was.
 PERIOD: Final[Duration] = Duration.minutes(1)

@@ -21,7 +21,8 @@ from functions.config.telemetry import (
     SERVICE_DIMENSION,
 )
 from infra.config.types import AlarmConfig
-from infra.constructs.model_endpoint import SAGEMAKER_NAMESPACE, VARIANT_NAME
+from infra.constructs.async_scaling import SAGEMAKER_NAMESPACE
+from infra.constructs.model_endpoint import VARIANT_NAME
 from infra.constructs.on_call_alarm import OnCallAlarms, pascal
 
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
@@ -24,11 +22,11 @@ from constructs import Construct
 from functions.config.model_types import ModelConfig
 from infra.config.formats import S3_URL_PATTERN
 from infra.config.types import AsyncEndpointConfig, ServerlessEndpointConfig
+from infra.constructs.async_scaling import AsyncInstanceScaling, variant_resource_id
 from infra.constructs.async_storage_ref import AsyncStorageRef
 from infra.constructs.endpoint_role import grant_image_pull, grant_logging, grant_object_read
 
 VARIANT_NAME: Final[str] = "AllTraffic"
-SAGEMAKER_NAMESPACE: Final[str] = "AWS/SageMaker"
 # Families whose instances carry NVMe instance storage: SageMaker rejects an endpoint-config KmsKeyId for them
 # (the local volume is encrypted by the hardware). See CreateEndpointConfig, KmsKeyId.
 INSTANCE_STORAGE_FAMILIES: Final[frozenset[str]] = frozenset(
@@ -262,7 +260,7 @@ class ModelEndpoint(Construct):
                 self,
                 "ProvisionedConcurrencyTarget",
                 service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
-                resource_id=f"endpoint/{endpoint_name}/variant/{VARIANT_NAME}",
+                resource_id=variant_resource_id(endpoint_name, VARIANT_NAME),
                 scalable_dimension="sagemaker:variant:DesiredProvisionedConcurrency",
                 min_capacity=sizing.pc_autoscaling.min_capacity,
                 max_capacity=sizing.pc_autoscaling.max_capacity,
@@ -322,61 +320,16 @@ class ModelEndpoint(Construct):
             self, "AsyncEndpoint", endpoint_name=endpoint_name, endpoint_config_name=config.attr_endpoint_config_name
         )
 
-        target = appscaling.ScalableTarget(
+        self.async_scaling = AsyncInstanceScaling(
             self,
-            "AsyncInstanceTarget",
-            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
-            resource_id=f"endpoint/{endpoint_name}/variant/{VARIANT_NAME}",
-            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-            min_capacity=0,
-            max_capacity=sizing.max_instances,
-            role=self._scaling_role("AsyncScalingRole"),
+            "AsyncScaling",
+            endpoint=endpoint,
+            endpoint_name=endpoint_name,
+            variant_name=VARIANT_NAME,
+            sizing=sizing,
+            scaling_role=self._scaling_role("AsyncScalingRole"),
         )
-        target.node.add_dependency(endpoint)
-        target.scale_to_track_metric(
-            "BacklogPerInstance",
-            target_value=sizing.backlog_target_per_instance,
-            custom_metric=cloudwatch.Metric(
-                namespace=SAGEMAKER_NAMESPACE,
-                metric_name="ApproximateBacklogSizePerInstance",
-                dimensions_map={"EndpointName": endpoint_name},
-                statistic="Average",
-                period=Duration.minutes(1),
-            ),
-            scale_in_cooldown=Duration.seconds(sizing.scale_in_cooldown_s),
-            scale_out_cooldown=Duration.seconds(sizing.scale_out_cooldown_s),
-        )
-        # Target tracking alone never wakes an endpoint at zero: with no instances there is no per-instance
-        # backlog to track. HasBacklogWithoutCapacity is 1 exactly then, and a step adds the first instance.
-        wake = appscaling.StepScalingAction(
-            self,
-            "WakeFromZero",
-            scaling_target=target,
-            adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
-            cooldown=Duration.seconds(sizing.scale_out_cooldown_s),
-            metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM,
-        )
-        wake.add_adjustment(adjustment=1, lower_bound=0)
-        self.wake_alarm = cloudwatch.Alarm(
-            self,
-            "WakeFromZeroAlarm",
-            alarm_description=(
-                f"Scaling trigger for async endpoint {endpoint_name}, not a page: requests are queued and no instance "
-                "is running, so add one. If it stays in ALARM, see docs/runbooks/async-backlog-without-capacity.md"
-            ),
-            metric=cloudwatch.Metric(
-                namespace=SAGEMAKER_NAMESPACE,
-                metric_name="HasBacklogWithoutCapacity",
-                dimensions_map={"EndpointName": endpoint_name},
-                statistic="Maximum",
-                period=Duration.minutes(1),
-            ),
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        self.wake_alarm.add_alarm_action(cloudwatch_actions.ApplicationScalingAction(wake))
+        self.wake_alarm = self.async_scaling.wake_alarm
         return endpoint
 
     def _scaling_role(self, construct_id: str) -> iam.IRole:

@@ -14,11 +14,11 @@ from aws_cdk.assertions import Template
 from functions.config.async_contract import JOB_STATUS_INDEX, JOB_TABLE_PARTITION_KEY, JOB_TTL_ATTRIBUTE
 from functions.config.models import load_models_config
 from infra.app import new_app
-from infra.config.loader import load_stage_config
+from infra.config.loader import DEFAULT_STAGES_PATH, load_stage_config
 from infra.stacks.model import ModelStack
 from infra.stacks.platform import PlatformStack
 from local.model_variants import write_models_with_variants
-from tests.helpers.synth import Synthesized, platform_ref_id, ref_id
+from tests.helpers.synth import Synthesized, platform_ref_id, ref_id, synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -185,11 +185,59 @@ def test_async_endpoint_scales_from_zero_on_backlog(dev: Synthesized) -> None:
     assert wake[0]["Threshold"] == 1
 
 
+def async_scaling_of(synth: Synthesized) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The async endpoint's instance target and policies, and its deregister-before-update SDK call."""
+    resources = synth.models["iris"].json["Resources"]
+    scaling = {
+        logical_id: resource
+        for logical_id, resource in resources.items()
+        if resource["Type"].startswith("AWS::ApplicationAutoScaling::")
+        and "DesiredProvisionedConcurrency" not in json.dumps(resource)
+        and "ProvisionedConcurrency" not in logical_id
+    }
+    [guard] = [r for r in resources.values() if r["Type"] == "Custom::AWS"]
+    return scaling, guard
+
+
+def test_changing_the_async_instance_type_deregisters_first_and_registers_anew(
+    dev: Synthesized, tmp_path: Path
+) -> None:
+    """SageMaker refuses an instance-type change on a registered variant; CloudFormation must deregister it
+    before the endpoint update and register new resources after, never deleting the shared target later."""
+    document = json.loads(DEFAULT_STAGES_PATH.read_text())
+    document["stages"]["dev"]["async_endpoint_defaults"]["instance_type"] = "ml.c5.xlarge"
+    stages = tmp_path / "stages.json"
+    stages.write_text(json.dumps(document))
+    changed = synthesize("dev", tmp_path / "cdk", stages_path=stages)
+    before, before_guard = async_scaling_of(dev)
+    after, after_guard = async_scaling_of(changed)
+    # New target and policies (new logical ids), and the old ones are retained, not deleted, on the way out.
+    assert len(before) == len(after) == 3  # the target, its tracking policy and its wake-from-zero step
+    assert not set(before) & set(after)
+    assert {r.get("DeletionPolicy") for r in (*before.values(), *after.values())} == {"Retain"}
+    # The same variant, so the router, alarms and dashboards name it unchanged.
+    [after_target] = [r for r in after.values() if r["Type"].endswith("ScalableTarget")]
+    assert after_target["Properties"]["ResourceId"] == "endpoint/dev-iris-async/variant/AllTraffic"
+    # The SDK call changes (its physical id names the type), so CloudFormation updates it, and the endpoint
+    # waits for it: the deregistration happens before UpdateEndpoint.
+    assert before_guard["Properties"]["Update"] != after_guard["Properties"]["Update"]
+    assert "ml.c5.xlarge" in json.dumps(after_guard["Properties"]["Update"])
+    assert "deregisterScalableTarget" in json.dumps(after_guard["Properties"]["Update"])
+    [endpoint] = [
+        r
+        for r in changed.models["iris"].json["Resources"].values()
+        if r["Type"] == "AWS::SageMaker::Endpoint" and r["Properties"]["EndpointName"] == "dev-iris-async"
+    ]
+    guard_ids = [i for i, r in changed.models["iris"].json["Resources"].items() if r["Type"] == "Custom::AWS"]
+    assert set(guard_ids) <= set(endpoint.get("DependsOn", []))
+
+
 def test_prod_serverless_pc_autoscales_on_utilization(prod: Synthesized) -> None:
-    targets = [r["Properties"] for r in prod.resources("AWS::ApplicationAutoScaling::ScalableTarget").values()]
+    iris = prod.models["iris"]  # the router's own PC autoscaling lives in the platform stack
+    targets = [r["Properties"] for r in iris.resources("AWS::ApplicationAutoScaling::ScalableTarget").values()]
     [target] = [t for t in targets if t["ScalableDimension"] == "sagemaker:variant:DesiredProvisionedConcurrency"]
     assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 10)
-    policies = [r["Properties"] for r in prod.resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()]
+    policies = [r["Properties"] for r in iris.resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()]
     predefined = [
         p["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"]
         for p in policies
