@@ -79,6 +79,7 @@ bench: setup
 	$(BIN)/python -m bench.in_lambda
 	$(BIN)/python -m bench.binary_tensors
 	$(BIN)/python -m bench.synth_scale
+	$(BIN)/python -m bench.capacity_plan
 	$(BIN)/python -m bench.simulator_vs_local
 
 ## Fixed-concurrency load on the local stack, healthy and with 10% faults + a throttle (default 32 clients x 60 s).
