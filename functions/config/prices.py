@@ -17,6 +17,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
@@ -43,6 +44,10 @@ ARCHITECTURE_KEYS: Final[tuple[str, ...]] = (
 )
 INSTANCE_KEY: Final[str] = "sagemaker_instance_hour"
 PRICE_KEYS: Final[frozenset[str]] = frozenset({*SCALAR_KEYS, *ARCHITECTURE_KEYS, INSTANCE_KEY})
+# The entry of SERVERLESS_ENDPOINT_SIZES that sizes every endpoint not named in it (the stage's defaults): a
+# model added with default settings leaves the router's environment, and so the platform stack, unchanged.
+# No SageMaker endpoint name can be "*".
+DEFAULT_SIZE_KEY: Final[str] = "*"
 
 
 class PriceTableError(ConfigError):
@@ -95,6 +100,10 @@ def load_price_table(path: Path | None = None) -> dict[str, Any]:
     for key in ("as_of", "currency"):
         if not isinstance(raw.get(key), str):
             raise PriceTableError(f"{source}: {key}: is required (a string)")
+    try:
+        date.fromisoformat(raw["as_of"])
+    except ValueError:
+        raise PriceTableError(f"{source}: as_of: {raw['as_of']!r} is not an ISO date (YYYY-MM-DD)") from None
     for region, row in raw["regions"].items():
         _parse_row(row, f"{source}: regions.{region}")
     return raw
@@ -176,7 +185,8 @@ def serverless_sizes_to_json(sizes: Mapping[str, ServerlessSize]) -> str:
 
 
 def serverless_sizes_from_json(text: str) -> dict[str, ServerlessSize]:
-    """``{"endpoint": {"memory_mb": int, "provisioned_concurrency": int}}``; anything else names the entry."""
+    """``{"*": default size, "endpoint": {"memory_mb": int, "provisioned_concurrency": int}, ...}``; anything
+    else names the entry."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as failure:
@@ -194,3 +204,8 @@ def serverless_sizes_from_json(text: str) -> dict[str, ServerlessSize]:
             )
         sizes[name] = ServerlessSize(memory_mb=memory, provisioned_concurrency=provisioned)
     return sizes
+
+
+def serverless_size(sizes: Mapping[str, ServerlessSize], endpoint: str) -> ServerlessSize | None:
+    """The endpoint's size: its own entry, else the stage default; None when neither is there."""
+    return sizes.get(endpoint, sizes.get(DEFAULT_SIZE_KEY))

@@ -38,6 +38,7 @@ ENVIRONMENT_VARIABLES: Final[tuple[str, ...]] = (
 # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
 INITIALIZATION_TYPE_VARIABLE: Final[str] = "AWS_LAMBDA_INITIALIZATION_TYPE"
 PROVISIONED_CONCURRENCY_INIT: Final[str] = "provisioned-concurrency"
+ON_DEMAND_INIT: Final[str] = "on-demand"
 # Also set by the runtime: the function's memory in MB. The last-good cache may take 1/16 of it (64 MiB of the
 # default 1,024 MB), leaving the rest to the request in flight (a parsed body takes several times its size).
 MEMORY_SIZE_VARIABLE: Final[str] = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
@@ -66,6 +67,9 @@ class RouterSettings:
     # This environment is initialised for provisioned concurrency: init runs before any request is routed to
     # it, so work done then (warming the in-Lambda sessions) is paid by no caller.
     provisioned_init: bool = False
+    # This environment's init was on demand: Lambda bills it (since 1 August 2025) with the first request. A
+    # provisioned-concurrency init is in the PC rate; a SnapStart restore is billed apart from the request.
+    on_demand_init: bool = False
     # Who may call which model (CALLER_POLICY); None: every authenticated caller, every model.
     caller_policy: CallerPolicy | None = None
     last_good_max_bytes: int = DEFAULT_MEMORY_MB * 1024 * 1024 // LAST_GOOD_MEMORY_DIVISOR
@@ -91,6 +95,7 @@ class RouterSettings:
             response_reserve_ms=_positive_int(environ, "RESPONSE_RESERVE_MS", DEFAULT_RESPONSE_RESERVE_MS),
             model_root=environ.get("MODEL_ROOT") or None,
             provisioned_init=environ.get(INITIALIZATION_TYPE_VARIABLE) == PROVISIONED_CONCURRENCY_INIT,
+            on_demand_init=environ.get(INITIALIZATION_TYPE_VARIABLE) == ON_DEMAND_INIT,
             caller_policy=caller_policy_from_env(environ.get("CALLER_POLICY"), _policy_error),
             last_good_max_bytes=memory_mb * 1024 * 1024 // LAST_GOOD_MEMORY_DIVISOR,
             latency_targets_ms=_latency_targets(environ.get(LATENCY_TARGETS_VARIABLE)),

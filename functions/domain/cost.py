@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from functions.config.prices import LAMBDA_ARCHITECTURE, RegionPrices, ServerlessSize
+from functions.config.prices import LAMBDA_ARCHITECTURE, RegionPrices, ServerlessSize, serverless_size
 
 MILLION: Final[float] = 1_000_000.0
 BYTES_PER_GB: Final[int] = 1024**3
@@ -98,16 +98,24 @@ class RequestCosting:
     router_architecture: str = LAMBDA_ARCHITECTURE
 
     def request_cost(
-        self, *, router_ms: float, endpoint: str | None = None, endpoint_ms: float = 0.0, data_bytes: int = 0
+        self,
+        *,
+        router_ms: float,
+        init_ms: float = 0.0,
+        endpoint: str | None = None,
+        endpoint_ms: float = 0.0,
+        data_bytes: int = 0,
     ) -> float:
+        """``init_ms``: the on-demand init this request's environment ran first; Lambda bills it with the
+        invocation's duration, at the on-demand rate, rounded up together (the REPORT line's Billed Duration)."""
         total = api_request_cost(self.prices) + lambda_cost(
             self.prices,
-            duration_ms=router_ms,
+            duration_ms=router_ms + init_ms,
             memory_mb=self.router_memory_mb,
             architecture=self.router_architecture,
             provisioned=self.router_provisioned,
         )
-        size = self.serverless_sizes.get(endpoint) if endpoint is not None else None
+        size = serverless_size(self.serverless_sizes, endpoint) if endpoint is not None else None
         if size is not None:
             total += serverless_cost(
                 self.prices,

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from functions.config.prices import (
+    DEFAULT_SIZE_KEY,
     INSTANCE_KEY,
     PriceTableError,
     RegionPrices,
@@ -36,9 +37,14 @@ def read_prices(
 
 
 def cost_environment(stage: StageConfig) -> dict[str, str]:
-    """The router's costing variables: its region's prices and each serverless endpoint's size by physical name."""
-    sizes = {
-        stage.endpoint_name(name): ServerlessSize(endpoint.memory_mb, endpoint.provisioned_concurrency)
-        for name, endpoint in stage.serverless_endpoints.items()
-    }
+    """The router's costing variables: its region's prices, and the serverless endpoints' sizes: the stage
+    default under ``"*"`` and, by physical name, only the endpoints that differ from it, so that a model added
+    with the default settings changes nothing in the platform stack."""
+    defaults = stage.serverless_endpoint_defaults
+    default = ServerlessSize(defaults.memory_mb, defaults.provisioned_concurrency)
+    sizes = {DEFAULT_SIZE_KEY: default}
+    for name, endpoint in stage.serverless_endpoints.items():
+        size = ServerlessSize(endpoint.memory_mb, endpoint.provisioned_concurrency)
+        if size != default:
+            sizes[stage.endpoint_name(name)] = size
     return {PRICES_VARIABLE: stage.prices.to_json(), SERVERLESS_SIZES_VARIABLE: serverless_sizes_to_json(sizes)}

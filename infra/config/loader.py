@@ -243,6 +243,9 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
         tags=tags,
         caller_policy=read_caller_policy(reader, raw.get("caller_policy"), models),
         prices=read_prices(source, stage, region, raw.get("prices"), async_endpoints),
+        serverless_endpoint_defaults=read_serverless_endpoint(
+            reader, raw.get("serverless_endpoint_defaults", {}), "serverless_endpoint_defaults"
+        ),
     )
 
 

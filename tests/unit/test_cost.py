@@ -16,7 +16,7 @@ P = region_prices("us-east-1")
 def test_the_table_is_dated_and_names_its_sources() -> None:
     table = load_price_table()
     assert table["currency"] == "USD"
-    assert table["as_of"] >= "2025-01-01"
+    assert table["as_of"] == "2026-12-03"  # the day these prices were read off the sources below
     assert set(table["sources"]) == {"api_gateway", "lambda", "sagemaker"}
     assert all(url.startswith("https://aws.amazon.com/") for url in table["sources"].values())
     assert {"us-east-1", "us-west-2"} <= set(table["regions"])
@@ -77,6 +77,9 @@ def test_a_broken_table_is_refused(tmp_path: Path) -> None:
         load_price_table(path)
     path.write_text(json.dumps({"regions": {}}))
     with pytest.raises(PriceTableError, match=r"as_of: is required"):
+        load_price_table(path)
+    path.write_text(json.dumps({"as_of": "June 2025", "currency": "USD", "regions": {}}))
+    with pytest.raises(PriceTableError, match=r"as_of: 'June 2025' is not an ISO date"):
         load_price_table(path)
     path.write_text("{")
     with pytest.raises(PriceTableError, match=r"invalid JSON"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,9 @@ from functions.config.models import load_models_config
 from functions.config.prices import ServerlessSize, region_prices, serverless_sizes_to_json
 from functions.config.router_settings import RouterSettings, SettingsError
 from functions.domain.cost import RequestCosting
+from functions.handlers.router.app import RouterClients, create_app
 from functions.handlers.router.request_metrics import RequestMetrics, TimedModelCalls
+from local.api_gateway import LocalLambdaContext, build_rest_event
 
 PRICES = region_prices("us-east-1")
 
@@ -144,3 +147,67 @@ def test_the_router_reads_its_prices_and_endpoint_sizes_from_the_environment() -
 def test_a_bad_costing_variable_is_refused_naming_it(name: str, value: str, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         RouterSettings.from_env({name: value})
+
+
+def test_an_endpoint_without_its_own_size_is_costed_at_the_stage_default() -> None:
+    costing = RequestCosting(PRICES, 1024, False, {"*": ServerlessSize(2048, 0), "dev-iris": ServerlessSize(1024, 1)})
+    document = one_request(
+        costing, router_ms=52.0, call=lambda calls: calls.invoke("dev-wine", b"i" * 120, attempt_ms=lambda: 1000)
+    )
+    by_hand = 3.5e-6 + 0.2e-6 + 0.052 * 0.0000133334 + 0.037 * 2 * 0.00002 + 200 / 1024**3 * 0.016
+    assert document["CostUsd"] == pytest.approx(by_hand, rel=1e-9)
+    assert RouterSettings.from_env(
+        {"SERVERLESS_ENDPOINT_SIZES": serverless_sizes_to_json({"*": ServerlessSize(3072, 0)})}
+    ).serverless_sizes == {"*": ServerlessSize(3072, 0)}
+
+
+def test_an_on_demand_init_is_billed_with_the_first_costed_request_only() -> None:
+    clock, lines = Clock(), list[str]()
+    costing = RequestCosting(PRICES, 1024, False, {})
+    metrics = RequestMetrics(load_models_config(), {}, cold_start=True, clock=clock, emit=lines.append, costing=costing)
+    started = clock()
+    clock.advance(412.3)  # imports, config, clients
+    metrics.initialised(started)
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        clock.advance(20.0)
+        return {"statusCode": 200}
+
+    infer = {"resource": MODEL_INFER.resource, "pathParameters": {"model": "iris"}}
+    metrics.measured(handler)({"resource": "/v2/health/live"}, None)  # the cold start's document, no cost in it
+    metrics.measured(handler)(infer, None)
+    metrics.measured(handler)(infer, None)
+    first, second = (json.loads(line) for line in lines[1:])
+    assert "CostUsd" not in json.loads(lines[0])
+    # Init and invocation are billed together, rounded up once: 412.3 + 20 ms -> 433 ms at 1 GB, arm64.
+    assert first["CostUsd"] == pytest.approx(3.5e-6 + 0.2e-6 + 0.433 * 0.0000133334, rel=1e-9)
+    assert second["CostUsd"] == pytest.approx(3.5e-6 + 0.2e-6 + 0.020 * 0.0000133334, rel=1e-9)
+
+
+class NoSageMaker:
+    def invoke(self, *args: Any, **kwargs: Any) -> bytes:
+        raise AssertionError("not called: digits runs in the router")
+
+
+DIGITS = json.dumps({"inputs": [{"name": "pixels", "shape": [1, 64], "datatype": "FP32", "data": [0.0] * 64}]}).encode()
+
+
+@pytest.mark.parametrize(
+    ("initialization_type", "billed"),
+    [("on-demand", True), ("provisioned-concurrency", False), ("snap-start", False)],
+)
+def test_the_router_bills_only_an_on_demand_init(
+    initialization_type: str, billed: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = RouterSettings.from_env(
+        {"PRICES": PRICES.to_json(), "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type}
+    )
+    app = create_app(settings, None, RouterClients(NoSageMaker()), init_started=time.perf_counter() - 3.0)
+    event = build_rest_event("POST", "/v2/models/digits/infer", {"Content-Type": "application/json"}, DIGITS)
+    capsys.readouterr()
+    for _ in range(2):
+        assert app(event, LocalLambdaContext())["statusCode"] == 200
+    costs = [json.loads(line)["CostUsd"] for line in capsys.readouterr().out.splitlines() if '"CostUsd"' in line]
+    three_seconds = 3.0 * PRICES.lambda_gb_second["arm64"]
+    assert (costs[0] > three_seconds) is billed
+    assert costs[1] < three_seconds

@@ -143,7 +143,15 @@ class RouterApp:
         return self.use_case.async_jobs()
 
 
-def create_app(settings: RouterSettings, async_settings: AsyncSettings | None, clients: RouterClients) -> RouterApp:
+def create_app(
+    settings: RouterSettings,
+    async_settings: AsyncSettings | None,
+    clients: RouterClients,
+    *,
+    init_started: float | None = None,
+) -> RouterApp:
+    """``init_started``: when the environment's init began (``time.perf_counter``); an on-demand init's
+    duration is then part of its first request's cost."""
     logger = Logger(service=ROUTER_SERVICE)
     config = load_models_config(settings.models_config_path)
     in_lambda_models = [model for model in config.models if model.route.sync == "lambda"]
@@ -198,6 +206,8 @@ def create_app(settings: RouterSettings, async_settings: AsyncSettings | None, c
             logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)(resolver.resolve),
         )
     )
+    if init_started is not None and settings.on_demand_init:
+        metrics.initialised(init_started)
     return RouterApp(
         settings, async_settings, clients, config, use_case, resolver, logger, handler, in_lambda, readiness
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from functions.adapters.sagemaker import SageMakerBackend
 from functions.config.async_settings import AsyncSettings
 from functions.config.router_settings import RouterSettings
+from functions.handlers.router import INIT_STARTED
 from functions.handlers.router.app import RouterClients, create_app
 from functions.handlers.router.snapstart import register_after_restore, reseed_after_restore
 
@@ -17,7 +18,7 @@ settings = RouterSettings.from_env()
 sagemaker = SageMakerBackend()
 # The first request's client, made during init: no caller waits for it there.
 sagemaker.warm(settings.invoke_budget_ms)
-router = create_app(settings, AsyncSettings.from_env(), RouterClients(sagemaker))
+router = create_app(settings, AsyncSettings.from_env(), RouterClients(sagemaker), init_started=INIT_STARTED)
 register_after_restore(reseed_after_restore(router.clients.rng))
 app = router.resolver
 config = router.config

@@ -8,7 +8,8 @@ not a dimension: a Logs Insights query finds one request's metrics by it. A degr
 ``DegradedAnswers`` (by service, model, reason and cause), the last resort's ``UnhandledErrors`` and the cold
 start's ``ColdStarts`` (by service) ride in the same document, so a request writes at most one whatever it came
 to (a circuit's state change is counted on its own: functions/handlers/router/telemetry.py). ``CostUsd`` is
-what the request used (functions/domain/cost.py), emitted when the CDK gave the router its prices.
+what the request used (functions/domain/cost.py), emitted when the CDK gave the router its prices; the first
+one an environment emits also counts its on-demand init, which Lambda bills.
 
 Example document (one line in the log)::
 
@@ -133,9 +134,16 @@ class RequestMetrics:
         self.costing = costing
         self.latency_targets_ms = latency_targets_ms
         self.cold_start = cold_start
+        # The environment's on-demand init, billed with its first request (set by :meth:`initialised`).
+        self.init_ms = 0.0
         self.clock = clock
         self.wall_clock = wall_clock
         self.emit = emit
+
+    def initialised(self, started: float) -> None:
+        """The environment's init, begun at ``started`` (this clock), ended now; Lambda bills an on-demand init
+        at the duration rate (since 1 August 2025), so the first request whose cost is emitted counts it."""
+        self.init_ms = (self.clock() - started) * 1000
 
     def measured(self, handler: Handler) -> Handler:
         """``handler``, measured: wrap the outermost layer (the last-resort 500 included)."""
@@ -269,8 +277,10 @@ class RequestMetrics:
         metrics = [{"Name": name, "Unit": "Count"} for name in COUNTS]
         metrics.append({"Name": LATENCY_METRIC, "Unit": "Milliseconds"})
         if self.costing is not None:
+            init_ms, self.init_ms = self.init_ms, 0.0
             document[COST_METRIC] = self.costing.request_cost(
                 router_ms=latency_ms,
+                init_ms=init_ms,
                 endpoint=record.serverless_endpoint,
                 endpoint_ms=record.serverless_ms,
                 data_bytes=record.data_bytes,
