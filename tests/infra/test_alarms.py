@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from functions.config.models import load_models_config
 from functions.config.telemetry import METRICS_NAMESPACE, RESULTS_SERVICE, ROUTER_SERVICE
 from infra.config.alarm_specs import ALARM_NAMES, ON_CALL_ALARM_NAMES
 from infra.config.types import ALARM_TOPICS
@@ -202,6 +203,12 @@ def test_the_expectations_cover_every_alarm() -> None:
     assert set(EXPECTED) == set(ALARM_NAMES)
 
 
+def expected_count(alarm_name: str) -> int:
+    """One alarm per stage, or one per model (in its stack, or in the platform for an in-Lambda model)."""
+    per_model = alarm_name in EXPECTED and "model" in EXPECTED[alarm_name].dimensions
+    return len(load_models_config().models) if per_model else 1
+
+
 def alarms_for(synth: Synthesized, alarm_name: str) -> list[dict[str, Any]]:
     return [alarm for _, alarm in alarms_in_stacks(synth, alarm_name)]
 
@@ -233,19 +240,19 @@ def topic_ids(synth: Synthesized) -> dict[str, str]:
 def test_alarm_reads_the_right_metric_and_tells_the_right_topic(prod: Synthesized, alarm_name: str) -> None:
     expected = EXPECTED[alarm_name]
     alarms = alarms_in_stacks(prod, alarm_name)
-    assert len(alarms) == 1, f"{alarm_name}: {len(alarms)} alarms"
-    [(stack, alarm)] = alarms
-    stats = metric_stats(alarm)
-    assert expected.metric in [metric for _, metric, _, _ in stats]
-    assert {(namespace, statistic, dimensions) for namespace, _, statistic, dimensions in stats} == {
-        (expected.namespace, expected.statistic, expected.dimensions)
-    }
-    assert alarm["ComparisonOperator"] == expected.comparison
-    assert alarm["TreatMissingData"] == expected.missing
-    assert alarm["Threshold"] == expected.threshold
-    topic = topic_ids(prod)[expected.topic]
-    assert [action_topic_id(prod, stack, action) for action in alarm["AlarmActions"]] == [topic]
-    assert [action_topic_id(prod, stack, action) for action in alarm["OKActions"]] == [topic]
+    assert len(alarms) == expected_count(alarm_name), f"{alarm_name}: {len(alarms)} alarms"
+    for stack, alarm in alarms:
+        stats = metric_stats(alarm)
+        assert expected.metric in [metric for _, metric, _, _ in stats]
+        assert {(namespace, statistic, dimensions) for namespace, _, statistic, dimensions in stats} == {
+            (expected.namespace, expected.statistic, expected.dimensions)
+        }
+        assert alarm["ComparisonOperator"] == expected.comparison
+        assert alarm["TreatMissingData"] == expected.missing
+        assert alarm["Threshold"] == expected.threshold
+        topic = topic_ids(prod)[expected.topic]
+        assert [action_topic_id(prod, stack, action) for action in alarm["AlarmActions"]] == [topic]
+        assert [action_topic_id(prod, stack, action) for action in alarm["OKActions"]] == [topic]
 
 
 def test_low_utilization_tickets_look_at_a_long_window(prod: Synthesized) -> None:
@@ -266,7 +273,7 @@ def test_router_alarms_watch_the_live_alias(prod: Synthesized) -> None:
 def test_pc_alarms_exist_only_where_provisioned_concurrency_does(dev: Synthesized) -> None:
     for alarm_name in ALARM_NAMES:
         count = len(alarms_for(dev, alarm_name))
-        expected = 0 if "_pc_" in alarm_name else 1
+        expected = 0 if "_pc_" in alarm_name else expected_count(alarm_name)
         assert count == expected, f"{alarm_name}: {count} in dev"
 
 

@@ -17,7 +17,7 @@ from infra.app import new_app
 from infra.config.loader import DEFAULT_STAGES_PATH, load_stage_config
 from infra.stacks.model import ModelStack
 from infra.stacks.platform import PlatformStack
-from local.model_variants import write_models_with_variants
+from local.model_variants import write_models_with_variants, write_models_without_in_lambda
 from tests.helpers.synth import Synthesized, platform_ref_id, ref_id, synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -393,5 +393,11 @@ def test_a_lambda_routed_model_without_the_built_layer_stops_synth(tmp_path: Pat
         )
 
 
-def test_no_layer_is_attached_when_no_model_runs_in_the_router(dev: Synthesized) -> None:
-    assert not dev.resources("AWS::Lambda::LayerVersion")
+def test_no_layer_is_attached_when_no_model_runs_in_the_router(tmp_path: Path) -> None:
+    models = load_models_config(write_models_without_in_lambda(tmp_path))
+    synth = synthesize("dev", tmp_path / "out", models=models)
+    assert not synth.resources("AWS::Lambda::LayerVersion")
+    [router] = synth.resources(
+        "AWS::Lambda::Function", {"Handler": "functions.handlers.router.handler.lambda_handler"}
+    ).values()
+    assert all(isinstance(layer, str) for layer in router["Properties"]["Layers"])  # the Powertools ARN alone

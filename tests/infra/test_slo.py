@@ -152,8 +152,11 @@ def test_each_model_has_an_availability_and_a_latency_slo_on_the_router_metrics(
         assert slo["Goal"]["AttainmentGoal"] == (99.9 if name == "availability" else 99.0)
         assert slo["Goal"]["Interval"] == {"RollingInterval": {"Duration": 28, "DurationUnit": "DAY"}}
         assert sorted(c["LookBackWindowMinutes"] for c in slo["BurnRateConfigurations"]) == [5, 30, 60, 360]
-    # No SLO in the platform for a model with its own stack.
-    assert not prod.platform.resources("AWS::ApplicationSignals::ServiceLevelObjective")
+    # No SLO in the platform for a model with its own stack: only the in-Lambda digits has its SLOs there.
+    assert {
+        r["Properties"]["Name"]
+        for r in prod.platform.resources("AWS::ApplicationSignals::ServiceLevelObjective").values()
+    } == {"inference-router-prod-digits-availability", "inference-router-prod-digits-latency"}
 
 
 def test_burn_rate_pages_need_both_windows_of_a_pair(prod: Synthesized) -> None:
@@ -207,7 +210,12 @@ def test_in_lambda_models_have_their_slos_in_the_platform(tmp_path: Any) -> None
         r["Properties"]["Name"]
         for r in synth.platform.resources("AWS::ApplicationSignals::ServiceLevelObjective").values()
     }
-    assert names == {"inference-router-dev-tiny-availability", "inference-router-dev-tiny-latency"}
+    assert names == {
+        "inference-router-dev-tiny-availability",
+        "inference-router-dev-tiny-latency",
+        "inference-router-dev-digits-availability",  # the default config's own in-Lambda model
+        "inference-router-dev-digits-latency",
+    }
     env = next(
         iter(
             synth.platform.resources(
