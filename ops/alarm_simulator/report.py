@@ -48,7 +48,10 @@ def stage_capacity(stage_name: str, templates: list[StackTemplate]) -> Capacity:
             serverless[stage.endpoint_name(name)] = stage.serverless_endpoints[name].provisioned_concurrency
         if route.async_endpoint is not None:
             asynchronous.append(stage.endpoint_name(route.async_endpoint))
-    deployed = tuple(model.name for model in models.models if model.name in stage.models)
+    # The router publishes per-model metrics for every model it serves: SageMaker-deployed or in-Lambda.
+    deployed = tuple(
+        model.name for model in models.models if model.name in stage.models or model.route.sync == "lambda"
+    )
     return Capacity(
         router_provisioned=stage.router.provisioned_concurrency,
         router_reserved=stage.router.reserved_concurrency,
