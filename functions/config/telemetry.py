@@ -51,3 +51,7 @@ COST_METRIC: Final[str] = "CostUsd"
 # the CDK from the stage config; unset, the router emits no CostUsd.
 PRICES_VARIABLE: Final[str] = "PRICES"
 SERVERLESS_SIZES_VARIABLE: Final[str] = "SERVERLESS_ENDPOINT_SIZES"
+# The sweeper's: each async endpoint's instance type ({"*": the stage default, "<endpoint>": where it differs})
+# and the seconds between sweeps, over which it charges each run's running instances.
+ASYNC_INSTANCE_TYPES_VARIABLE: Final[str] = "ASYNC_INSTANCE_TYPES"
+SWEEP_INTERVAL_VARIABLE: Final[str] = "SWEEP_INTERVAL_S"

@@ -1,7 +1,8 @@
 """The sweeper's wiring: :func:`create_handler` takes the job service and returns the scheduled handler.
 
 A lost notification must not leave a job open forever: the job is settled from the output or failure
-object SageMaker wrote, or else failed with ``timeout``. Each outcome is a metric.
+object SageMaker wrote, or else failed with ``timeout``. Each outcome is a metric. Each run also charges the
+async endpoints' running instances for the interval since the last (CostUsd by model, route ``async``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,15 @@ SWEEP_LIMIT: Final[int] = 500
 SweeperHandler = Callable[[dict[str, Any], Any], dict[str, int]]
 
 
-def create_handler(service: AsyncJobService, clock: Callable[[], float] = time.time) -> SweeperHandler:
+def create_handler(
+    service: AsyncJobService,
+    clock: Callable[[], float] = time.time,
+    instance_cost: Callable[[Logger], Callable[[], dict[str, float]]] | None = None,
+) -> SweeperHandler:
+    """``instance_cost``: given the logger, what charges the async endpoints' instance time each run
+    (functions/handlers/sweeper/instance_cost.py); None: no cost (no prices configured)."""
     logger = Logger(service=SWEEPER_SERVICE)
+    charge = instance_cost(logger) if instance_cost is not None else None
     metrics = Metrics(namespace=METRICS_NAMESPACE, service=SWEEPER_SERVICE)
 
     @metrics.log_metrics
@@ -40,7 +48,8 @@ def create_handler(service: AsyncJobService, clock: Callable[[], float] = time.t
             # One metric per outcome (JobsSweptTimeout, ...): "timeout" is the one that means lost work.
             metric_name = "JobsSwept" + "".join(part.capitalize() for part in outcome.split("-"))
             metrics.add_metric(name=metric_name, unit=MetricUnit.Count, value=count)
-        logger.info("sweep done", extra={**counts, "oldest_open_job_age_s": oldest_age})
+        costs = charge() if charge is not None else {}
+        logger.info("sweep done", extra={**counts, "oldest_open_job_age_s": oldest_age, "instance_cost_usd": costs})
         return counts
 
     return lambda_handler
