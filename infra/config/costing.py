@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from functions.config.async_costing import instance_types_to_json
 from functions.config.prices import (
     DEFAULT_SIZE_KEY,
     INSTANCE_KEY,
@@ -15,7 +16,12 @@ from functions.config.prices import (
     region_prices,
     serverless_sizes_to_json,
 )
-from functions.config.telemetry import PRICES_VARIABLE, SERVERLESS_SIZES_VARIABLE
+from functions.config.telemetry import (
+    ASYNC_INSTANCE_TYPES_VARIABLE,
+    PRICES_VARIABLE,
+    SERVERLESS_SIZES_VARIABLE,
+    SWEEP_INTERVAL_VARIABLE,
+)
 from infra.config.types import AsyncEndpointConfig, StageConfig, StageConfigError
 
 
@@ -48,3 +54,19 @@ def cost_environment(stage: StageConfig) -> dict[str, str]:
         if size != default:
             sizes[stage.endpoint_name(name)] = size
     return {PRICES_VARIABLE: stage.prices.to_json(), SERVERLESS_SIZES_VARIABLE: serverless_sizes_to_json(sizes)}
+
+
+def sweeper_cost_environment(stage: StageConfig) -> dict[str, str]:
+    """The sweeper's costing variables: the region's prices, each async endpoint's instance type (the stage
+    default under ``"*"``, by physical name only the endpoints that differ) and the sweep interval it charges."""
+    default = stage.async_default_instance_type
+    types = {DEFAULT_SIZE_KEY: default} | {
+        stage.endpoint_name(name): endpoint.instance_type
+        for name, endpoint in stage.async_endpoints.items()
+        if endpoint.instance_type != default
+    }
+    return {
+        PRICES_VARIABLE: stage.prices.to_json(),
+        ASYNC_INSTANCE_TYPES_VARIABLE: instance_types_to_json(types),
+        SWEEP_INTERVAL_VARIABLE: str(stage.async_storage.sweep_interval_minutes * 60),
+    }

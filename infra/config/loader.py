@@ -246,6 +246,14 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
         serverless_endpoint_defaults=read_serverless_endpoint(
             reader, raw.get("serverless_endpoint_defaults", {}), "serverless_endpoint_defaults"
         ),
+        async_default_instance_type=reader.string(
+            reader.field(
+                reader.obj(raw.get("async_endpoint_defaults", {}), "async_endpoint_defaults"),
+                "instance_type",
+                "async_endpoint_defaults",
+            ),
+            "async_endpoint_defaults.instance_type",
+        ),
     )
 
 

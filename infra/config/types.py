@@ -213,6 +213,7 @@ class StageConfig:
     caller_policy: CallerPolicy | None  # None: every authenticated caller may call every model
     prices: RegionPrices  # the region's row of functions/config/prices.json, the stage's "prices" merged over it
     serverless_endpoint_defaults: ServerlessEndpointConfig  # what a serverless endpoint not overridden gets
+    async_default_instance_type: str  # async_endpoint_defaults.instance_type
 
     def endpoint_name(self, route_endpoint: str) -> str:
         """The physical SageMaker endpoint name; the router builds the same one from ENDPOINT_NAME_PREFIX."""

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
@@ -20,6 +21,7 @@ from constructs import Construct
 from functions.config.telemetry import METRICS_NAMESPACE, RESULTS_SERVICE, SWEEPER_SERVICE
 from infra.constructs.async_storage import AsyncStorage
 from infra.constructs.python_function import PythonFunction
+from infra.guardrails import acknowledge, nag_text
 
 RESULTS_HANDLER: Final[str] = "functions.handlers.results.handler.lambda_handler"
 SWEEPER_HANDLER: Final[str] = "functions.handlers.sweeper.handler.lambda_handler"
@@ -33,7 +35,9 @@ RESULT_MAX_CONCURRENCY: Final[int] = 10
 class AsyncPipeline(Construct):
     """Props (keyword-only): storage, queue_visibility_timeout (the result queue's), code,
     powertools_layer_arn, environment (the async settings), result_timeout, result_batch_size, sweep_interval,
-    log_retention, log_level, log_removal_policy.
+    log_retention, log_level, log_removal_policy, endpoint_name_prefix (the stage's: the sweeper reads those
+    endpoints' instance counts), cost_environment (the sweeper's prices, instance types and interval:
+    infra/config/costing.py ``sweeper_cost_environment``).
 
     Attributes: ``results`` and ``sweeper`` (PythonFunction), ``schedule`` (events.Rule).
     """
@@ -54,6 +58,8 @@ class AsyncPipeline(Construct):
         log_retention: logs.RetentionDays,
         log_level: str,
         log_removal_policy: RemovalPolicy,
+        endpoint_name_prefix: str,
+        cost_environment: dict[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
         common = {
@@ -96,6 +102,7 @@ class AsyncPipeline(Construct):
             timeout=SWEEPER_TIMEOUT,
             environment={
                 **environment,
+                **cost_environment,
                 "POWERTOOLS_SERVICE_NAME": SWEEPER_SERVICE,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             },
@@ -104,10 +111,31 @@ class AsyncPipeline(Construct):
             **common,  # type: ignore[arg-type]
         )
         storage.grant_settler(self.sweeper.role, query_open_jobs=True)
+        self._may_describe_stage_endpoints(endpoint_name_prefix)
         self.schedule = events.Rule(
             self,
             "SweepSchedule",
             description="Runs the async job sweeper",
             schedule=events.Schedule.rate(sweep_interval),
             targets=[targets.LambdaFunction(self.sweeper.function, retry_attempts=2)],
+        )
+
+    def _may_describe_stage_endpoints(self, endpoint_name_prefix: str) -> None:
+        """DescribeEndpoint on this stage's endpoints: the sweeper charges the async ones' running instances."""
+        stack = Stack.of(self)
+        # SageMaker ARNs hold the endpoint name in lower case, whatever case it was created with.
+        prefix = endpoint_name_prefix.lower()
+        endpoints = stack.format_arn(service="sagemaker", resource="endpoint", resource_name=f"{prefix}*")
+        self.sweeper.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"], resources=[endpoints])
+        )
+        rendered = (
+            f"arn:{nag_text(stack.partition)}:sagemaker:{nag_text(stack.region)}:{nag_text(stack.account)}"
+            f":endpoint/{prefix}*"
+        )
+        acknowledge(
+            self.sweeper.role,
+            f"AwsSolutions-IAM5[Resource::{rendered}]",
+            "This stage's endpoints, by the stage's endpoint name prefix, read only (DescribeEndpoint): model "
+            "stacks come and go without editing the sweeper's policy.",
         )

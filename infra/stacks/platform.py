@@ -17,7 +17,7 @@ from constructs import Construct
 
 from functions.config.api_routes import ROUTES
 from functions.config.model_types import ModelsConfig
-from infra.config.costing import cost_environment
+from infra.config.costing import cost_environment, sweeper_cost_environment
 from infra.config.slo import latency_targets_env
 from infra.config.types import StageConfig
 from infra.constructs.alarms import RouterAlarms
@@ -126,6 +126,8 @@ class PlatformStack(Stack):
             log_retention=RETENTION_BY_DAYS[stage.router.log_retention_days],
             log_level=stage.router.log_level,
             log_removal_policy=removal,
+            endpoint_name_prefix=stage.endpoint_name_prefix,
+            cost_environment=sweeper_cost_environment(stage),
         )
         enforce_data_perimeter(
             storage,

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from functions.config.async_costing import AsyncCostSettings
 from functions.config.models import load_models_config, parse_models_config
 from functions.config.prices import ServerlessSize, region_prices, serverless_size
 from functions.config.router_settings import RouterSettings
-from infra.config.costing import cost_environment
+from infra.config.costing import cost_environment, sweeper_cost_environment
 from infra.config.loader import DEFAULT_STAGES_PATH, load_stage_config, parse_stage_config
 from tests.helpers.synth import Synthesized
 
@@ -70,3 +71,47 @@ def test_an_endpoint_that_differs_from_the_defaults_is_named_with_its_own_size()
         "*": {"memory_mb": 2048, "provisioned_concurrency": 0},
         "prod-iris": {"memory_mb": 2048, "provisioned_concurrency": 2},
     }
+
+
+def test_the_sweeper_gets_the_prices_instance_types_and_interval_and_may_describe_the_stage_endpoints(
+    dev: Synthesized, prod: Synthesized
+) -> None:
+    for synth in (dev, prod):
+        stage = load_stage_config(synth.stage)
+        [(logical_id, function)] = synth.platform.resources(
+            "AWS::Lambda::Function", {"Handler": "functions.handlers.sweeper.handler.lambda_handler"}
+        ).items()
+        settings = AsyncCostSettings.from_env(function["Properties"]["Environment"]["Variables"])
+        assert settings is not None
+        assert settings.prices == stage.prices
+        assert settings.interval_s == stage.async_storage.sweep_interval_minutes * 60
+        for name, endpoint in stage.async_endpoints.items():
+            assert settings.instance_type(stage.endpoint_name(name)) == endpoint.instance_type
+        statements = [
+            statement
+            for policy in synth.platform.resources("AWS::IAM::Policy").values()
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+            if statement["Action"] == "sagemaker:DescribeEndpoint"
+        ]
+        assert len(statements) == 1
+        assert f":endpoint/{stage.endpoint_name_prefix}*" in json.dumps(statements[0]["Resource"])
+        assert logical_id.startswith("AsyncPipelineSweeper")
+
+
+def test_a_model_added_with_the_default_async_instance_type_leaves_the_sweeper_environment_unchanged() -> None:
+    for stage in ("dev", "prod"):
+        before = parse_stage_config(DOCUMENT, stage, MODELS, "stages.json")
+        after = parse_stage_config(DOCUMENT, stage, with_async_model("wine"), "stages.json")
+        assert "wine-async" in after.async_endpoints
+        assert sweeper_cost_environment(after) == sweeper_cost_environment(before)
+        settings = AsyncCostSettings.from_env(sweeper_cost_environment(after))
+        assert settings is not None
+        assert settings.instance_type(after.endpoint_name("wine-async")) == after.async_default_instance_type
+
+
+def with_async_model(name: str) -> Any:
+    raw = json.loads(Path(MODELS.source).read_text())
+    [template] = [model for model in raw["models"] if model["route"].get("async_endpoint")]
+    route = {"async_endpoint": f"{name}-async"}
+    raw["models"].append({**template, "name": name, "route": route})
+    return parse_models_config(raw, "more.json")
