@@ -55,3 +55,19 @@ SERVERLESS_SIZES_VARIABLE: Final[str] = "SERVERLESS_ENDPOINT_SIZES"
 # and the seconds between sweeps, over which it charges each run's running instances.
 ASYNC_INSTANCE_TYPES_VARIABLE: Final[str] = "ASYNC_INSTANCE_TYPES"
 SWEEP_INTERVAL_VARIABLE: Final[str] = "SWEEP_INTERVAL_S"
+
+# The shadow worker (functions/handlers/shadow/): one EMF document per shadowed request, by service, model and
+# the shadow's version. Counted for the dashboard only: a shadow's failures never page.
+SHADOW_SERVICE: Final[str] = "inference-router-shadow"
+VERSION_DIMENSION: Final[str] = "version"
+SHADOW_REQUESTS_METRIC: Final[str] = "ShadowRequests"
+# 1 when every output of the shadow's answer agreed with the primary's (within the version's tolerance).
+SHADOW_AGREEMENTS_METRIC: Final[str] = "ShadowAgreements"
+SHADOW_ERRORS_METRIC: Final[str] = "ShadowErrors"
+SHADOW_LATENCY_METRIC: Final[str] = "ShadowLatency"
+# Router side: a request sampled for the shadow but not shipped (its line over the log event cap, or a failure
+# while shipping it); the primary answer is never affected.
+SHADOW_SKIPPED_METRIC: Final[str] = "ShadowSkipped"
+# The key of the router's log line that carries a sampled request to the shadow worker; the subscription
+# filter matches on it.
+SHADOW_LINE_KEY: Final[str] = "shadow_request"
