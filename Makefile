@@ -50,11 +50,12 @@ unit: setup
 	$(BIN)/python -m pytest -q tests/unit
 
 ## The infra tests alone: assertions on both stages' templates, cdk-nag, cfn-lint, the CLI synth.
-infra: setup
+infra: setup layers
 	$(BIN)/python -m pytest -q tests/infra
 
-## Write cdk.out/ for STAGE (dev|prod) offline: no AWS credentials, no Docker, no context lookups.
-synth: setup
+## Write cdk.out/ for STAGE (dev|prod) offline: no AWS credentials, no Docker, no context lookups. The default
+## config runs digits inside the router, so the onnxruntime layer is built first (cached after the first time).
+synth: setup layers
 	npx --no-install cdk synth --quiet --no-notices -c stage=$(STAGE)
 
 ## Every alarm of each stage's synthesized templates evaluated as CloudWatch would against a day of simulated
@@ -94,9 +95,10 @@ layers: setup
 package-model: setup
 	$(BIN)/python -m infra.model_package $(MODEL)
 
-## Rebuild the iris ONNX model from scikit-learn's bundled data (the committed file is its output).
+## Rebuild the iris and digits ONNX models from scikit-learn's bundled data (the committed files are their output).
 model: setup
 	$(BIN)/python layers/models/iris/build_iris.py
+	$(BIN)/python layers/models/digits/build_digits.py
 	$(BIN)/python layers/models/mlp/build_mlp.py
 
 clean:

@@ -2,7 +2,8 @@
 
 Offline it lists them from the stage and model config. With AWS credentials (boto3's default chain) it reads
 the applied quotas from Service Quotas and marks each line OK, TOO LOW or UNKNOWN; the exit status is 1 when a
-known quota is too low, 2 when the config is invalid.
+known quota is too low or the onnxruntime layer an in-Lambda model needs is not built, 2 when the config is
+invalid.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from functions.config.config_reader import ConfigError
@@ -20,6 +22,7 @@ from infra.config.instances import image_variant
 from infra.config.loader import load_stage_config
 from infra.config.types import DEFAULT_STAGE, IMAGE_ASSET, StageConfig
 from infra.service_quotas import quota_values
+from layers.onnxruntime.build import DEFAULT_LAYER_ZIP
 
 SERVERLESS_CONCURRENCY_QUOTA: Final[str] = (
     "Maximum total concurrency that can be allocated across all serverless endpoints"
@@ -74,26 +77,45 @@ def quota_needs(stage: StageConfig) -> list[QuotaNeed]:
             QuotaNeed("sagemaker", SERVERLESS_PROVISIONED_QUOTA, sum(c for _, c in provisioned), f"serverless: {shown}")
         )
     router = stage.router
-    held = router.reserved_concurrency if router.reserved_concurrency is not None else router.provisioned_concurrency
+    # An autoscaled alias's provisioned concurrency can grow to its max_capacity.
+    autoscaling = router.provisioned_concurrency_autoscaling
+    provisioned_max = autoscaling.max_capacity if autoscaling is not None else router.provisioned_concurrency
+    provisioned_shown = (
+        f"{router.provisioned_concurrency}, autoscaled up to {provisioned_max}"
+        if autoscaling is not None
+        else str(provisioned_max)
+    )
+    held = router.reserved_concurrency if router.reserved_concurrency is not None else provisioned_max
     held_detail = (
         f"router reserved {router.reserved_concurrency}"
         if router.reserved_concurrency is not None
-        else f"router provisioned {router.provisioned_concurrency}"
+        else f"router provisioned {provisioned_max}"
     )
     needs.append(
         QuotaNeed(
             "lambda",
             LAMBDA_CONCURRENCY_QUOTA,
             held + LAMBDA_UNRESERVED_MINIMUM,
-            f"{held_detail} (provisioned {router.provisioned_concurrency}) + {LAMBDA_UNRESERVED_MINIMUM} "
-            "Lambda keeps unreserved",
+            f"{held_detail} (provisioned {provisioned_shown}) + {LAMBDA_UNRESERVED_MINIMUM} Lambda keeps unreserved",
         )
     )
     return needs
 
 
+def layer_prerequisite(models: ModelsConfig, layer_zip: Path) -> tuple[str, bool] | None:
+    """The onnxruntime layer line when some model runs inside the router, and whether the layer is missing
+    (synth stops without it); None when no model is ``lambda``-routed."""
+    in_lambda = [model.name for model in models.models if model.route.sync == "lambda"]
+    if not in_lambda:
+        return None
+    names = ", ".join(in_lambda)
+    if layer_zip.is_file():
+        return f"onnxruntime layer for the in-Lambda models ({names}): built ({layer_zip.name})", False
+    return f"MISSING: onnxruntime layer for the in-Lambda models ({names}): run `make layers` before synth", True
+
+
 def prerequisites(stage: StageConfig, models: ModelsConfig) -> list[str]:
-    """What the deploy needs besides quotas, one line each."""
+    """What the deploy needs besides quotas, one line each (the onnxruntime layer aside: layer_prerequisite)."""
     variants: set[str] = set()
     for name, deploy in stage.models.items():
         if deploy.image == IMAGE_ASSET:
@@ -129,9 +151,14 @@ def quota_status(need: QuotaNeed, applied: dict[str, dict[str, float]] | None) -
 
 
 def report(
-    stage: StageConfig, models: ModelsConfig, applied: dict[str, dict[str, float]] | None, why_unchecked: str
+    stage: StageConfig,
+    models: ModelsConfig,
+    applied: dict[str, dict[str, float]] | None,
+    why_unchecked: str,
+    *,
+    layer_zip: Path = DEFAULT_LAYER_ZIP,
 ) -> tuple[list[str], bool]:
-    """The preflight text and whether a known quota is too low."""
+    """The preflight text and whether something known is short: a quota too low, or the layer missing."""
     lines = [f"Preflight for stage {stage.name} (region {stage.region})", "Quotas:"]
     too_low = False
     for need in quota_needs(stage):
@@ -142,6 +169,10 @@ def report(
         lines.append(f"  Quotas not checked: {why_unchecked}")
     lines.append("Prerequisites:")
     lines.extend(f"  {line}" for line in prerequisites(stage, models))
+    layer = layer_prerequisite(models, layer_zip)
+    if layer is not None:
+        lines.append(f"  {layer[0]}")
+        too_low = too_low or layer[1]
     return lines, too_low
 
 
@@ -155,7 +186,12 @@ def default_quota_client(region: str) -> Any | None:
     return session.client("service-quotas")
 
 
-def main(argv: Sequence[str] | None = None, *, quota_client: Callable[[str], Any | None] = default_quota_client) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    quota_client: Callable[[str], Any | None] = default_quota_client,
+    layer_zip: Path = DEFAULT_LAYER_ZIP,
+) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.preflight", description=__doc__.splitlines()[0])
     parser.add_argument("--stage", default=DEFAULT_STAGE)
     parser.add_argument("--offline", action="store_true", help="list only; do not call Service Quotas")
@@ -175,7 +211,7 @@ def main(argv: Sequence[str] | None = None, *, quota_client: Callable[[str], Any
         else:
             codes = sorted({need.service_code for need in quota_needs(stage)})
             applied = {code: quota_values(client, code) for code in codes}
-    lines, too_low = report(stage, models, applied, why)
+    lines, too_low = report(stage, models, applied, why, layer_zip=layer_zip)
     print("\n".join(lines))
     return 1 if too_low else 0
 

@@ -18,9 +18,10 @@ from constructs import Construct
 from functions.config.model_types import ModelConfig
 from infra.constructs.python_function import ARCHITECTURE, RUNTIME
 from infra.model_package import stage_model_layer
+from layers.onnxruntime.build import DEFAULT_LAYER_ZIP
 
 REPO_ROOT: Final[Path] = Path(__file__).resolve().parents[2]
-DEFAULT_ONNXRUNTIME_LAYER: Final[Path] = REPO_ROOT / "layers" / "onnxruntime" / "build" / "onnxruntime-layer.zip"
+DEFAULT_ONNXRUNTIME_LAYER: Final[Path] = DEFAULT_LAYER_ZIP
 # Lambda extracts layers under /opt; the model layer keeps each artifact's repo path below it.
 MODEL_ROOT: Final[str] = "/opt"
 

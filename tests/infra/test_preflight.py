@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -12,7 +13,7 @@ from botocore.stub import Stubber
 from functions.config.models import load_models_config
 from infra.config.instances import image_variant
 from infra.config.loader import load_stage_config
-from infra.preflight import main, prerequisites
+from infra.preflight import layer_prerequisite, main, prerequisites
 
 SERVERLESS = "Maximum total concurrency that can be allocated across all serverless endpoints"
 PROVISIONED = "Maximum total provisioned concurrency that can be allocated across all serverless endpoints"
@@ -45,7 +46,7 @@ def test_prod_offline_lists_the_gpu_quota_and_provisioned_concurrency(capsys: py
         # pc_autoscaling may raise it to max_capacity 10.
         f"[NOT CHECKED] sagemaker: {PROVISIONED}: needs 10 (serverless: iris 10)",
         "[NOT CHECKED] lambda: Concurrent executions: needs 300 "
-        "(router reserved 200 (provisioned 2) + 100 Lambda keeps unreserved)",
+        "(router reserved 200 (provisioned 2, autoscaled up to 20) + 100 Lambda keeps unreserved)",
     ]
     assert "docker/serving/Dockerfile, docker/serving-gpu/Dockerfile" in output
 
@@ -144,3 +145,23 @@ def test_ecr_images_need_no_docker_and_a_break_glass_role_is_listed() -> None:
         "CDK bootstrap: cdk bootstrap aws://<account>/us-east-1",
         "break-glass role exists: arn:aws:iam::123456789012:role/glass",
     ]
+
+
+def test_an_unbuilt_onnxruntime_layer_is_named_and_fails_the_preflight(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "onnxruntime-layer.zip"
+    assert main(["--stage", "dev", "--offline"], layer_zip=missing) == 1
+    output = capsys.readouterr().out
+    assert "MISSING: onnxruntime layer for the in-Lambda models (digits): run `make layers` before synth" in output
+    missing.write_bytes(b"PK")
+    assert main(["--stage", "dev", "--offline"], layer_zip=missing) == 0
+    assert "onnxruntime layer for the in-Lambda models (digits): built (onnxruntime-layer.zip)" in (
+        capsys.readouterr().out
+    )
+
+
+def test_no_layer_line_without_an_in_lambda_model(tmp_path: Path) -> None:
+    models = load_models_config()
+    serverless_only = replace(models, models=tuple(m for m in models.models if m.route.sync != "lambda"))
+    assert layer_prerequisite(serverless_only, tmp_path / "absent.zip") is None
