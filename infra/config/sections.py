@@ -30,6 +30,7 @@ from infra.config.formats import (
 )
 from infra.config.reader import StageReader
 from infra.config.router_capacity import check_snap_start, read_pc_autoscaling
+from infra.config.router_deployment import read_router_deployment
 from infra.config.types import (
     ALARM_TOPICS,
     AUTH_MODES,
@@ -65,6 +66,7 @@ def read_router(reader: StageReader, raw_value: Any) -> RouterFunctionConfig:
         "log_level",
         "provisioned_concurrency_autoscaling",
         "snap_start",
+        "deployment",
     }
     raw = reader.obj(raw_value, path, frozenset(keys))
     reserved_raw = reader.field(raw, "reserved_concurrency", path)
@@ -103,6 +105,7 @@ def read_router(reader: StageReader, raw_value: Any) -> RouterFunctionConfig:
             reader.field(raw, "log_retention_days", path), f"{path}.log_retention_days", LOG_RETENTION_DAYS
         ),
         log_level=reader.choice(reader.field(raw, "log_level", path), f"{path}.log_level", LOG_LEVEL_NAMES),
+        deployment=read_router_deployment(reader, reader.field(raw, "deployment", path), f"{path}.deployment"),
     )
 
 

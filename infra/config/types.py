@@ -21,9 +21,12 @@ ALARM_TOPICS: Final[tuple[str, ...]] = ("page", "ticket")
 AUTH_MODES: Final[tuple[str, ...]] = ("iam", "api_key")
 # What the stage file may say about removal (the stack maps each to CDK's RemovalPolicy).
 REMOVAL_POLICY_NAMES: Final[tuple[str, ...]] = ("retain", "destroy")
+# How CodeDeploy shifts the router's live alias to a new version (infra/config/router_deployment.py).
+DEPLOYMENT_STRATEGIES: Final[tuple[str, ...]] = ("canary", "linear", "all_at_once")
 
 AuthMode = Literal["iam", "api_key"]
 AlarmTopic = Literal["page", "ticket"]
+DeploymentStrategy = Literal["canary", "linear", "all_at_once"]
 
 
 class StageConfigError(ConfigError):
@@ -87,6 +90,15 @@ class RouterPcAutoscaling:
 
 
 @dataclass(frozen=True, slots=True)
+class RouterDeploymentConfig:
+    """How CodeDeploy shifts the live alias to a new router version."""
+
+    strategy: DeploymentStrategy
+    percentage: int  # canary: the first step; linear: every step; all_at_once: 100
+    interval_minutes: int  # between steps; all_at_once: 0
+
+
+@dataclass(frozen=True, slots=True)
 class RouterFunctionConfig:
     memory_mb: int
     timeout_s: int
@@ -98,6 +110,7 @@ class RouterFunctionConfig:
     response_reserve_ms: int
     log_retention_days: int
     log_level: str
+    deployment: RouterDeploymentConfig
 
 
 @dataclass(frozen=True, slots=True)
