@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -104,6 +105,37 @@ class BatchingConfig:
         }
 
 
+# The tolerance of a floating-point output when a shadow's block names none: float32 round-off, no more.
+DEFAULT_SHADOW_TOLERANCE: Final[float] = 1e-6
+
+
+@dataclass(frozen=True)
+class ShadowConfig:
+    """A shadow version gets a copy of ``sample_rate`` of the requests; its answer is only compared.
+
+    ``tolerance`` maps a floating-point output's name to the absolute difference still counted as agreement
+    (default :data:`DEFAULT_SHADOW_TOLERANCE`); integer, bool and bytes outputs compare exactly.
+    """
+
+    sample_rate: float
+    tolerance: Mapping[str, float] = field(default_factory=dict)
+
+    def tolerance_of(self, output: str) -> float:
+        return self.tolerance.get(output, DEFAULT_SHADOW_TOLERANCE)
+
+
+@dataclass(frozen=True)
+class VersionConfig:
+    """One version of a model: its own route (endpoints unique across the config) and artifact, its share of
+    the traffic in percent (0 for a shadow), and the shadow block when it only receives copies."""
+
+    version: str
+    route: RouteConfig
+    artifact: str | None
+    weight: int
+    shadow: ShadowConfig | None = None
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     name: str
@@ -116,10 +148,19 @@ class ModelConfig:
     limits: LimitsConfig
     resilience: ResilienceConfig = field(default_factory=ResilienceConfig)
     batching: BatchingConfig = field(default_factory=lambda: BatchingConfig(enabled=False))
+    # The versions besides the primary (``version``, ``route``, ``artifact``) and the primary's traffic share.
+    other_versions: tuple[VersionConfig, ...] = ()
+    primary_weight: int = 100
+    # Every version, the primary first: derived, so ``dataclasses.replace(model, route=...)`` stays coherent.
+    versions: tuple[VersionConfig, ...] = field(init=False, repr=False, compare=False)
+    version_by_name: dict[str, VersionConfig] = field(init=False, repr=False, compare=False)
     input_by_name: dict[str, TensorSpec] = field(init=False, repr=False, compare=False)
     output_names: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        primary = VersionConfig(self.version, self.route, self.artifact, weight=self.primary_weight)
+        object.__setattr__(self, "versions", (primary, *self.other_versions))
+        object.__setattr__(self, "version_by_name", {entry.version: entry for entry in self.versions})
         object.__setattr__(self, "input_by_name", {spec.name: spec for spec in self.inputs})
         object.__setattr__(self, "output_names", frozenset(spec.name for spec in self.outputs))
 
@@ -127,6 +168,14 @@ class ModelConfig:
     def has_free_batch_dim(self) -> bool:
         """Whether requests can be stacked along dim 0, as far as the declared signature says."""
         return all(spec.has_free_batch_dim for spec in (*self.inputs, *self.outputs))
+
+    @property
+    def primary(self) -> VersionConfig:
+        return self.versions[0]
+
+    @property
+    def shadows(self) -> tuple[VersionConfig, ...]:
+        return tuple(entry for entry in self.versions if entry.shadow is not None)
 
 
 @dataclass(frozen=True)

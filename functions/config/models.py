@@ -17,13 +17,12 @@ import re
 from pathlib import Path
 from typing import Any, Final
 
-from functions.config.config_reader import ConfigReader, read_json_file
+from functions.config.config_reader import read_json_file
 from functions.config.datatypes import DATATYPES, INTEGER_BOUNDS
-from functions.config.limits import LAMBDA_MAX_BODY_BYTES, SERVERLESS_MAX_BODY_BYTES
+from functions.config.limits import LAMBDA_MAX_BODY_BYTES
 from functions.config.model_types import (
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_MAX_QUEUE_DELAY_MS,
-    SYNC_TARGETS,
     BatchingConfig,
     LimitsConfig,
     ModelConfig,
@@ -33,11 +32,27 @@ from functions.config.model_types import (
     ServerInfo,
     TensorSpec,
     ValueRange,
+    VersionConfig,
 )
+from functions.config.version_reader import ENDPOINT_NAME_PATTERN, VersionReader, route_body_limit
+
+# ENDPOINT_NAME_PATTERN is read with the routes (version_reader) and stays importable from here.
+__all__ = [
+    "CONTAINER_MAX_BATCH_ROWS",
+    "DEFAULT_CONFIG_PATH",
+    "ENDPOINT_NAME_PATTERN",
+    "MAX_BATCH_SIZE_LIMIT",
+    "MAX_QUEUE_DELAY_MS_LIMIT",
+    "MODEL_NAME_PATTERN",
+    "SIGNATURE_FIELDS",
+    "load_models_config",
+    "parse_model_config",
+    "parse_model_signature",
+    "parse_models_config",
+    "serving_signature",
+]
 
 DEFAULT_CONFIG_PATH: Final[Path] = Path(__file__).resolve().parent.parent / "models.json"
-# SageMaker endpoint names: 1-63 chars, alphanumerics and hyphens (CreateEndpoint's EndpointName pattern).
-ENDPOINT_NAME_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 MODEL_NAME_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 # Project bounds on the batching block (serving/batching.py): a bigger batch or a longer wait is a typo.
 MAX_BATCH_SIZE_LIMIT: Final[int] = 4096
@@ -50,7 +65,7 @@ SIGNATURE_FIELDS: Final[tuple[str, ...]] = ("name", "version", "platform", "inpu
 CONTAINER_MAX_BATCH_ROWS: Final[int] = 2**31 - 1
 
 
-class _Reader(ConfigReader):
+class _Reader(VersionReader):
     """Walks the raw model config, checking each field and naming its path when one is wrong."""
 
     def tensor(self, raw_value: Any, path: str, *, is_input: bool) -> TensorSpec:
@@ -105,26 +120,9 @@ class _Reader(ConfigReader):
             seen.add(spec.name)
         return specs
 
-    def route(self, raw_value: Any, path: str) -> RouteConfig:
-        raw = self.obj(raw_value, path, frozenset({"sync", "serverless_endpoint", "async_endpoint"}))
-        sync = raw.get("sync")
-        if sync is not None and sync not in SYNC_TARGETS:
-            raise self.fail(
-                f"{path}.sync", f"{sync!r} is not one of {', '.join(SYNC_TARGETS)} (or null for async-only)"
-            )
-        serverless = self.optional_string(raw, "serverless_endpoint", path, ENDPOINT_NAME_PATTERN)
-        async_endpoint = self.optional_string(raw, "async_endpoint", path, ENDPOINT_NAME_PATTERN)
-        if sync == "serverless" and serverless is None:
-            raise self.fail(f"{path}.serverless_endpoint", "is required when sync is 'serverless'")
-        if sync != "serverless" and serverless is not None:
-            raise self.fail(f"{path}.serverless_endpoint", "is only used when sync is 'serverless'")
-        if sync is None and async_endpoint is None:
-            raise self.fail(path, "declares no route: set sync, async_endpoint or both")
-        return RouteConfig(sync, serverless, async_endpoint)
-
     def limits(self, raw_value: Any, path: str, route: RouteConfig) -> LimitsConfig:
         raw = self.obj(raw_value, path, frozenset({"max_body_bytes", "max_batch_rows"}))
-        route_limit = SERVERLESS_MAX_BODY_BYTES if route.sync == "serverless" else LAMBDA_MAX_BODY_BYTES
+        route_limit = route_body_limit(route)
         return LimitsConfig(
             max_body_bytes=self.positive_int(
                 self.required(raw, "max_body_bytes", path), f"{path}.max_body_bytes", route_limit
@@ -134,7 +132,8 @@ class _Reader(ConfigReader):
 
     def model(self, raw_value: Any, path: str) -> ModelConfig:
         keys = {
-            "name", "version", "platform", "artifact", "inputs", "outputs", "route", "limits", "resilience", "batching"
+            "name", "version", "platform", "artifact", "inputs", "outputs", "route", "limits", "resilience", "batching",
+            "versions", "traffic",
         }  # fmt: skip
         raw = self.obj(raw_value, path, frozenset(keys))
         route = self.route(self.required(raw, "route", path), f"{path}.route")
@@ -142,17 +141,24 @@ class _Reader(ConfigReader):
         outputs = self.tensors(raw, "outputs", path, is_input=False)
         resilience = self.resilience(raw.get("resilience", {}), f"{path}.resilience", route, outputs)
         free_batch_dim = all(spec.has_free_batch_dim for spec in (*inputs, *outputs))
+        version = self.string(self.required(raw, "version", path), f"{path}.version")
+        artifact = self.optional_string(raw, "artifact", path)
+        limits = self.limits(self.required(raw, "limits", path), f"{path}.limits", route)
+        primary = VersionConfig(version, route, artifact, weight=0)
+        others, primary_weight = self.versions(raw, path, primary, outputs, limits.max_body_bytes)
         return ModelConfig(
             name=self.string(self.required(raw, "name", path), f"{path}.name", MODEL_NAME_PATTERN),
-            version=self.string(self.required(raw, "version", path), f"{path}.version"),
+            version=version,
             platform=self.string(self.required(raw, "platform", path), f"{path}.platform"),
-            artifact=self.optional_string(raw, "artifact", path),
+            artifact=artifact,
             inputs=inputs,
             outputs=outputs,
             route=route,
-            limits=self.limits(self.required(raw, "limits", path), f"{path}.limits", route),
+            limits=limits,
             resilience=resilience,
             batching=self.batching(raw.get("batching"), f"{path}.batching", route, free_batch_dim=free_batch_dim),
+            other_versions=others,
+            primary_weight=primary_weight,
         )
 
     def batching(self, raw_value: Any, path: str, route: RouteConfig, *, free_batch_dim: bool) -> BatchingConfig:
@@ -304,7 +310,24 @@ class _Reader(ConfigReader):
             if model.name in seen:
                 raise self.fail(f"models[{index}].name", f"duplicate model name {model.name!r}")
             seen.add(model.name)
+        self.unique_endpoints(models)
         return ModelsConfig(self.source, server, models)
+
+    def unique_endpoints(self, models: tuple[ModelConfig, ...]) -> None:
+        """Each endpoint serves one version of one model: its circuit, metrics and stack are that version's."""
+        owners: dict[str, str] = {}
+        for model_index, model in enumerate(models):
+            for version_index, entry in enumerate(model.versions):
+                where = f"models[{model_index}]" + ("" if version_index == 0 else f".versions[{version_index - 1}]")
+                for key in ("serverless_endpoint", "async_endpoint"):
+                    endpoint = getattr(entry.route, key)
+                    if endpoint is None:
+                        continue
+                    if endpoint in owners:
+                        raise self.fail(
+                            f"{where}.route.{key}", f"endpoint {endpoint!r} is already {owners[endpoint]}'s"
+                        )
+                    owners[endpoint] = f"{model.name} version {entry.version}"
 
 
 def parse_models_config(raw: Any, source: str = "<config>") -> ModelsConfig:
