@@ -115,10 +115,25 @@ def test_the_cold_start_is_counted_once_in_the_first_document(
     _, first = call(router, infer_event("iris"), capsys)
     _, second = call(router, infer_event("iris"), capsys)
     [cold] = [d for d in first["_aws"]["CloudWatchMetrics"] if d["Dimensions"] == [["service"]]]
-    assert cold["Metrics"] == [{"Name": "ColdStarts", "Unit": "Count"}]
+    assert cold["Metrics"] == [{"Name": "Requests", "Unit": "Count"}, {"Name": "ColdStarts", "Unit": "Count"}]
     assert first["ColdStarts"] == 1
     assert "ColdStarts" not in second
-    assert len(second["_aws"]["CloudWatchMetrics"]) == 1
+    [warm] = [d for d in second["_aws"]["CloudWatchMetrics"] if d["Dimensions"] == [["service"]]]
+    assert warm["Metrics"] == [{"Name": "Requests", "Unit": "Count"}]
+
+
+def test_every_infer_request_is_also_counted_by_service_alone(
+    router: RouterApp, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stage's total (a 404 for a model it does not hold included) needs no SEARCH over the models."""
+    call(router, infer_event("iris"), capsys)  # the cold start's document
+    for model in ("iris", "iris-local", "nope"):
+        _, document = call(router, infer_event(model), capsys)
+        directives = document["_aws"]["CloudWatchMetrics"]
+        assert [d["Dimensions"] for d in directives] == [[BY_MODEL, BY_ROUTE] if model != "nope" else [BY_MODEL],
+                                                         [["service"]]]  # fmt: skip
+        assert directives[1]["Metrics"] == [{"Name": "Requests", "Unit": "Count"}]
+        assert (document["service"], document["Requests"]) == (ROUTER_SERVICE, 1)
 
 
 def test_a_cold_start_before_a_non_infer_request_is_its_only_document(

@@ -88,9 +88,12 @@ def test_a_serverless_request_costs_what_the_price_table_says_by_hand() -> None:
     data = (120 + 80) / 1024**3 * 0.016  # sagemaker_data_processed_per_gb
     assert api + lambda_request + router + endpoint + data == pytest.approx(5.87631703e-06)
     assert document["CostUsd"] == pytest.approx(5.87631703e-06, rel=1e-9)
-    [directive] = document["_aws"]["CloudWatchMetrics"]
+    [directive, rollup] = document["_aws"]["CloudWatchMetrics"]
     assert {"Name": "CostUsd", "Unit": "None"} in directive["Metrics"]
     assert directive["Dimensions"] == [["service", "model"], ["service", "model", "route"]]
+    # The stage total the cost alarm reads: the same values by service alone.
+    assert rollup["Dimensions"] == [["service"]]
+    assert rollup["Metrics"] == [{"Name": "Requests", "Unit": "Count"}, {"Name": "CostUsd", "Unit": "None"}]
     assert document["route"] == "serverless"
 
 

@@ -11,10 +11,14 @@ to (a circuit's state change is counted on its own: functions/handlers/router/te
 what the request used (functions/domain/cost.py), emitted when the CDK gave the router its prices; the first
 one an environment emits also counts its on-demand init, which Lambda bills.
 
+``Requests`` and ``CostUsd`` are also published by ``service`` alone, the stage totals the cost alarm reads.
+
 Example document (one line in the log)::
 
     {"_aws": {"Timestamp": 1700000000000, "CloudWatchMetrics": [{"Namespace": "InferenceRouter",
-     "Dimensions": [["service", "model"], ["service", "model", "route"]], "Metrics": [...]}]},
+     "Dimensions": [["service", "model"], ["service", "model", "route"]], "Metrics": [...]},
+     {"Namespace": "InferenceRouter", "Dimensions": [["service"]], "Metrics": [{"Name": "Requests", ...},
+     {"Name": "CostUsd", ...}]}]},
      "service": "inference-router", "model": "iris", "route": "serverless", "Requests": 1, "ServerErrors": 0,
      "ClientErrors": 0, "DegradedRequests": 0, "SlowRequests": 0, "Latency": 12.5, "EndpointLatency": 9.1,
      "CostUsd": 3.9e-06, "status": 200, "correlation_id": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"}
@@ -47,11 +51,14 @@ from functions.config.telemetry import (
     REQUESTS_METRIC,
     ROUTE_DIMENSION,
     ROUTER_SERVICE,
+    ROUTER_VERSION_DIMENSION,
+    ROUTER_VERSION_VARIABLE,
     SERVER_ERRORS_METRIC,
     SERVICE_DIMENSION,
     SLOW_REQUESTS_METRIC,
     UNHANDLED_ERRORS_METRIC,
     UNKNOWN_MODEL,
+    UNPUBLISHED_VERSION,
 )
 from functions.domain.async_jobs import AsyncEndpoint
 from functions.domain.cost import RequestCosting
@@ -73,6 +80,14 @@ COUNTS: Final[tuple[str, ...]] = (
     SLOW_REQUESTS_METRIC,
 )
 ASYNC_ROUTE: Final[str] = "async"
+# An infer request's metrics also published by service and router version (the rollback alarms' view).
+BY_ROUTER_VERSION: Final[tuple[dict[str, str], ...]] = (
+    {"Name": REQUESTS_METRIC, "Unit": "Count"},
+    {"Name": SERVER_ERRORS_METRIC, "Unit": "Count"},
+    {"Name": LATENCY_METRIC, "Unit": "Milliseconds"},
+)
+# An infer request's metrics also published by service alone, with their units.
+_ROLLUP: Final[tuple[tuple[str, str], ...]] = ((REQUESTS_METRIC, "Count"), (COST_METRIC, "None"))
 # The API answers a job it accepted (submitted or spilled) with 202.
 ACCEPTED_STATUS: Final[int] = 202
 
@@ -129,6 +144,7 @@ class RequestMetrics:
         wall_clock: Callable[[], float] = time.time,
         emit: Callable[[str], None] = print,
         costing: RequestCosting | None = None,
+        router_version: str | None = None,
     ) -> None:
         self.config = config
         self.costing = costing
@@ -139,6 +155,7 @@ class RequestMetrics:
         self.clock = clock
         self.wall_clock = wall_clock
         self.emit = emit
+        self.router_version = router_version or os.environ.get(ROUTER_VERSION_VARIABLE, UNPUBLISHED_VERSION)
 
     def initialised(self, started: float) -> None:
         """The environment's init, begun at ``started`` (this clock), ended now; Lambda bills an on-demand init
@@ -230,6 +247,11 @@ class RequestMetrics:
         document: dict[str, Any] = {SERVICE_DIMENSION: ROUTER_SERVICE}
         if record.model is not None:
             directives.append(self._request_directive(record.model, record, response, document))
+            if self.router_version != UNPUBLISHED_VERSION:
+                # Only a published version is ever deployed (and alarmed on); $LATEST runs locally or when the
+                # function is invoked unqualified, where a version's stream would only add custom metrics.
+                document[ROUTER_VERSION_DIMENSION] = self.router_version
+                directives.append(_directive([[SERVICE_DIMENSION, ROUTER_VERSION_DIMENSION]], list(BY_ROUTER_VERSION)))
         if record.degraded is not None and MODEL_DIMENSION in document:
             document["reason"], document["cause"] = record.degraded
             document[DEGRADED_ANSWERS_METRIC] = 1
@@ -239,7 +261,9 @@ class RequestMetrics:
                     [{"Name": DEGRADED_ANSWERS_METRIC, "Unit": "Count"}],
                 )
             )
-        by_service = []
+        # The stage's totals (requests, cost) by service alone: a sum over every model needs no SEARCH, and the
+        # rollup rides in the directive the cold start and the last resort use, so it adds two references.
+        by_service = [{"Name": name, "Unit": unit} for name, unit in _ROLLUP if name in document]
         if record.unhandled:
             document[UNHANDLED_ERRORS_METRIC] = 1
             by_service.append({"Name": UNHANDLED_ERRORS_METRIC, "Unit": "Count"})
