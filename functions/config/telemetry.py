@@ -31,6 +31,11 @@ COLD_STARTS_METRIC: Final[str] = "ColdStarts"
 SERVICE_DIMENSION: Final[str] = "service"
 MODEL_DIMENSION: Final[str] = "model"
 ROUTE_DIMENSION: Final[str] = "route"
+# The router's published version (AWS_LAMBDA_FUNCTION_VERSION) on Requests, ServerErrors and Latency: CodeDeploy's
+# rollback alarms watch the version being deployed by it. Not on "$LATEST" (local mode, an unqualified invoke).
+ROUTER_VERSION_DIMENSION: Final[str] = "router_version"
+ROUTER_VERSION_VARIABLE: Final[str] = "AWS_LAMBDA_FUNCTION_VERSION"
+UNPUBLISHED_VERSION: Final[str] = "$LATEST"
 # The model dimension of an infer request for a model the config does not hold (a 404): one bounded value.
 UNKNOWN_MODEL: Final[str] = "-"
 # The stage's per-model latency targets (JSON {"model": milliseconds}); SlowRequests counts answers above them.
