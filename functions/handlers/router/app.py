@@ -36,7 +36,7 @@ from functions.domain.endpoint_call import EndpointCaller, ModelBackend
 from functions.domain.errors import InferenceError, InvalidRequestError, JobNotFoundError, RouteNotFoundError
 from functions.domain.infer import AsyncJobs, InferCall, InferUseCase, InProcessBackend
 from functions.domain.last_good import LastGoodCache
-from functions.domain.model_versions import model_versions, resolve_version
+from functions.domain.model_versions import ROUTING_KEY_HEADER, model_versions, resolve_version, serving_model
 from functions.domain.outcomes import Degraded, SpilledToAsync, Submitted
 from functions.domain.readiness import EndpointStatusCache, EndpointStatusPort, ReadinessCheck
 from functions.handlers.router.binary_bodies import header_length, plain_json_body
@@ -50,6 +50,7 @@ from functions.handlers.router.responses import (
     json_response,
     outcome_response,
 )
+from functions.handlers.router.shadow_shipping import ShadowShipping
 from functions.handlers.router.telemetry import (
     BreakerLog,
     StatusLookupFailures,
@@ -107,8 +108,8 @@ def aws_endpoint_status() -> EndpointStatusPort:
 @dataclass(frozen=True)
 class RouterClients:
     """What the router calls: the SageMaker runtime, the async path's factory, the in-Lambda models, the
-    endpoint status the ready routes read (built on first use), and the clock, sleep and randomness the retry
-    loop, the breakers and the status cache use."""
+    endpoint status the ready routes read (built on first use), the clock, sleep and randomness the retry
+    loop, the breakers and the status cache use, and where the shadow lines go (stdout in Lambda)."""
 
     sagemaker: SageMakerPort
     async_jobs: AsyncJobsFactory = aws_async_jobs
@@ -117,6 +118,7 @@ class RouterClients:
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    log_sink: Callable[[str], None] = print
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,12 @@ def create_app(
     duration is then part of its first request's cost."""
     logger = Logger(service=ROUTER_SERVICE)
     config = load_models_config(settings.models_config_path)
-    in_lambda_models = [model for model in config.models if model.route.sync == "lambda"]
+    in_lambda_models = [
+        serving_model(model, entry)
+        for model in config.models
+        for entry in model.versions
+        if entry.route.sync == "lambda"
+    ]
     in_lambda = (
         clients.in_lambda(Path(settings.model_root) if settings.model_root else REPO_ROOT) if in_lambda_models else None
     )
@@ -187,6 +194,7 @@ def create_app(
         in_lambda=TimedInProcess(in_lambda, metrics) if in_lambda is not None else None,
         last_good=LastGoodCache(max_bytes=settings.last_good_max_bytes),
         caller_policy=settings.caller_policy,
+        observe_version=metrics.served_by,
     )
     readiness = ReadinessCheck(
         config,
@@ -198,7 +206,8 @@ def create_app(
         async_configured=async_settings is not None,
         in_lambda=in_lambda,
     )
-    resolver = routes(use_case, config, logger, readiness, metrics)
+    shipping = ShadowShipping(config, clients.log_sink)
+    resolver = routes(use_case, config, logger, readiness, metrics, shipping=shipping)
     handler = metrics.measured(
         last_resort(
             logger,
@@ -214,8 +223,9 @@ def create_app(
 
 
 def routes(
-    use_case: InferUseCase, config: ModelsConfig, logger: Logger, readiness: ReadinessCheck, metrics: RequestMetrics
-) -> APIGatewayRestResolver:
+    use_case: InferUseCase, config: ModelsConfig, logger: Logger, readiness: ReadinessCheck, metrics: RequestMetrics,
+    *, shipping: ShadowShipping,
+) -> APIGatewayRestResolver:  # fmt: skip
     """The resolver with every route of functions/config/api_routes.py.
 
     Readiness answers as the protocol's health API says: 200 when ready, a 4xx when not (400, which is what
@@ -285,11 +295,12 @@ def routes(
             body=body,
             prefer_async=prefers_async(event.headers.get("Prefer") or event.headers.get("prefer") or ""),
             idempotency_key=event.headers.get("Idempotency-Key") or event.headers.get("idempotency-key"),
+            routing_key=event.headers.get(ROUTING_KEY_HEADER) or event.headers.get(ROUTING_KEY_HEADER.lower()),
             caller=caller_identity(event.raw_event),
             identity=identity,
             correlation_id=request_id if isinstance(request_id := request_context.get("requestId"), str) else None,
         )
-        outcome = use_case.infer(call, remaining_ms=app.lambda_context.get_remaining_time_in_millis)
+        outcome = shipping.infer(use_case, call, event.headers, app.lambda_context.get_remaining_time_in_millis)
         if isinstance(outcome, Degraded | SpilledToAsync):
             count_degraded(logger, metrics, model, outcome)
         if isinstance(outcome, Submitted | SpilledToAsync):
