@@ -1,0 +1,1 @@
+"""CodeDeploy's BeforeAllowTraffic hook for the router: smoke the new version before any traffic shifts."""
