@@ -29,6 +29,8 @@ from functions.config.model_types import ModelConfig, ModelsConfig
 from functions.config.models import parse_model_config, serving_signature
 
 REPO_ROOT: Final[Path] = Path(__file__).resolve().parent.parent
+# Where `make layers` (layers/onnxruntime/build.py) leaves the onnxruntime layer the in-Lambda tier needs.
+ONNXRUNTIME_LAYER_ZIP: Final[Path] = REPO_ROOT / "layers" / "onnxruntime" / "build" / "onnxruntime-layer.zip"
 MODEL_FILE: Final[str] = "model.onnx"
 SIGNATURE_FILE: Final[str] = "signature.json"
 DEFAULT_OUTPUT_DIR: Final[Path] = Path(tempfile.gettempdir()) / "inference-router-model-packages"

@@ -21,8 +21,8 @@ from functions.config.models import load_models_config
 from infra.config.instances import image_variant
 from infra.config.loader import load_stage_config
 from infra.config.types import DEFAULT_STAGE, IMAGE_ASSET, StageConfig
+from infra.model_package import ONNXRUNTIME_LAYER_ZIP
 from infra.service_quotas import quota_values
-from layers.onnxruntime.build import DEFAULT_LAYER_ZIP
 
 SERVERLESS_CONCURRENCY_QUOTA: Final[str] = (
     "Maximum total concurrency that can be allocated across all serverless endpoints"
@@ -156,7 +156,7 @@ def report(
     applied: dict[str, dict[str, float]] | None,
     why_unchecked: str,
     *,
-    layer_zip: Path = DEFAULT_LAYER_ZIP,
+    layer_zip: Path = ONNXRUNTIME_LAYER_ZIP,
 ) -> tuple[list[str], bool]:
     """The preflight text and whether something known is short: a quota too low, or the layer missing."""
     lines = [f"Preflight for stage {stage.name} (region {stage.region})", "Quotas:"]
@@ -190,7 +190,7 @@ def main(
     argv: Sequence[str] | None = None,
     *,
     quota_client: Callable[[str], Any | None] = default_quota_client,
-    layer_zip: Path = DEFAULT_LAYER_ZIP,
+    layer_zip: Path = ONNXRUNTIME_LAYER_ZIP,
 ) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.preflight", description=__doc__.splitlines()[0])
     parser.add_argument("--stage", default=DEFAULT_STAGE)

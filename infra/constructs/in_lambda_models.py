@@ -17,11 +17,10 @@ from constructs import Construct
 
 from functions.config.model_types import ModelConfig
 from infra.constructs.python_function import ARCHITECTURE, RUNTIME
-from infra.model_package import stage_model_layer
-from layers.onnxruntime.build import DEFAULT_LAYER_ZIP
+from infra.model_package import ONNXRUNTIME_LAYER_ZIP, stage_model_layer
 
 REPO_ROOT: Final[Path] = Path(__file__).resolve().parents[2]
-DEFAULT_ONNXRUNTIME_LAYER: Final[Path] = DEFAULT_LAYER_ZIP
+DEFAULT_ONNXRUNTIME_LAYER: Final[Path] = ONNXRUNTIME_LAYER_ZIP
 # Lambda extracts layers under /opt; the model layer keeps each artifact's repo path below it.
 MODEL_ROOT: Final[str] = "/opt"
 

@@ -25,8 +25,6 @@ LAYER_DIR: Final[Path] = Path(__file__).resolve().parent
 REQUIREMENTS: Final[Path] = LAYER_DIR / "requirements.txt"
 DEFAULT_BUILD_DIR: Final[Path] = LAYER_DIR / "build"
 ZIP_NAME: Final[str] = "onnxruntime-layer.zip"
-# Where `make layers` leaves the layer; the templates attach it and infra.preflight checks it is there.
-DEFAULT_LAYER_ZIP: Final[Path] = DEFAULT_BUILD_DIR / ZIP_NAME
 # The router runs on python3.14 arm64 (Runtime.PYTHON_3_14, Architecture.ARM_64).
 DEFAULT_PYTHON_VERSION: Final[str] = "3.14"
 DEFAULT_PLATFORMS: Final[tuple[str, ...]] = ("manylinux_2_28_aarch64", "manylinux2014_aarch64")
