@@ -73,6 +73,7 @@ redrive: setup
 ## HTTP-bound on 2 cores (the model is ~0.05 ms of a ~0.25 ms request), so its run only reports the verdict.
 bench: setup
 	$(BIN)/python -m bench.router_overhead
+	$(BIN)/python -m bench.shadow_overhead
 	$(BIN)/python -m bench.hostile_bodies
 	BENCH_TARGET=report $(BIN)/python -m bench.batching
 	BENCH_MODELS=mlp BENCH_MLP_WIDTH=2048 $(BIN)/python -m bench.batching
