@@ -153,6 +153,17 @@ ALARM_SPECS: Final[dict[str, AlarmSpec]] = {
         "fallback, or spilled to async: DegradedRequests / Requests per {period}, in {periods}). Callers get "
         "stale or default answers while the endpoint is down.",
     ),
+    # The stage's total, from the router's and the sweeper's service-only rollups (infra/constructs/cost_metrics.py).
+    # A steady serverless request costs about $0.006 per 1,000 at the table's prices, so the default of $0.10 is
+    # capacity paid for and barely used: an ml.m5.large up for fewer than about 1,150 predictions an hour.
+    "cost_per_1000_predictions": AlarmSpec(
+        "Sum",
+        "GREATER_THAN_THRESHOLD",
+        "NOT_BREACHING",
+        "Cost ticket: {subject} cost more than {threshold:g} USD per 1,000 predictions (1000 x the router's and the "
+        "sweeper's CostUsd / Requests per {period}, in {periods}): capacity is paid for and barely used, e.g. an "
+        "async instance kept up for a trickle of requests. An hour without requests has no datapoint.",
+    ),
 }
 ALARM_NAMES: Final[tuple[str, ...]] = tuple(ALARM_SPECS)
 # Alarms whose threshold is a fraction: of provisioned concurrency, of invocations, of the timeout, of answers.

@@ -9,6 +9,7 @@ from functions.config.limits import (
     SERVERLESS_MEMORY_SIZES_MB,
 )
 from functions.config.model_types import ModelsConfig
+from infra.config.endpoint_deployment import read_endpoint_deployment
 from infra.config.formats import (
     ECR_IMAGE_PATTERN,
     INSTANCE_TYPE_PATTERN,
@@ -26,7 +27,7 @@ from infra.config.types import (
 
 
 def read_serverless_endpoint(reader: StageReader, raw_value: Any, path: str) -> ServerlessEndpointConfig:
-    keys = {"memory_mb", "max_concurrency", "provisioned_concurrency", "pc_autoscaling"}
+    keys = {"memory_mb", "max_concurrency", "provisioned_concurrency", "pc_autoscaling", "deployment"}
     raw = reader.obj(raw_value, path, frozenset(keys))
     memory = reader.field(raw, "memory_mb", path)
     if memory not in SERVERLESS_MEMORY_SIZES_MB or isinstance(memory, bool):
@@ -74,7 +75,16 @@ def read_serverless_endpoint(reader: StageReader, raw_value: Any, path: str) -> 
             low_open=True,
         )
         scaling = ProvisionedConcurrencyScaling(low, high, target)
-    return ServerlessEndpointConfig(memory, max_concurrency, provisioned, scaling)
+    deployment = raw.get("deployment")
+    return ServerlessEndpointConfig(
+        memory,
+        max_concurrency,
+        provisioned,
+        scaling,
+        None
+        if deployment is None
+        else read_endpoint_deployment(reader, deployment, f"{path}.deployment", serverless=True),
+    )
 
 
 def read_async_endpoint(reader: StageReader, raw_value: Any, path: str) -> AsyncEndpointConfig:
@@ -85,15 +95,18 @@ def read_async_endpoint(reader: StageReader, raw_value: Any, path: str) -> Async
         "backlog_target_per_instance",
         "scale_in_cooldown_s",
         "scale_out_cooldown_s",
+        "deployment",
     }
     raw = reader.obj(raw_value, path, frozenset(keys))
+    instance_type = reader.string(
+        raw.get("instance_type", DEFAULT_ASYNC_INSTANCE_TYPE),
+        f"{path}.instance_type",
+        INSTANCE_TYPE_PATTERN,
+        "a SageMaker instance type like ml.g5.xlarge",
+    )
+    deployment = raw.get("deployment")
     return AsyncEndpointConfig(
-        instance_type=reader.string(
-            raw.get("instance_type", DEFAULT_ASYNC_INSTANCE_TYPE),
-            f"{path}.instance_type",
-            INSTANCE_TYPE_PATTERN,
-            "a SageMaker instance type like ml.g5.xlarge",
-        ),
+        instance_type=instance_type,
         # SageMaker accepts 1-1000 concurrent invocations per instance for async endpoints.
         max_concurrent_invocations_per_instance=reader.integer(
             reader.field(raw, "max_concurrent_invocations_per_instance", path),
@@ -114,6 +127,11 @@ def read_async_endpoint(reader: StageReader, raw_value: Any, path: str) -> Async
         ),
         scale_out_cooldown_s=reader.integer(
             reader.field(raw, "scale_out_cooldown_s", path), f"{path}.scale_out_cooldown_s", 0, 86_400
+        ),
+        deployment=None
+        if deployment is None
+        else read_endpoint_deployment(
+            reader, deployment, f"{path}.deployment", serverless=False, instance_type=instance_type
         ),
     )
 

@@ -43,11 +43,32 @@ class ProvisionedConcurrencyScaling:
 
 
 @dataclass(frozen=True, slots=True)
+class EndpointDeploymentConfig:
+    """A SageMaker deployment guardrail: a blue/green update, its traffic shifting and its rollback alarms.
+
+    ``traffic`` is ALL_AT_ONCE, CANARY or LINEAR (TrafficRoutingConfig.Type); ``step_percent`` is the canary
+    size or the linear step as a percentage of the variant's capacity (0 for all at once); ``wait_interval_s``
+    is the baking period after each step, ``termination_wait_s`` the final one before the old fleet goes.
+    The new fleet rolls back while its 5XX errors per minute exceed ``rollback_5xx_per_minute`` or its p99
+    model latency exceeds ``rollback_p99_latency_ms``.
+    """
+
+    traffic: str
+    step_percent: int
+    wait_interval_s: int
+    termination_wait_s: int
+    max_execution_timeout_s: int
+    rollback_5xx_per_minute: int
+    rollback_p99_latency_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class ServerlessEndpointConfig:
     memory_mb: int
     max_concurrency: int
     provisioned_concurrency: int  # 0 = none
     pc_autoscaling: ProvisionedConcurrencyScaling | None
+    deployment: EndpointDeploymentConfig | None = None  # None: SageMaker's default (blue/green, all at once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +79,7 @@ class AsyncEndpointConfig:
     backlog_target_per_instance: float
     scale_in_cooldown_s: int
     scale_out_cooldown_s: int
+    deployment: EndpointDeploymentConfig | None = None  # None: SageMaker's default (blue/green, all at once)
 
 
 @dataclass(frozen=True, slots=True)

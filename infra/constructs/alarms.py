@@ -2,9 +2,10 @@
 
 Pages mean a caller is hurt now (router errors and throttles, dead letters, async requests stuck, the sweeper
 silent); tickets mean money or headroom is at stake (provisioned concurrency unused or overflowing, the router's
-p99 duration near its timeout). Per-model SLO pages live with the model (:mod:`infra.constructs.slo`). The alarms on one
-model's endpoints live in that model's stack (:mod:`infra.constructs.endpoint_alarms`) and notify the same
-topics, which admit every alarm of the stage: the model stacks' names start with the platform stack's name.
+p99 duration near its timeout, the stage's cost per 1,000 predictions). Per-model SLO pages live with the
+model (:mod:`infra.constructs.slo`). The alarms on one model's endpoints live in that model's stack
+(:mod:`infra.constructs.endpoint_alarms`) and notify the same topics, which admit every alarm of the stage:
+the model stacks' names start with the platform stack's name.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from functions.config.telemetry import (
     UNHANDLED_ERRORS_METRIC,
 )
 from infra.config.types import ALARM_TOPICS, AlarmConfig
+from infra.constructs.cost_metrics import cost_per_1000_predictions
 from infra.constructs.on_call_alarm import OnCallAlarms, pascal
 
 
@@ -182,6 +184,13 @@ class RouterAlarms(Construct):
             "async_oldest_open_job_age",
             "the oldest async job",
             service_metric(OLDEST_OPEN_JOB_AGE_METRIC, SWEEPER_SERVICE),
+        )
+
+        # Sum is the only statistic the ratio takes: the expression reads each metric's Sum.
+        self._add(
+            "cost_per_1000_predictions",
+            "the stage",
+            lambda _, period: cost_per_1000_predictions(None, period=period),
         )
 
     def runbook(self, alarm_name: str) -> str:

@@ -34,6 +34,7 @@ from functions.config.telemetry import (
     SLOW_REQUESTS_METRIC,
 )
 from infra.constructs.async_scaling import SAGEMAKER_NAMESPACE
+from infra.constructs.cost_metrics import cost_per_1000_predictions
 from infra.constructs.model_endpoint import VARIANT_NAME
 
 # Router metrics are emitted per request and SageMaker's per minute: one-minute points show a burst as it was.
@@ -192,6 +193,11 @@ def model_router_groups(
             unit="count",
         ),
     ]
+
+
+def cost_group(model: str | None, title: str = "Cost per 1,000 predictions (USD)") -> monitoring.CustomMetricGroup:
+    """Hourly cost per 1,000 predictions of one model, or of the stage (None)."""
+    return group(title, [cost_per_1000_predictions(model)], unit="USD")
 
 
 def serverless_groups(endpoint: str, *, provisioned: bool) -> list[monitoring.CustomMetricGroup]:

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from infra.constructs.dashboards import async_groups, dashboard_name, facade, model_router_groups, serverless_groups
+from infra.constructs.dashboards import (
+    async_groups,
+    cost_group,
+    dashboard_name,
+    facade,
+    model_router_groups,
+    serverless_groups,
+)
 
 
 class ModelDashboard(Construct):
@@ -41,6 +48,11 @@ class ModelDashboard(Construct):
             alarm_friendly_name=f"{model}-router",
             human_readable_name=f"Router: requests for {model}",
             metric_groups=model_router_groups(model, routes, endpoints),
+        )
+        monitoring.monitor_custom(
+            alarm_friendly_name=f"{model}-cost",
+            human_readable_name=f"Cost of {model}: its requests and its async instance time",
+            metric_groups=[cost_group(model)],
         )
         if serverless_endpoint is not None:
             monitoring.monitor_custom(

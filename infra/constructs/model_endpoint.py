@@ -21,9 +21,10 @@ from constructs import Construct
 
 from functions.config.model_types import ModelConfig
 from infra.config.formats import S3_URL_PATTERN
-from infra.config.types import AsyncEndpointConfig, ServerlessEndpointConfig
+from infra.config.types import AsyncEndpointConfig, EndpointDeploymentConfig, ServerlessEndpointConfig
 from infra.constructs.async_scaling import AsyncInstanceScaling, variant_resource_id
 from infra.constructs.async_storage_ref import AsyncStorageRef
+from infra.constructs.endpoint_deployment import EndpointDeployment
 from infra.constructs.endpoint_role import grant_image_pull, grant_logging, grant_object_read
 
 VARIANT_NAME: Final[str] = "AllTraffic"
@@ -60,6 +61,7 @@ class ModelEndpoint(Construct):
         serverless: sizing of the serverless endpoint; required iff the route has a serverless endpoint.
         async_inference: sizing of the async endpoint; required iff the route has an async endpoint.
         async_storage: the platform's bucket, topics and key for async results; required with ``async_inference``.
+        ticket_topic_arn: the alarm topic a deployment rollback notifies; required when a sizing has ``deployment``.
 
     Attributes (None when the route has no such endpoint): ``serverless_role``, ``model``,
     ``serverless_endpoint`` / ``serverless_endpoint_name``, ``async_role``, ``async_model``, ``async_endpoint`` /
@@ -84,8 +86,10 @@ class ModelEndpoint(Construct):
         serverless: ServerlessEndpointConfig | None = None,
         async_inference: AsyncEndpointConfig | None = None,
         async_storage: AsyncStorageRef | None = None,
+        ticket_topic_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._ticket_topic_arn = ticket_topic_arn
         self._validate(
             construct_id=construct_id,
             model=model,
@@ -96,6 +100,7 @@ class ModelEndpoint(Construct):
             serverless=serverless,
             async_inference=async_inference,
             async_storage=async_storage,
+            ticket_topic_arn=ticket_topic_arn,
         )
 
         # One role per endpoint kind: only the async endpoint may read inputs, write results and publish to the
@@ -185,8 +190,12 @@ class ModelEndpoint(Construct):
         serverless: ServerlessEndpointConfig | None,
         async_inference: AsyncEndpointConfig | None,
         async_storage: AsyncStorageRef | None,
+        ticket_topic_arn: str | None,
     ) -> None:
         where = f"ModelEndpoint {construct_id} (model {model.name!r})"
+        guarded = [sizing for sizing in (serverless, async_inference) if sizing is not None and sizing.deployment]
+        if guarded and ticket_topic_arn is None:
+            raise ValueError(f"{where}: a guarded deployment needs ticket_topic_arn for the rollbacks it notifies")
         if model_data_asset is not None and model_data_url is not None:
             raise ValueError(f"{where}: give model_data_asset or model_data_url, not both")
         if (serverless is None) != (model.route.serverless_endpoint is None):
@@ -254,6 +263,7 @@ class ModelEndpoint(Construct):
             "ServerlessEndpoint",
             endpoint_name=endpoint_name,
             endpoint_config_name=config.attr_endpoint_config_name,
+            deployment_config=self._guardrail("ServerlessDeployment", endpoint_name, sizing.deployment),
         )
         if sizing.pc_autoscaling is not None:
             target = appscaling.ScalableTarget(
@@ -317,7 +327,11 @@ class ModelEndpoint(Construct):
         # Endpoint creation fails if the role cannot yet publish to the topics or use the key.
         config.node.add_dependency(role)
         endpoint = sagemaker.CfnEndpoint(
-            self, "AsyncEndpoint", endpoint_name=endpoint_name, endpoint_config_name=config.attr_endpoint_config_name
+            self,
+            "AsyncEndpoint",
+            endpoint_name=endpoint_name,
+            endpoint_config_name=config.attr_endpoint_config_name,
+            deployment_config=self._guardrail("AsyncDeployment", endpoint_name, sizing.deployment),
         )
 
         self.async_scaling = AsyncInstanceScaling(
@@ -331,6 +345,25 @@ class ModelEndpoint(Construct):
         )
         self.wake_alarm = self.async_scaling.wake_alarm
         return endpoint
+
+    def _guardrail(
+        self, construct_id: str, endpoint_name: str, config: EndpointDeploymentConfig | None
+    ) -> sagemaker.CfnEndpoint.DeploymentConfigProperty | None:
+        """Blue/green traffic shifting and rollback alarms on VARIANT_NAME, the variant both endpoint configs name:
+        SageMaker requires an update's new config to keep the old variant name (deployment guardrails,
+        "Exclusions"), so the variant is never renamed."""
+        if config is None:
+            return None
+        assert self._ticket_topic_arn is not None  # checked by _validate
+        deployment = EndpointDeployment(
+            self,
+            construct_id,
+            endpoint_name=endpoint_name,
+            variant_name=VARIANT_NAME,
+            config=config,
+            ticket_topic_arn=self._ticket_topic_arn,
+        )
+        return deployment.deployment_config
 
     def _scaling_role(self, construct_id: str) -> iam.IRole:
         stack = Stack.of(self)

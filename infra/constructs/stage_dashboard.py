@@ -7,6 +7,8 @@ each SageMaker-routed model's endpoints are on its own dashboard (:mod:`infra.co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cdk_monitoring_constructs as monitoring
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -30,10 +32,12 @@ from functions.config.telemetry import (
     SWEEPER_SERVICE,
     UNHANDLED_ERRORS_METRIC,
 )
+from infra.constructs.cost_metrics import stage_cost
 from infra.constructs.dashboards import (
     LATENCY_PERCENTILES,
     PERIOD,
     breaker_transitions,
+    cost_group,
     dashboard_name,
     degraded_answers_by_cause,
     facade,
@@ -75,6 +79,7 @@ class StageDashboard(Construct):
     router_provisioned: whether the alias has provisioned concurrency (its widgets then).
     rest_api / api_stage_name: the inference API and its stage.
     dead_letter_queue: the async notification dead-letter queue.
+    router_models: the models without a stack of their own (in the router): their cost widgets live here.
     """
 
     def __init__(
@@ -88,6 +93,7 @@ class StageDashboard(Construct):
         rest_api: apigateway.IRestApi,
         api_stage_name: str,
         dead_letter_queue: sqs.IQueue,
+        router_models: Sequence[str],
     ) -> None:
         super().__init__(scope, construct_id)
         dashboards = facade(self, dashboard_name(stage))
@@ -111,6 +117,15 @@ class StageDashboard(Construct):
                     [router_search(LATENCY_METRIC, "p99", route="lambda")],
                     unit="ms",
                 ),
+            ],
+        )
+        dashboards.monitor_custom(
+            alarm_friendly_name="cost",
+            human_readable_name="Cost: the router's requests and the async endpoints' instance time",
+            metric_groups=[
+                cost_group(None, "Cost per 1,000 predictions, stage (USD)"),
+                group("Cost per day, stage (USD)", [stage_cost()], unit="USD"),
+                *(cost_group(model, f"Cost per 1,000 predictions, {model} (USD)") for model in router_models),
             ],
         )
         dashboards.monitor_lambda_function(lambda_function=router_alias, human_readable_name="Router (live alias)")

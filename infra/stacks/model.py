@@ -102,6 +102,7 @@ class ModelStack(Stack):
             )
             if async_name
             else None,
+            ticket_topic_arn=platform.alarm_topic_arn("ticket"),
         )
         serverless_provisioned = bool(
             serverless_name and stage.serverless_endpoints[serverless_name].provisioned_concurrency > 0

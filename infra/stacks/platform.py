@@ -177,6 +177,7 @@ class PlatformStack(Stack):
             rest_api=api.rest_api,
             api_stage_name=stage.name,
             dead_letter_queue=storage.dead_letter_queue,
+            router_models=[model.name for model in models.models if model.name not in stage.models],
         )
         # Models without a SageMaker endpoint in this stage have no stack of their own: their SLOs live here.
         for model in models.models:

@@ -178,6 +178,17 @@ EXPECTED: dict[str, Expected] = {
         0.05,
         frozenset({"service", "model"}),
     ),
+    # The stage's total from the service-only rollups: the metric named is the router's and sweeper's cost.
+    "cost_per_1000_predictions": Expected(
+        METRICS_NAMESPACE,
+        "CostUsd",
+        "Sum",
+        "GreaterThanThreshold",
+        "notBreaching",
+        "ticket",
+        0.1,
+        frozenset({"service"}),
+    ),
 }
 
 
@@ -356,3 +367,29 @@ def test_custom_metric_alarms_read_the_emitting_functions_service(
     # Powertools EMF puts the function's POWERTOOLS_SERVICE_NAME in the "service" dimension.
     [alarm] = alarms_for(prod, alarm_name)
     assert alarm["Dimensions"] == [{"Name": "service", "Value": service}]
+
+
+def test_the_cost_ticket_is_the_stages_cost_per_1000_predictions_over_6_hours(
+    dev: Synthesized, prod: Synthesized
+) -> None:
+    for synth in (dev, prod):
+        [alarm] = alarms_for(synth, "cost_per_1000_predictions")
+        [expression] = [query for query in alarm["Metrics"] if "Expression" in query]
+        assert expression["Expression"] == "1000 * (FILL(router, 0) + FILL(sweeper, 0)) / requests"
+        assert expression["ReturnData"] is True
+        reads = {
+            query["Id"]: (
+                query["MetricStat"]["Metric"]["MetricName"],
+                query["MetricStat"]["Metric"]["Dimensions"],
+                query["MetricStat"]["Period"],
+            )
+            for query in alarm["Metrics"]
+            if "MetricStat" in query
+        }
+        assert reads == {
+            "router": ("CostUsd", [{"Name": "service", "Value": ROUTER_SERVICE}], 3600),
+            "sweeper": ("CostUsd", [{"Name": "service", "Value": "inference-sweeper"}], 3600),
+            "requests": ("Requests", [{"Name": "service", "Value": ROUTER_SERVICE}], 3600),
+        }
+        assert (alarm["Threshold"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (0.1, 6, 6)
+        assert "0.1 USD per 1,000 predictions" in json.dumps(alarm["AlarmDescription"])

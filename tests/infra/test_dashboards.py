@@ -12,6 +12,7 @@ import pytest
 from aws_cdk import App, CfnElement, Stack
 from constructs import IConstruct
 
+from functions.config.models import load_models_config
 from infra.constructs.dashboards import dashboard_name
 from infra.constructs.model_dashboard import ModelDashboard
 from tests.helpers.synth import Synthesized, SynthesizedStack
@@ -310,3 +311,51 @@ def test_dashboard_names_use_only_the_characters_cloudwatch_allows() -> None:
     assert dashboard_name("prod") == "InferenceRouter-prod"
     assert dashboard_name("prod", "fraud.v2_b-3") == "InferenceRouter-prod-fraud_v2_b-3"
     assert re.fullmatch(r"[A-Za-z0-9_-]+", dashboard_name("dev", "a.b.c"))
+
+
+COST_PER_1000 = "1000 * (FILL(router, 0) + FILL(sweeper, 0)) / requests"
+
+
+def cost_reads(dashboard: Dashboard, title: str) -> set[tuple[str, str, int]]:
+    """(metric, dimensions as text, period) of each metric a cost widget's expression reads, all as Sum."""
+    metrics = dashboard.metrics(title)
+    assert {metric.stat for metric in metrics} == {"Sum"}
+    return {(m.name, json.dumps(m.dimensions, sort_keys=True), m.options["period"]) for m in metrics}
+
+
+def test_each_model_dashboard_shows_its_hourly_cost_per_1000_predictions(stage: Synthesized) -> None:
+    for model, stack in stage.models.items():
+        dashboard = only_dashboard(stack)
+        title = "Cost per 1,000 predictions (USD)"
+        assert dashboard.expressions(title) == [COST_PER_1000]
+        of = {"model": model}
+        assert cost_reads(dashboard, title) == {
+            ("CostUsd", json.dumps({**of, **ROUTER}, sort_keys=True), 3600),
+            ("CostUsd", json.dumps({**of, "service": "inference-sweeper"}, sort_keys=True), 3600),
+            ("Requests", json.dumps({**of, **ROUTER}, sort_keys=True), 3600),
+        }
+
+
+def test_the_overview_shows_the_stage_cost_and_the_in_router_models_cost(stage: Synthesized) -> None:
+    overview = only_dashboard(stage.platform)
+    title = "Cost per 1,000 predictions, stage (USD)"
+    assert overview.expressions(title) == [COST_PER_1000]
+    # The service-only rollups: the stage's total needs no SEARCH.
+    assert cost_reads(overview, title) == {
+        ("CostUsd", json.dumps(ROUTER), 3600),
+        ("CostUsd", json.dumps({"service": "inference-sweeper"}), 3600),
+        ("Requests", json.dumps(ROUTER), 3600),
+    }
+    assert overview.expressions("Cost per day, stage (USD)") == ["FILL(router, 0) + FILL(sweeper, 0)"]
+    assert {m[0] + m[1] for m in cost_reads(overview, "Cost per day, stage (USD)")} == {
+        "CostUsd" + json.dumps(ROUTER),
+        "CostUsd" + json.dumps({"service": "inference-sweeper"}),
+    }
+    assert {m[2] for m in cost_reads(overview, "Cost per day, stage (USD)")} == {86400}
+    # A model in the router has no stack of its own: its cost widget is here.
+    in_router = [m.name for m in load_models_config().models if m.name not in stage.models]
+    assert in_router, "the default config ships a model in the router"
+    for model in in_router:
+        title = f"Cost per 1,000 predictions, {model} (USD)"
+        assert overview.expressions(title) == [COST_PER_1000]
+        assert ("Requests", json.dumps({"model": model, **ROUTER}, sort_keys=True), 3600) in cost_reads(overview, title)
