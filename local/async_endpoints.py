@@ -35,7 +35,7 @@ def async_endpoint_specs(
         >>> runtime = LocalSageMakerRuntime(endpoints, async_endpoints=specs, aws_endpoint_url=aws.url)
     """
     specs: dict[str, AsyncEndpointSpec] = {}
-    for model in config.models:
+    for model in (config_model.for_version(entry) for config_model in config.models for entry in config_model.versions):
         name = model.route.async_endpoint
         if name is None:
             continue

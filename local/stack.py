@@ -46,10 +46,11 @@ LOCAL_AWS_ENVIRONMENT: Final[dict[str, str]] = {
 
 
 def serverless_endpoints(config: ModelsConfig, intra_op_threads: int = 1) -> dict[str, InvocationService]:
-    """One serving container per serverless endpoint in the config, running the model's artifact and batching
-    as the model's ``batching`` block says (as the deployed container's environment does)."""
+    """One serving container per serverless endpoint of every model version in the config, running the version's
+    artifact (answering its ``model_version``) and batching as the model's ``batching`` block says (as the
+    deployed container's environment does)."""
     endpoints: dict[str, InvocationService] = {}
-    for model in config.models:
+    for model in (config_model.for_version(entry) for config_model in config.models for entry in config_model.versions):
         if model.route.serverless_endpoint is None:
             continue
         if model.artifact is None:

@@ -44,15 +44,16 @@ class InLambdaBackend:
     def __init__(self, model_root: Path, intra_op_threads: int = 1) -> None:
         self.model_root = model_root
         self.intra_op_threads = intra_op_threads
-        self._models: dict[str, Any] = {}
+        # By name and version: two versions of a model may run in the router, each from its own artifact.
+        self._models: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
     def _model(self, config: ModelConfig) -> Any:
         with self._lock:
-            model = self._models.get(config.name)
+            model = self._models.get((config.name, config.version))
             if model is None:
                 model = self._load(config)
-                self._models[config.name] = model
+                self._models[config.name, config.version] = model
         return model
 
     def _load(self, config: ModelConfig) -> Any:
@@ -80,7 +81,7 @@ class InLambdaBackend:
 
     def loadable(self, config: ModelConfig) -> bool:
         """Whether the model's session is loaded, or its artifact is there to load (its readiness)."""
-        if config.name in self._models:
+        if (config.name, config.version) in self._models:
             return True
         return config.artifact is not None and (self.model_root / config.artifact).is_file()
 

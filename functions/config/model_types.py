@@ -9,7 +9,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 SyncTarget = Literal["serverless", "lambda"]
@@ -170,12 +170,22 @@ class ModelConfig:
         return all(spec.has_free_batch_dim for spec in (*self.inputs, *self.outputs))
 
     @property
-    def primary(self) -> VersionConfig:
-        return self.versions[0]
-
-    @property
     def shadows(self) -> tuple[VersionConfig, ...]:
         return tuple(entry for entry in self.versions if entry.shadow is not None)
+
+    def for_version(self, entry: VersionConfig) -> ModelConfig:
+        """This model as ``entry`` serves it: the version's name, route and artifact, the model's contract (what
+        its endpoint's container, its in-Lambda session and its answers' ``model_version`` are built from)."""
+        if entry.version == self.version:
+            return self
+        return replace(
+            self,
+            version=entry.version,
+            route=entry.route,
+            artifact=entry.artifact,
+            other_versions=(),
+            primary_weight=100,
+        )
 
 
 @dataclass(frozen=True)

@@ -314,18 +314,24 @@ class _Reader(VersionReader):
         return ModelsConfig(self.source, server, models)
 
     def unique_endpoints(self, models: tuple[ModelConfig, ...]) -> None:
-        """Each endpoint serves one version of one model: its circuit, metrics and stack are that version's."""
-        owners: dict[str, str] = {}
+        """A version's endpoints are its own: its circuit, metrics and stack are that version's. (Models' primary
+        routes may share an endpoint, as before versions existed: a test config aliases one model twice.)"""
+        owners = {
+            endpoint: f"{model.name} version {model.version}"
+            for model in models
+            for endpoint in (model.route.serverless_endpoint, model.route.async_endpoint)
+            if endpoint is not None
+        }
         for model_index, model in enumerate(models):
-            for version_index, entry in enumerate(model.versions):
-                where = f"models[{model_index}]" + ("" if version_index == 0 else f".versions[{version_index - 1}]")
+            for version_index, entry in enumerate(model.versions[1:]):
                 for key in ("serverless_endpoint", "async_endpoint"):
                     endpoint = getattr(entry.route, key)
                     if endpoint is None:
                         continue
                     if endpoint in owners:
                         raise self.fail(
-                            f"{where}.route.{key}", f"endpoint {endpoint!r} is already {owners[endpoint]}'s"
+                            f"models[{model_index}].versions[{version_index}].route.{key}",
+                            f"endpoint {endpoint!r} is already {owners[endpoint]}'s",
                         )
                     owners[endpoint] = f"{model.name} version {entry.version}"
 

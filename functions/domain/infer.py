@@ -15,14 +15,15 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
-from functions.config.caller_policy import CallerPolicy
+from functions.config.caller_policy import CallerPolicy, CallMode
 from functions.config.limits import LAMBDA_MAX_BODY_BYTES
-from functions.config.model_types import ModelConfig, ModelsConfig
+from functions.config.model_types import ModelConfig, ModelsConfig, VersionConfig
 from functions.domain.async_jobs import JobView
 from functions.domain.caller_policy import permitted_modes, require_mode
 from functions.domain.callers import CallerIdentity
@@ -38,7 +39,7 @@ from functions.domain.errors import (
 from functions.domain.failures import FailureReason
 from functions.domain.fallbacks import fallback_answer
 from functions.domain.last_good import LastGoodCache, last_good_key
-from functions.domain.model_versions import resolve_version
+from functions.domain.model_versions import pick_version, resolve_version
 from functions.domain.outcomes import Answered, InferOutcome, JobReceipt, SpilledToAsync, Submitted
 from functions.domain.validation import InferRequest, check_request_identity, validate_infer_request
 
@@ -88,8 +89,13 @@ class InferCall:
     idempotency_key: str | None = None
     caller: str | None = None  # who API Gateway authenticated: an Idempotency-Key is the caller's own
     identity: CallerIdentity = field(default_factory=CallerIdentity)  # the same caller, as the policy names it
-    version: str | None = None  # the version the path pins; None: the model's current one
+    version: str | None = None  # the version the path pins; None: the traffic weights pick one
     correlation_id: str | None = None  # the API request's id: sent to the endpoint, kept on an async job
+    routing_key: str | None = None  # X-Routing-Key: keeps the caller's requests on one version (no Idempotency-Key)
+
+
+def _ignore_version(model: str, version: str) -> None:
+    """The default version observer: nothing watches which version serves."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,8 @@ class InferUseCase:
     in_lambda: InProcessBackend | None = None  # runs ``lambda``-routed models inside the router
     last_good: LastGoodCache = field(default_factory=LastGoodCache)
     caller_policy: CallerPolicy | None = None  # None: every authenticated caller may call every model
+    # Told (model, version) once the version that serves the request is known: its metrics are that version's.
+    observe_version: Callable[[str, str], None] = _ignore_version
 
     @property
     def budget(self) -> DeadlineBudget:
@@ -125,14 +133,24 @@ class InferUseCase:
         resolve_version(model, call.version)
         # RFC 7240: a preference the caller may not have is ignored, as for a model without an async route.
         prefer_async = call.prefer_async and "async" in permitted
-        async_path = self._takes_async_path(model, len(call.body), prefer_async=prefer_async)
-        require_mode(permitted, model.name, "async" if async_path else "sync")
+        entry = pick_version(
+            model,
+            caller=call.caller,
+            sticky_key=call.idempotency_key or call.routing_key,
+            body=call.body,
+            pinned=call.version,
+        )
+        async_path, request = self._validated(model, entry, call, permitted, prefer_async=prefer_async)
+        pinned = request.document.get("model_version")  # checked: a version of the model, the path's if any
+        if call.version is None and isinstance(pinned, str) and pinned != entry.version:
+            entry = model.version_by_name[pinned]
+            async_path, request = self._validated(model, entry, call, permitted, prefer_async=prefer_async)
+        self.observe_version(model.name, entry.version)
+        served = model.for_version(entry)
+        if served is not model:
+            request = dataclasses.replace(request, model=served)
         if async_path:
-            request = validate_infer_request(model, call.body, max_body_bytes=LAMBDA_MAX_BODY_BYTES)
-            check_request_identity(request, call.version)
             return Submitted(self._submit(request, call, remaining_ms), preference_applied=prefer_async)
-        request = validate_infer_request(model, call.body)
-        check_request_identity(request, call.version)
         try:
             return Answered(self._forward(request, remaining_ms, call.correlation_id))
         except (EndpointUnavailableError, EndpointTimeoutError) as error:
@@ -140,10 +158,24 @@ class InferUseCase:
             degraded = fallback_answer(request, cause, self.last_good)
             if degraded is not None:
                 return degraded
-            if "async" not in permitted or not self._can_spill(model, remaining_ms()):
+            if "async" not in permitted or not self._can_spill(request.model, remaining_ms()):
                 raise
         # A refused submit raises its own error (its own 503), not the sync call's.
         return SpilledToAsync(self._submit(request, call, remaining_ms), cause)
+
+    def _validated(
+        self, model: ModelConfig, entry: VersionConfig, call: InferCall, permitted: frozenset[CallMode], *,
+        prefer_async: bool,
+    ) -> tuple[bool, InferRequest]:  # fmt: skip
+        """Whether ``entry``'s route takes the request async, and the request validated for that path (the
+        async path carries up to the router's own body limit; the sync path, the model's). The caller's
+        mode is checked before the body is read."""
+        async_path = self._takes_async_path(model.for_version(entry), len(call.body), prefer_async=prefer_async)
+        require_mode(permitted, model.name, "async" if async_path else "sync")
+        limit = LAMBDA_MAX_BODY_BYTES if async_path else None
+        request = validate_infer_request(model, call.body, max_body_bytes=limit)
+        check_request_identity(request, call.version)
+        return async_path, request
 
     def _takes_async_path(self, model: ModelConfig, body_bytes: int, *, prefer_async: bool) -> bool:
         """Async when the model is async-only, when the caller prefers it (RFC 7240: a preference, ignored

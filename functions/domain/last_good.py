@@ -40,10 +40,11 @@ ENTRY_OVERHEAD_BYTES: Final[int] = 400
 
 
 def last_good_key(request: InferRequest) -> str:
-    """The inputs and requested outputs, canonical: the same question gets the same cached answer."""
+    """The version and the inputs and requested outputs, canonical: the same question to the same version gets
+    the same cached answer (another version's answer is not this one's to give)."""
     canonical = json.dumps({"inputs": request.document.get("inputs"), "outputs": list(request.requested_outputs)},
                            sort_keys=True, separators=(",", ":"))  # fmt: skip
-    return LastGoodCache.key(request.model.name, canonical.encode())
+    return LastGoodCache.key(f"{request.model.name}\0{request.model.version}", canonical.encode())
 
 
 def without_request_id(answer: bytes) -> bytes | None:

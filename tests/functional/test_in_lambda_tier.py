@@ -213,7 +213,7 @@ import json, sys
 import functions.handlers.router.handler as handler
 print(json.dumps({
     "onnxruntime": "onnxruntime" in sys.modules,
-    "sessions": sorted(handler.router.in_lambda._models) if handler.router.in_lambda is not None else None,
+    "sessions": sorted(name for name, _version in handler.router.in_lambda._models) if handler.router.in_lambda is not None else None,
 }))
 """
 

@@ -26,6 +26,7 @@ NO_RETRY = {"retry": {"max_attempts": 1, "base_delay_ms": 5, "max_delay_ms": 20}
 REQUEST_METRICS = ["Requests", "ServerErrors", "ClientErrors", "DegradedRequests", "SlowRequests", "Latency"]
 BY_MODEL = ["service", "model"]
 BY_ROUTE = ["service", "model", "route"]
+BY_VERSION = ["service", "model", "version"]
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +131,11 @@ def test_every_infer_request_is_also_counted_by_service_alone(
     for model in ("iris", "iris-local", "nope"):
         _, document = call(router, infer_event(model), capsys)
         directives = document["_aws"]["CloudWatchMetrics"]
-        assert [d["Dimensions"] for d in directives] == [[BY_MODEL, BY_ROUTE] if model != "nope" else [BY_MODEL],
-                                                         [["service"]]]  # fmt: skip
-        assert directives[1]["Metrics"] == [{"Name": "Requests", "Unit": "Count"}]
+        # The version set comes with a version that served: a model the router does not hold has none.
+        assert [d["Dimensions"] for d in directives] == (
+            [[BY_MODEL, BY_ROUTE], [BY_VERSION], [["service"]]] if model != "nope" else [[BY_MODEL], [["service"]]]
+        )
+        assert directives[-1]["Metrics"] == [{"Name": "Requests", "Unit": "Count"}]
         assert (document["service"], document["Requests"]) == (ROUTER_SERVICE, 1)
 
 

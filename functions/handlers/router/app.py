@@ -36,7 +36,7 @@ from functions.domain.endpoint_call import EndpointCaller, ModelBackend
 from functions.domain.errors import InferenceError, InvalidRequestError, JobNotFoundError, RouteNotFoundError
 from functions.domain.infer import AsyncJobs, InferCall, InferUseCase, InProcessBackend
 from functions.domain.last_good import LastGoodCache
-from functions.domain.model_versions import ROUTING_KEY_HEADER, model_versions, resolve_version, serving_model
+from functions.domain.model_versions import ROUTING_KEY_HEADER, model_versions, resolve_version
 from functions.domain.outcomes import Degraded, SpilledToAsync, Submitted
 from functions.domain.readiness import EndpointStatusCache, EndpointStatusPort, ReadinessCheck
 from functions.handlers.router.binary_bodies import header_length, plain_json_body
@@ -157,10 +157,7 @@ def create_app(
     logger = Logger(service=ROUTER_SERVICE)
     config = load_models_config(settings.models_config_path)
     in_lambda_models = [
-        serving_model(model, entry)
-        for model in config.models
-        for entry in model.versions
-        if entry.route.sync == "lambda"
+        model.for_version(entry) for model in config.models for entry in model.versions if entry.route.sync == "lambda"
     ]
     in_lambda = (
         clients.in_lambda(Path(settings.model_root) if settings.model_root else REPO_ROOT) if in_lambda_models else None

@@ -59,6 +59,7 @@ from functions.config.telemetry import (
     UNHANDLED_ERRORS_METRIC,
     UNKNOWN_MODEL,
     UNPUBLISHED_VERSION,
+    VERSION_DIMENSION,
 )
 from functions.domain.async_jobs import AsyncEndpoint
 from functions.domain.cost import RequestCosting
@@ -88,6 +89,11 @@ BY_ROUTER_VERSION: Final[tuple[dict[str, str], ...]] = (
 )
 # An infer request's metrics also published by service alone, with their units.
 _ROLLUP: Final[tuple[tuple[str, str], ...]] = ((REQUESTS_METRIC, "Count"), (COST_METRIC, "None"))
+# An infer request's metrics also published by model and the version that served it (canary and rollout views).
+BY_MODEL_VERSION: Final[tuple[dict[str, str], ...]] = (
+    *({"Name": name, "Unit": "Count"} for name in COUNTS),
+    {"Name": LATENCY_METRIC, "Unit": "Milliseconds"},
+)
 # The API answers a job it accepted (submitted or spilled) with 202.
 ACCEPTED_STATUS: Final[int] = 202
 
@@ -101,6 +107,7 @@ class RequestRecord:
     model: str | None
     started: float
     correlation_id: str | None
+    version: str | None = None  # the model version that served it, once the router picked one
     route: str | None = None
     endpoint_ms: float | None = None
     degraded: tuple[str, str] | None = None  # (reason, cause) of a degraded answer
@@ -221,6 +228,12 @@ class RequestMetrics:
                 record.serverless_ms += (self.clock() - started) * 1000
                 record.data_bytes += request_bytes + sum(len(body) for body in answer)
 
+    def served_by(self, model: str, version: str) -> None:
+        """The request in flight is served by ``version`` of ``model`` (the version the router picked)."""
+        record = _current.get()
+        if record is not None and record.model == model:
+            record.version = version
+
     def degraded(self, reason: str, cause: str) -> None:
         """The request in flight was answered degraded: ``reason`` how (static-fallback, last-good,
         spilled-async), ``cause`` why the endpoint could not (circuit-open, deadline, throttled...)."""
@@ -247,6 +260,9 @@ class RequestMetrics:
         document: dict[str, Any] = {SERVICE_DIMENSION: ROUTER_SERVICE}
         if record.model is not None:
             directives.append(self._request_directive(record.model, record, response, document))
+            by_version = self._version_directive(record, document)
+            if by_version is not None:
+                directives.append(by_version)
             if self.router_version != UNPUBLISHED_VERSION:
                 # Only a published version is ever deployed (and alarmed on); $LATEST runs locally or when the
                 # function is invoked unqualified, where a version's stream would only add custom metrics.
@@ -321,6 +337,13 @@ class RequestMetrics:
             document[ROUTE_DIMENSION] = ASYNC_ROUTE if accepted else record.route or model.route.sync or ASYNC_ROUTE
             dimensions.append([SERVICE_DIMENSION, MODEL_DIMENSION, ROUTE_DIMENSION])
         return _directive(dimensions, metrics)
+
+    def _version_directive(self, record: RequestRecord, document: dict[str, Any]) -> dict[str, Any] | None:
+        """The version set, when a version served the request (a request refused before the pick has none)."""
+        if record.version is None or document.get(MODEL_DIMENSION) != record.model:
+            return None
+        document[VERSION_DIMENSION] = record.version
+        return _directive([[SERVICE_DIMENSION, MODEL_DIMENSION, VERSION_DIMENSION]], list(BY_MODEL_VERSION))
 
 
 def _status(response: Any) -> int:
