@@ -98,9 +98,15 @@ class VersionReader(ConfigReader):
     ) -> VersionConfig:
         raw = self.obj(raw_value, path, frozenset({"version", "route", "artifact", "shadow"}))
         shadow_raw = raw.get("shadow")
+        version = self.string(self.required(raw, "version", path), f"{path}.version", VERSION_PATTERN)
+        route = self.route(self.required(raw, "route", path), f"{path}.route")
+        if shadow_raw is not None and route.sync != "serverless":
+            # The shadow worker replays a request with InvokeEndpoint on the version's serverless endpoint: an
+            # in-Lambda or async-only shadow would have nothing to answer it.
+            raise self.fail(f"{path}.shadow", f"needs a serverless route (route.sync is {route.sync!r})")
         return VersionConfig(
-            version=self.string(self.required(raw, "version", path), f"{path}.version", VERSION_PATTERN),
-            route=self.route(self.required(raw, "route", path), f"{path}.route"),
+            version=version,
+            route=route,
             artifact=self.optional_string(raw, "artifact", path) or default_artifact,
             weight=0,
             shadow=None if shadow_raw is None else self.shadow(shadow_raw, f"{path}.shadow", outputs),
