@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from functions.config.telemetry import (
+    COST_METRIC,
     METRICS_NAMESPACE,
     MISMATCHED_NOTIFICATIONS_METRIC,
     OLDEST_OPEN_JOB_AGE_METRIC,
@@ -23,9 +24,11 @@ from functions.config.telemetry import (
     SWEEPER_SERVICE,
     UNHANDLED_ERRORS_METRIC,
 )
+from functions.domain.cost import instance_cost
 from ops.alarm_simulator.series import Samples
 from ops.alarm_simulator.template import DEAD_LETTER_QUEUE
 from ops.alarm_simulator.traffic import (
+    ROUTER_OVERHEAD_MS,
     Answers,
     Capacity,
     Minute,
@@ -36,6 +39,8 @@ from ops.alarm_simulator.traffic import (
 )
 
 ROUTER_ALIAS: Final[str] = f"{ROUTER_SERVICE}:live"
+# An infer request's body plus its answer, in bytes (an iris row in, a label out): SageMaker's data charge.
+PAYLOAD_BYTES: Final[int] = 300
 Emitter = Callable[[Minute, Answers, Mapping[str, str]], Samples | None]
 
 
@@ -51,6 +56,41 @@ class _Family:
 
 def _count(value: float) -> Samples | None:
     return Samples.value(value)
+
+
+def _cost(capacity: Capacity) -> Emitter:
+    """CostUsd as functions/handlers/router/request_metrics.py and functions/handlers/sweeper/instance_cost.py emit
+    it: per request by the router (functions/domain/cost.py), per sweep for the async endpoints' instances (the
+    minutes the sweeper runs, each charging the instances up then for the sweep interval)."""
+
+    def emit(minute: Minute, answered: Answers, dimensions: Mapping[str, str]) -> Samples | None:
+        named = [dimensions["model"]] if "model" in dimensions else list(capacity.models)
+        route = dimensions.get("route")
+        costing = capacity.costing
+        if costing is None:
+            return None
+        if dimensions["service"] == SWEEPER_SERVICE:
+            if minute.open_job_age_s is None or route not in (None, "async"):
+                return None
+            types = [capacity.async_instance_types[m] for m in named if m in capacity.async_instance_types]
+            each = [instance_cost(costing.prices, instance_type=t, seconds=capacity.sweep_interval_s) for t in types]
+            return Samples.value(minute.async_instances * sum(each))
+        if dimensions["service"] != ROUTER_SERVICE:
+            return None
+        synchronous = answered.total if route in (None, "serverless") else 0
+        submitted = minute.async_submissions if route in (None, "async") else 0
+        if not synchronous + submitted:
+            return None
+        endpoint_ms = minute.endpoint_ms if answered.endpoint_calls else 0.0
+        total = 0.0
+        for model in named:
+            endpoint = capacity.serverless_endpoints.get(model) if answered.endpoint_calls else None
+            total += synchronous * costing.request_cost(
+                router_ms=answered.latency_ms, endpoint=endpoint, endpoint_ms=endpoint_ms, data_bytes=PAYLOAD_BYTES
+            ) + submitted * costing.request_cost(router_ms=ROUTER_OVERHEAD_MS)
+        return Samples.value(total)
+
+    return emit
 
 
 class SimulatedMetrics:
@@ -150,15 +190,16 @@ class SimulatedMetrics:
             return emit
 
         def requests(value: Callable[[Answers], tuple[float, float]], *, every: bool = False) -> Emitter:
-            # Async submissions (202s) are requests on the "async" route: never an error, never degraded.
+            # Async submissions (202s) are requests on the "async" route: never an error, never degraded. By
+            # service alone (the router's rollup of Requests), every model's.
             def emit(minute: Minute, answered: Answers, dimensions: Mapping[str, str]) -> Samples | None:
                 route = dimensions.get("route")
                 hits, total = value(answered) if route in (None, "serverless") and answered.total else (0.0, 0.0)
                 submitted = minute.async_submissions if route in (None, "async") else 0
                 # ``every``: the metric is 1 for each request (Requests), async submissions included.
-                return (
-                    Samples.events(hits + (submitted if every else 0), total + submitted) if total + submitted else None
-                )
+                each = 1 if "model" in dimensions else models
+                hits, total = each * (hits + (submitted if every else 0)), each * (total + submitted)
+                return Samples.events(hits, total) if total else None
 
             return emit
 
@@ -255,7 +296,10 @@ class SimulatedMetrics:
             (sqs, "ApproximateNumberOfMessagesVisible"): _Family(
                 (frozenset({"QueueName"}),), lambda m, _, __: Samples.value(m.dead_letters)
             ),
-            (METRICS_NAMESPACE, "Requests"): _Family(per_request, requests(lambda a: (a.total, a.total), every=True)),
+            (METRICS_NAMESPACE, "Requests"): _Family(
+                (*per_request, *service), requests(lambda a: (a.total, a.total), every=True)
+            ),
+            (METRICS_NAMESPACE, COST_METRIC): _Family((*per_request, *service), _cost(capacity)),
             (METRICS_NAMESPACE, "ServerErrors"): _Family(per_request, requests(lambda a: (a.server_errors, a.total))),
             (METRICS_NAMESPACE, "ClientErrors"): _Family(per_request, requests(lambda a: (a.client_errors, a.total))),
             (METRICS_NAMESPACE, "DegradedRequests"): _Family(per_request, requests(lambda a: (a.degraded, a.total))),

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from functions.config.models import load_models_config
+from functions.config.prices import ServerlessSize
+from functions.domain.cost import RequestCosting
 from infra.app import build_app, new_app
 from infra.config.loader import load_stage_config
 from ops.alarm_simulator.emitters import SimulatedMetrics
@@ -39,15 +41,21 @@ def stage_capacity(stage_name: str, templates: list[StackTemplate]) -> Capacity:
     stage = load_stage_config(stage_name, models=models)
     serverless: dict[str, int] = {}
     asynchronous: list[str] = []
+    sizes: dict[str, ServerlessSize] = {}
+    endpoints_by_model: dict[str, str] = {}
+    instance_types: dict[str, str] = {}
     for model in models.models:
         if model.name not in stage.models:
             continue
         route = model.route
         if route.serverless_endpoint is not None:
-            name = route.serverless_endpoint
-            serverless[stage.endpoint_name(name)] = stage.serverless_endpoints[name].provisioned_concurrency
+            name, endpoint = route.serverless_endpoint, stage.serverless_endpoints[route.serverless_endpoint]
+            serverless[stage.endpoint_name(name)] = endpoint.provisioned_concurrency
+            sizes[stage.endpoint_name(name)] = ServerlessSize(endpoint.memory_mb, endpoint.provisioned_concurrency)
+            endpoints_by_model[model.name] = stage.endpoint_name(name)
         if route.async_endpoint is not None:
             asynchronous.append(stage.endpoint_name(route.async_endpoint))
+            instance_types[model.name] = stage.async_endpoints[route.async_endpoint].instance_type
     # The router publishes per-model metrics for every model it serves: SageMaker-deployed or in-Lambda.
     deployed = tuple(
         model.name for model in models.models if model.name in stage.models or model.route.sync == "lambda"
@@ -60,6 +68,10 @@ def stage_capacity(stage_name: str, templates: list[StackTemplate]) -> Capacity:
         models=deployed,
         latency_targets_ms=router_latency_targets(templates, deployed),
         deadline_ms=stage.router.invoke_budget_ms - stage.router.response_reserve_ms,
+        costing=RequestCosting(stage.prices, stage.router.memory_mb, stage.router.provisioned_concurrency > 0, sizes),
+        serverless_endpoints=endpoints_by_model,
+        async_instance_types=instance_types,
+        sweep_interval_s=stage.async_storage.sweep_interval_minutes * 60,
     )
 
 

@@ -99,6 +99,14 @@ def _idle_night() -> list[Minute]:
     return with_async(sync_day(lambda minute: 0.0 if minute in night else diurnal(minute)), batches=())
 
 
+def _idle_async_instance() -> list[Minute]:
+    # An async instance that never scales in (its scaling suspended, or a trickle of jobs keeping it warm) while
+    # sync traffic drops to one request a minute per model, 20:00-08:00: the hours cost far more per prediction.
+    night = set(hours(0, 8)) | set(hours(20, 24))
+    day = with_async(sync_day(lambda minute: 1.0 if minute in night else diurnal(minute)), batches=())
+    return [replace(state, async_instances=1) for state in day]
+
+
 def _burst() -> list[Minute]:
     return with_async(sync_day(lambda minute: diurnal(minute) * (6 if minute in hours(12, 12.75) else 1)))
 
@@ -126,6 +134,12 @@ def _sweeper_dead() -> list[Minute]:
 SCENARIOS: Final[tuple[Scenario, ...]] = (
     Scenario("healthy-day", "a diurnal day, 30-600 requests/min per model, async batches", True, healthy),
     Scenario("idle-night", "no requests 22:00-08:00 and no async jobs", True, _idle_night),
+    Scenario(
+        "idle-async-instance",
+        "an async instance stays up all day while traffic is 1 request/min per model 20:00-08:00",
+        True,
+        _idle_async_instance,
+    ),
     Scenario("burst-above-pc", "6x the traffic for 45 min at noon: above provisioned concurrency", True, _burst),
     Scenario("one-503-quiet", "2 requests/min all day, one of them a 503 at 03:00", True, _one_503),
     Scenario(

@@ -14,6 +14,8 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from functions.domain.cost import RequestCosting
+
 
 @dataclass(frozen=True, slots=True)
 class Capacity:
@@ -27,6 +29,12 @@ class Capacity:
     latency_targets_ms: dict[str, float] = field(default_factory=dict)
     # The router stops waiting for the endpoint here (invoke budget less the response reserve) and answers 504.
     deadline_ms: float = 19_700.0
+    # What the router prices each request with (None: the stage emits no CostUsd), each model's serverless
+    # endpoint by physical name, each async model's instance type and the sweep interval the sweeper charges.
+    costing: RequestCosting | None = None
+    serverless_endpoints: dict[str, str] = field(default_factory=dict)  # model -> endpoint name
+    async_instance_types: dict[str, str] = field(default_factory=dict)  # model -> its async instance type
+    sweep_interval_s: int = 300
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ TICKET_INCIDENTS: dict[str, str] = {
     "router-pc-spillover": "slow-endpoint",
     "serverless-pc-spillover": "slow-endpoint",
     "serverless-5xx-errors": "outage-no-fallback",
+    "cost-per-1000-predictions": "idle-async-instance",
 }
 UNPROVEN_TICKETS = {"router-duration-near-timeout"}
 QUIET = [scenario.name for scenario in SCENARIOS if scenario.quiet]
@@ -66,7 +67,9 @@ def pages(run: StageRun) -> list[str]:
 def test_the_expectations_name_real_scenarios_and_the_quiet_ones_are_the_agreed_ones() -> None:
     assert set(PAGE_INCIDENTS.values()) <= set(SCENARIO_NAMES)
     assert set(TICKET_INCIDENTS.values()) <= set(SCENARIO_NAMES)
-    assert set(QUIET) == {"healthy-day", "idle-night", "idle-day", "burst-above-pc", "one-503-quiet"}
+    assert set(QUIET) == {
+        "healthy-day", "idle-night", "idle-day", "burst-above-pc", "one-503-quiet", "idle-async-instance",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -133,3 +136,11 @@ def test_the_table_and_the_json_hold_every_alarm_and_scenario(runs: dict[str, St
     assert all(name in text.splitlines()[2] for name in SCENARIO_NAMES)
     document = as_json(prod)
     assert set(document["fired"]) == set(SCENARIO_NAMES)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_cost_ticket_fires_only_for_the_idle_async_instance(runs: dict[str, StageRun], stage: str) -> None:
+    """An async instance up all night for a trickle breaches 0.10 USD per 1,000 predictions; a diurnal day with
+    async batches, a burst, idle hours and a quiet day of 2 requests a minute stay well under it."""
+    fired = {scenario: alarms["cost-per-1000-predictions"] for scenario, alarms in runs[stage].fired.items()}
+    assert [scenario for scenario, on in fired.items() if on] == ["idle-async-instance"]

@@ -3,14 +3,17 @@ metrics (what a scenario minute emits, and a loud failure for a metric or dimens
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from functions.config.prices import ServerlessSize, region_prices
+from functions.domain.cost import RequestCosting
 from ops.alarm_simulator.emitters import SimulatedMetrics, UnknownMetricError
 from ops.alarm_simulator.engine import CompositeAlarm, MetricAlarm, SimulationError
 from ops.alarm_simulator.scenarios import SCENARIOS, hours, spread
-from ops.alarm_simulator.series import statistic
+from ops.alarm_simulator.series import Samples, statistic
 from ops.alarm_simulator.template import DEAD_LETTER_QUEUE, StackTemplate, router_latency_targets, stage_alarms
 from ops.alarm_simulator.traffic import Capacity, Minute, answers
 
@@ -212,3 +215,45 @@ def test_a_call_past_the_deadline_is_a_504_at_the_deadline_not_an_endpoint_error
     # 2.5 s: even the 3x tail (7.5 s) is inside the deadline, so nothing times out.
     slow = answers(Minute(requests=100, endpoint_ms=2_500.0), 19_700.0)
     assert slow.server_errors == 0
+
+
+def test_cost_is_emitted_as_the_router_and_the_sweeper_price_it() -> None:
+    """By hand from the price table: the router's requests (functions/domain/cost.py arithmetic) by model and by
+    service alone, and the sweeper's 5-minute charge for the async instances up when it runs."""
+    prices = region_prices("us-east-1")
+    costing = RequestCosting(prices, 1024, False, {"s-iris": ServerlessSize(2048, 0)})
+    capacity = replace(
+        CAPACITY,
+        models=("iris", "digits"),
+        costing=costing,
+        serverless_endpoints={"iris": "s-iris"},
+        async_instance_types={"iris": "ml.m5.large"},
+    )
+    minute = Minute(requests=10, endpoint_ms=40.0, async_submissions=2, async_instances=3, open_job_age_s=0.0)
+    metrics = SimulatedMetrics([minute, replace(minute, open_job_age_s=None)], capacity)
+    router, sweeper = {"service": "inference-router"}, {"service": "inference-sweeper"}
+    # iris: 10 answers of 46 ms (router) with a 40 ms call of 300 bytes at 2 GB, 2 submissions of 6 ms.
+    each = 3.5e-6 + 0.2e-6 + 0.046 * 0.0000133334 + 0.040 * 2 * 0.00002 + 300 / 1024**3 * 0.016
+    submitted = 3.5e-6 + 0.2e-6 + 0.006 * 0.0000133334
+    [iris, _] = metrics.samples("InferenceRouter", "CostUsd", {**router, "model": "iris"})
+    assert statistic([iris], "Sum") == pytest.approx(10 * each + 2 * submitted, rel=1e-9)
+    # digits has no serverless endpoint: the API and the router only.
+    [digits, _] = metrics.samples("InferenceRouter", "CostUsd", {**router, "model": "digits"})
+    digits_each = 3.5e-6 + 0.2e-6 + 0.046 * 0.0000133334
+    assert statistic([digits], "Sum") == pytest.approx(10 * digits_each + 2 * submitted, rel=1e-9)
+    [total, _] = metrics.samples("InferenceRouter", "CostUsd", router)
+    assert statistic([total], "Sum") == pytest.approx(statistic([iris], "Sum") + statistic([digits], "Sum"))
+    [requests, _] = metrics.samples("InferenceRouter", "Requests", router)
+    assert statistic([requests], "Sum") == 2 * (10 + 2)
+    # 3 instances x 300 s x 0.115 USD/h, only in the minute the sweeper ran; digits has no async endpoint.
+    assert [statistic([s], "Sum") for s in metrics.samples("InferenceRouter", "CostUsd", sweeper)] == [
+        pytest.approx(3 * 300 * 0.115 / 3600),
+        None,
+    ]
+    assert metrics.samples("InferenceRouter", "CostUsd", {**sweeper, "model": "digits"})[0] == Samples.value(0.0)
+    # Without prices the router emits no CostUsd (and the simulator none).
+    assert metrics_without_prices().samples("InferenceRouter", "CostUsd", router) == [None]
+
+
+def metrics_without_prices() -> SimulatedMetrics:
+    return SimulatedMetrics([Minute(requests=10)], CAPACITY)
