@@ -4,6 +4,9 @@ python -m ops redrive --dry-run              # how many dead letters would move 
 python -m ops redrive --stack InferenceRouter-prod --limit 100
 python -m ops resubmit <job id> --stack InferenceRouter-prod
 python -m ops plan --trace bench/traces/reference_week.csv.gz --stage prod [--json] [--plot plan.html]
+python -m ops rollout status [--stage prod | --local] [--window 60] [--json]
+python -m ops rollout promote iris 2 [--config functions/models.json] [--dry-run]
+python -m ops rollout rollback iris [--dry-run]
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from pathlib import Path
 
 from ops.planner.cli import add_arguments as add_plan_arguments
 from ops.planner.cli import run as run_plan
+from ops.rollout.cli import add_arguments as add_rollout_arguments
+from ops.rollout.cli import run as run_rollout
 from ops.targets import LOCAL_STATE_FILE, Target, TargetError, apply_environment, local_target, stack_target
 
 
@@ -90,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     planner = commands.add_parser("plan", help="replay a request trace and recommend each model's tier and capacity")
     add_plan_arguments(planner)
     planner.set_defaults(run=run_plan)
+    rollout = commands.add_parser("rollout", help="model versions' weights and health; promote or roll back")
+    add_rollout_arguments(rollout)
+    rollout.set_defaults(run=run_rollout)
     args = parser.parse_args(argv)
     if getattr(args, "limit", None) is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
