@@ -30,6 +30,7 @@ from infra.constructs.on_call_alarm import pascal
 from infra.constructs.platform_parameters import ALARM_TOPIC_VALUES, PlatformValue, publish_platform_values
 from infra.constructs.python_function import functions_code
 from infra.constructs.router import Router
+from infra.constructs.shadow import ShadowWorker
 from infra.constructs.slo import ModelSlo, slo_name_prefix
 from infra.constructs.stage_dashboard import StageDashboard
 from infra.stacks.naming import role_arn_pattern, sagemaker_role_path
@@ -46,7 +47,8 @@ class PlatformStack(Stack):
             small inline asset to keep synth fast).
         onnxruntime_layer_zip: the layer ``make layers`` builds; needed only when a model's route is ``lambda``.
 
-    Attributes: ``router``, ``api``, ``storage``, ``alarms``, ``pipeline``.
+    Attributes: ``router``, ``api``, ``storage``, ``alarms``, ``pipeline``, ``shadow`` (None without a shadow
+    version in ``models``).
     """
 
     def __init__(
@@ -129,6 +131,21 @@ class PlatformStack(Stack):
             endpoint_name_prefix=stage.endpoint_name_prefix,
             cost_environment=sweeper_cost_environment(stage),
         )
+        # Only a config with a shadow version deploys the worker: without one nothing would ever reach it.
+        if any(model.shadows for model in models.models):
+            self.shadow: ShadowWorker | None = ShadowWorker(
+                self,
+                "Shadow",
+                router_log_group=router.log_group,
+                code=code,
+                powertools_layer_arn=stage.powertools_layer_arn,
+                endpoint_name_prefix=stage.endpoint_name_prefix,
+                log_retention=RETENTION_BY_DAYS[stage.router.log_retention_days],
+                log_level=stage.router.log_level,
+                log_removal_policy=removal,
+            )
+        else:
+            self.shadow = None
         enforce_data_perimeter(
             storage,
             function_roles=[router.role, pipeline.results.role, pipeline.sweeper.role],
