@@ -125,6 +125,16 @@ class ShadowConfig:
 
 
 @dataclass(frozen=True)
+class CaptureConfig:
+    """Which share of a model's answered requests the router captures for drift monitoring, and what of them:
+    only the allow-listed ``inputs`` (requests may carry personal data) and the outputs when ``outputs``."""
+
+    sample_rate: float
+    inputs: tuple[str, ...]
+    outputs: bool
+
+
+@dataclass(frozen=True)
 class VersionConfig:
     """One version of a model: its own route (endpoints unique across the config) and artifact, its share of
     the traffic in percent (0 for a shadow), and the shadow block when it only receives copies."""
@@ -151,6 +161,7 @@ class ModelConfig:
     # The versions besides the primary (``version``, ``route``, ``artifact``) and the primary's traffic share.
     other_versions: tuple[VersionConfig, ...] = ()
     primary_weight: int = 100
+    capture: CaptureConfig | None = None  # None: no capture (opt-in)
     # Every version, the primary first: derived, so ``dataclasses.replace(model, route=...)`` stays coherent.
     versions: tuple[VersionConfig, ...] = field(init=False, repr=False, compare=False)
     version_by_name: dict[str, VersionConfig] = field(init=False, repr=False, compare=False)

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any, Final
 
+from functions.config.capture_reader import CaptureReader
 from functions.config.config_reader import read_json_file
 from functions.config.datatypes import DATATYPES, INTEGER_BOUNDS
 from functions.config.limits import LAMBDA_MAX_BODY_BYTES
@@ -65,7 +66,7 @@ SIGNATURE_FIELDS: Final[tuple[str, ...]] = ("name", "version", "platform", "inpu
 CONTAINER_MAX_BATCH_ROWS: Final[int] = 2**31 - 1
 
 
-class _Reader(VersionReader):
+class _Reader(VersionReader, CaptureReader):
     """Walks the raw model config, checking each field and naming its path when one is wrong."""
 
     def tensor(self, raw_value: Any, path: str, *, is_input: bool) -> TensorSpec:
@@ -133,7 +134,7 @@ class _Reader(VersionReader):
     def model(self, raw_value: Any, path: str) -> ModelConfig:
         keys = {
             "name", "version", "platform", "artifact", "inputs", "outputs", "route", "limits", "resilience", "batching",
-            "versions", "traffic",
+            "versions", "traffic", "capture",
         }  # fmt: skip
         raw = self.obj(raw_value, path, frozenset(keys))
         route = self.route(self.required(raw, "route", path), f"{path}.route")
@@ -159,6 +160,7 @@ class _Reader(VersionReader):
             batching=self.batching(raw.get("batching"), f"{path}.batching", route, free_batch_dim=free_batch_dim),
             other_versions=others,
             primary_weight=primary_weight,
+            capture=self.capture(raw.get("capture"), f"{path}.capture", tuple(spec.name for spec in inputs)),
         )
 
     def batching(self, raw_value: Any, path: str, route: RouteConfig, *, free_batch_dim: bool) -> BatchingConfig:
