@@ -134,6 +134,7 @@ class ModelStack(Stack):
             serverless_endpoint=self.endpoint.serverless_endpoint_name,
             serverless_provisioned=serverless_provisioned,
             async_endpoint=self.endpoint.async_endpoint_name,
+            shadow_version=model.shadows[0].version if model.shadows else None,
         )
         for endpoint_name in (self.endpoint.serverless_endpoint_name, self.endpoint.async_endpoint_name):
             if endpoint_name:

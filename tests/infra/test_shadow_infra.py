@@ -15,6 +15,7 @@ import pytest
 from functions.config.models import DEFAULT_CONFIG_PATH, load_models_config
 from infra.constructs.shadow import FILTER_PATTERN, HANDLER, MAX_CONCURRENCY, SHADOW_TIMEOUT_MS
 from tests.helpers.synth import Synthesized, ref_id, synthesize
+from tests.infra.test_dashboards import dashboards
 
 SHADOW_VERSION: dict[str, Any] = {
     "version": "2",
@@ -106,11 +107,39 @@ def test_no_alarm_watches_the_shadow(shadowed: Synthesized) -> None:
             assert "Shadow" not in json.dumps(alarm["Properties"]), alarm
 
 
+SHADOW_DIMENSIONS = {"service": "inference-router-shadow", "model": "iris", "version": "2"}
+SHADOW_TITLES = [
+    "Shadow agreement with the primary",
+    "Shadow requests, errors and skipped copies",
+    "Shadow p99 vs primary p99",
+]
+
+
+def test_the_model_dashboard_shows_the_shadows_agreement_errors_and_p99(shadowed: Synthesized) -> None:
+    [dashboard] = dashboards(shadowed.models["iris"])
+    assert [title for title in dashboard.titles() if title.startswith("Shadow")] == SHADOW_TITLES
+    [agreement] = dashboard.expressions("Shadow agreement with the primary")
+    assert "100 * agreements / (requests - errors)" in agreement
+    counted = {(m.name, m.stat) for m in dashboard.metrics("Shadow agreement with the primary")}
+    assert counted == {("ShadowAgreements", "Sum"), ("ShadowRequests", "Sum"), ("ShadowErrors", "Sum")}
+    for metric in dashboard.metrics("Shadow agreement with the primary"):
+        assert metric.dimensions == SHADOW_DIMENSIONS
+    latency = dashboard.metrics("Shadow p99 vs primary p99")
+    assert {(m.name, m.stat, m.dimensions.get("service")) for m in latency} == {
+        ("ShadowLatency", "p99", "inference-router-shadow"),
+        ("EndpointLatency", "p99", "inference-router"),
+        ("Latency", "p99", "inference-router"),
+    }
+    assert all(m.dimensions["model"] == "iris" for m in latency)
+
+
 def test_without_a_shadow_version_there_is_no_worker_nor_subscription(dev: Synthesized, prod: Synthesized) -> None:
     for synth in (dev, prod):
         assert not synth.platform.resources("AWS::Lambda::Function", {"Handler": HANDLER})
         assert not synth.platform.resources("AWS::Logs::SubscriptionFilter")
         assert synth.stack.shadow is None
+        [dashboard] = dashboards(synth.models["iris"])
+        assert not [title for title in dashboard.titles() if title.startswith("Shadow")]
 
 
 def test_the_shadowed_stage_is_cfn_lint_clean(shadowed: Synthesized) -> None:
