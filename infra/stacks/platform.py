@@ -30,6 +30,7 @@ from infra.constructs.on_call_alarm import pascal
 from infra.constructs.platform_parameters import ALARM_TOPIC_VALUES, PlatformValue, publish_platform_values
 from infra.constructs.python_function import functions_code
 from infra.constructs.router import Router
+from infra.constructs.router_deployment import RouterDeployment
 from infra.constructs.shadow import ShadowWorker
 from infra.constructs.slo import ModelSlo, slo_name_prefix
 from infra.constructs.stage_dashboard import StageDashboard
@@ -114,6 +115,20 @@ class PlatformStack(Stack):
             router.function.add_layers(*in_lambda.layers)
             for variable, value in in_lambda.environment.items():
                 router.function.add_environment(variable, value)
+        RouterDeployment(
+            self,
+            "RouterDeployment",
+            router=router,
+            deployment=stage.router.deployment,
+            models=models,
+            slo=stage.slo,
+            router_timeout=Duration.seconds(stage.router.timeout_s),
+            powertools_layer_arn=stage.powertools_layer_arn,
+            code=code,
+            log_retention=RETENTION_BY_DAYS[stage.router.log_retention_days],
+            log_level=stage.router.log_level,
+            log_removal_policy=removal,
+        )
         pipeline = AsyncPipeline(
             self,
             "AsyncPipeline",

@@ -42,6 +42,10 @@ ROUTER_ALIAS: Final[str] = f"{ROUTER_SERVICE}:live"
 # An infer request's body plus its answer, in bytes (an iris row in, a label out): SageMaker's data charge.
 PAYLOAD_BYTES: Final[int] = 300
 Emitter = Callable[[Minute, Answers, Mapping[str, str]], Samples | None]
+# The router's published version (its rollback alarms, infra/constructs/router_deployment.py): Lambda's per-alias
+# set by the version that ran, and the router's EMF set by router_version. The simulated day runs one version.
+EXECUTED_VERSION: Final[tuple[frozenset[str], ...]] = (frozenset({"FunctionName", "Resource", "ExecutedVersion"}),)
+ROUTER_VERSION: Final[tuple[frozenset[str], ...]] = (frozenset({"service", "router_version"}),)
 
 
 class UnknownMetricError(LookupError):
@@ -248,7 +252,7 @@ class SimulatedMetrics:
                     Samples.histogram((ms, share * a.total * models) for ms, share in a.latencies) if a.total else None
                 ),
             ),
-            (lambda_ns, "Errors"): _Family(alias, invoked(lambda m, _: m.crashes * models)),
+            (lambda_ns, "Errors"): _Family((*alias, *EXECUTED_VERSION), invoked(lambda m, _: m.crashes * models)),
             (lambda_ns, "Throttles"): _Family(alias, invoked(router_throttles)),
             (lambda_ns, "ProvisionedConcurrencySpilloverInvocations"): _Family(alias, invoked(router_spill)),
             (lambda_ns, "ProvisionedConcurrencyUtilization"): _Family(alias, router_utilization),
@@ -297,10 +301,12 @@ class SimulatedMetrics:
                 (frozenset({"QueueName"}),), lambda m, _, __: Samples.value(m.dead_letters)
             ),
             (METRICS_NAMESPACE, "Requests"): _Family(
-                (*per_request, *service), requests(lambda a: (a.total, a.total), every=True)
+                (*per_request, *service, *ROUTER_VERSION), requests(lambda a: (a.total, a.total), every=True)
             ),
             (METRICS_NAMESPACE, COST_METRIC): _Family((*per_request, *service), _cost(capacity)),
-            (METRICS_NAMESPACE, "ServerErrors"): _Family(per_request, requests(lambda a: (a.server_errors, a.total))),
+            (METRICS_NAMESPACE, "ServerErrors"): _Family(
+                (*per_request, *ROUTER_VERSION), requests(lambda a: (a.server_errors, a.total))
+            ),
             (METRICS_NAMESPACE, "ClientErrors"): _Family(per_request, requests(lambda a: (a.client_errors, a.total))),
             (METRICS_NAMESPACE, "DegradedRequests"): _Family(per_request, requests(lambda a: (a.degraded, a.total))),
             (METRICS_NAMESPACE, "SlowRequests"): _Family(
@@ -308,7 +314,7 @@ class SimulatedMetrics:
                 lambda m, a, d: requests(lambda answered: (slow(answered, d), answered.total))(m, a, d),
             ),
             (METRICS_NAMESPACE, "Latency"): _Family(
-                per_request, request_latency(lambda a: a.latencies, lambda a: a.total)
+                (*per_request, *ROUTER_VERSION), request_latency(lambda a: a.latencies, lambda a: a.total)
             ),
             (METRICS_NAMESPACE, "EndpointLatency"): _Family(
                 per_request, request_latency(endpoint_histogram, lambda a: a.endpoint_calls)
