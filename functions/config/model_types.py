@@ -33,12 +33,25 @@ class ValueRange:
 
 
 @dataclass(frozen=True)
+class OutputContract:
+    """What an output's values must satisfy before an answer reaches the caller (``contract`` of an output in
+    models.json): each element within ``value_range``, finite when ``finite``, and, for a probability vector,
+    the elements along ``sum_to_one_axis`` summing to 1 within ``sum_to_one_tolerance`` (None: not checked)."""
+
+    value_range: ValueRange | None = None
+    finite: bool = False
+    sum_to_one_tolerance: float | None = None
+    sum_to_one_axis: int = -1
+
+
+@dataclass(frozen=True)
 class TensorSpec:
     name: str
     datatype: str
     shape: tuple[int, ...]
     value_range: ValueRange | None = None
     allow_non_finite: bool = False
+    contract: OutputContract | None = None  # outputs only; None: the answer passes through unparsed
 
     @property
     def has_free_batch_dim(self) -> bool:

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from functions.config.capture_reader import CaptureReader
 from functions.config.config_reader import read_json_file
+from functions.config.contract_reader import ContractReader
 from functions.config.datatypes import DATATYPES, INTEGER_BOUNDS
 from functions.config.limits import LAMBDA_MAX_BODY_BYTES
 from functions.config.model_types import (
@@ -66,11 +67,11 @@ SIGNATURE_FIELDS: Final[tuple[str, ...]] = ("name", "version", "platform", "inpu
 CONTAINER_MAX_BATCH_ROWS: Final[int] = 2**31 - 1
 
 
-class _Reader(VersionReader, CaptureReader):
+class _Reader(VersionReader, CaptureReader, ContractReader):
     """Walks the raw model config, checking each field and naming its path when one is wrong."""
 
     def tensor(self, raw_value: Any, path: str, *, is_input: bool) -> TensorSpec:
-        allowed = {"name", "datatype", "shape"} | ({"range", "allow_non_finite"} if is_input else set())
+        allowed = {"name", "datatype", "shape"} | ({"range", "allow_non_finite"} if is_input else {"contract"})
         raw = self.obj(raw_value, path, frozenset(allowed))
         name = self.string(self.required(raw, "name", path), f"{path}.name")
         datatype = self.required(raw, "datatype", path)
@@ -86,7 +87,8 @@ class _Reader(VersionReader, CaptureReader):
         allow_non_finite = raw.get("allow_non_finite", False)
         if not isinstance(allow_non_finite, bool):
             raise self.fail(f"{path}.allow_non_finite", f"must be true or false, got {allow_non_finite!r}")
-        return TensorSpec(name, datatype, tuple(shape_raw), value_range, allow_non_finite)
+        contract = self.contract(raw.get("contract"), f"{path}.contract", datatype, tuple(shape_raw))
+        return TensorSpec(name, datatype, tuple(shape_raw), value_range, allow_non_finite, contract)
 
     def value_range(self, raw_value: Any, path: str, datatype: str) -> ValueRange | None:
         if raw_value is None:
@@ -361,7 +363,14 @@ def serving_signature(entry: dict[str, Any]) -> dict[str, Any]:
         >>> sorted(serving_signature({"name": "iris", "route": {"sync": "lambda"}, "inputs": [], "version": "1"}))
         ['inputs', 'name', 'version']
     """
-    return {key: entry[key] for key in SIGNATURE_FIELDS if key in entry}
+    signature = {key: entry[key] for key in SIGNATURE_FIELDS if key in entry}
+    if isinstance(signature.get("outputs"), list):
+        # An output's contract is the router's check of the answer: the container never reads it.
+        signature["outputs"] = [
+            {key: value for key, value in output.items() if key != "contract"} if isinstance(output, dict) else output
+            for output in signature["outputs"]
+        ]
+    return signature
 
 
 def parse_model_signature(raw: Any, source: str = "<signature>") -> ModelConfig:

@@ -31,6 +31,7 @@ ENVIRONMENT_VARIABLES: Final[tuple[str, ...]] = (
     LATENCY_TARGETS_VARIABLE,
     PRICES_VARIABLE,
     SERVERLESS_SIZES_VARIABLE,
+    "CAPTURE_SAMPLE_RATE",
 )
 
 
@@ -81,6 +82,9 @@ class RouterSettings:
     # None (local mode, tests): no cost is emitted.
     prices: RegionPrices | None = None
     serverless_sizes: Mapping[str, ServerlessSize] = field(default_factory=dict)
+    # Overrides the sample rate of every model that captures (CAPTURE_SAMPLE_RATE: the local stack sets 1);
+    # None: each model's own. Never turns capture on for a model without a capture block.
+    capture_sample_rate: float | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RouterSettings:
@@ -103,6 +107,7 @@ class RouterSettings:
             prices=_priced(environ.get(PRICES_VARIABLE), PRICES_VARIABLE, RegionPrices.from_json),
             serverless_sizes=_priced(environ.get(SERVERLESS_SIZES_VARIABLE), SERVERLESS_SIZES_VARIABLE,
                                      serverless_sizes_from_json) or {},
+            capture_sample_rate=_fraction(environ, "CAPTURE_SAMPLE_RATE"),
         )  # fmt: skip
 
 
@@ -136,6 +141,20 @@ def _latency_targets(raw: str | None) -> dict[str, float]:
             raise SettingsError(f"{LATENCY_TARGETS_VARIABLE}: the target of {model!r} must be a positive number of ms")
         targets[model] = float(target)
     return targets
+
+
+def _fraction(environ: Mapping[str, str], name: str) -> float | None:
+    """A fraction in (0, 1]; unset or empty: None."""
+    raw = environ.get(name)
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: must be a fraction in (0, 1]") from None
+    if not 0 < value <= 1:
+        raise SettingsError(f"{name}={raw!r}: must be a fraction in (0, 1]")
+    return value
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int, unit: str = "milliseconds") -> int:

@@ -26,6 +26,11 @@ LATENCY_METRIC: Final[str] = "Latency"
 ENDPOINT_LATENCY_METRIC: Final[str] = "EndpointLatency"
 # A degraded answer, by service, model, reason (how it was answered) and cause (why the endpoint could not).
 DEGRADED_ANSWERS_METRIC: Final[str] = "DegradedAnswers"
+# An endpoint answer that broke its model's output contract (functions/domain/output_contract.py), by service,
+# model and check (malformed, shape, finite, range, sum_to_one): one EMF line of its own from the router, and
+# from the result function for an async result.
+OUTPUT_CONTRACT_VIOLATIONS_METRIC: Final[str] = "OutputContractViolations"
+CHECK_DIMENSION: Final[str] = "check"
 # Once per cold start, dimension "service" only.
 COLD_STARTS_METRIC: Final[str] = "ColdStarts"
 SERVICE_DIMENSION: Final[str] = "service"
@@ -76,3 +81,7 @@ SHADOW_SKIPPED_METRIC: Final[str] = "ShadowSkipped"
 # The key of the router's log line that carries a sampled request to the shadow worker; the subscription
 # filter matches on it.
 SHADOW_LINE_KEY: Final[str] = "shadow_request"
+# Router side of capture (functions/handlers/router/capture.py): a sampled request's capture line not written,
+# Skipped when over the log event cap, Errors when something failed building or writing it. Never the answer.
+CAPTURE_SKIPPED_METRIC: Final[str] = "CaptureSkipped"
+CAPTURE_ERRORS_METRIC: Final[str] = "CaptureErrors"

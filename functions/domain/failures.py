@@ -39,6 +39,9 @@ class FailureReason(StrEnum):
     JOB_TABLE_UNAVAILABLE = "job-table-unavailable"
     OBJECT_STORE_UNAVAILABLE = "object-store-unavailable"
     IDEMPOTENCY_TABLE_UNAVAILABLE = "idempotency-table-unavailable"
+    # The endpoint answered outside the model's declared output contract (functions/domain/output_contract.py):
+    # only ever a degraded answer's cause; the answer itself is a 502, never retried (the model would say it again).
+    OUTPUT_CONTRACT = "output-contract"
 
     @property
     def retryable(self) -> bool:

@@ -41,6 +41,7 @@ from functions.domain.fallbacks import fallback_answer
 from functions.domain.last_good import LastGoodCache, last_good_key
 from functions.domain.model_versions import pick_version, resolve_version
 from functions.domain.outcomes import Answered, InferOutcome, JobReceipt, SpilledToAsync, Submitted
+from functions.domain.output_contract import OutputContractError, check_answer
 from functions.domain.validation import InferRequest, check_request_identity, validate_infer_request
 
 # Kept back from the sync attempt of a model that spills to async, so that after the attempt fails (its
@@ -98,6 +99,10 @@ def _ignore_version(model: str, version: str) -> None:
     """The default version observer: nothing watches which version serves."""
 
 
+def _ignore_violation(model: str, check: str) -> None:
+    """The default contract observer: nothing counts answers outside the output contract."""
+
+
 @dataclass(frozen=True)
 class InferUseCase:
     config: ModelsConfig
@@ -110,6 +115,8 @@ class InferUseCase:
     caller_policy: CallerPolicy | None = None  # None: every authenticated caller may call every model
     # Told (model, version) once the version that serves the request is known: its metrics are that version's.
     observe_version: Callable[[str, str], None] = _ignore_version
+    # Told (model, check) when an answer breaks the model's output contract, whether a fallback answers or not.
+    observe_violation: Callable[[str, str], None] = _ignore_violation
 
     @property
     def budget(self) -> DeadlineBudget:
@@ -152,7 +159,7 @@ class InferUseCase:
         if async_path:
             return Submitted(self._submit(request, call, remaining_ms), preference_applied=prefer_async)
         try:
-            return Answered(self._forward(request, remaining_ms, call.correlation_id))
+            return Answered(self._forward(request, remaining_ms, call.correlation_id), request)
         except (EndpointUnavailableError, EndpointTimeoutError) as error:
             cause = error.reason if isinstance(error, EndpointUnavailableError) else FailureReason.DEADLINE
             degraded = fallback_answer(request, cause, self.last_good)
@@ -160,6 +167,13 @@ class InferUseCase:
                 return degraded
             if "async" not in permitted or not self._can_spill(request.model, remaining_ms()):
                 raise
+        except OutputContractError as error:
+            # Not spilled to async: the same model would answer the same question the same way there.
+            self.observe_violation(request.model.name, str(error.check))
+            degraded = fallback_answer(request, FailureReason.OUTPUT_CONTRACT, self.last_good)
+            if degraded is not None:
+                return degraded
+            raise
         # A refused submit raises its own error (its own 503), not the sync call's.
         return SpilledToAsync(self._submit(request, call, remaining_ms), cause)
 
@@ -211,11 +225,14 @@ class InferUseCase:
             sync_ms = (lambda: remaining_ms() - SPILL_RESERVE_MS) if self._spills(request.model) else remaining_ms
             endpoint = self.endpoint_name_prefix + route.serverless_endpoint
             answer = checked_answer(endpoint, self.endpoint.call(endpoint, request, sync_ms, correlation_id))
+            check_answer(request.model, answer)  # before the cache: an answer that breaks it is never reused
             if request.model.resilience.fallback == "last_good":
                 self.last_good.put(last_good_key(request), answer)
             return answer
         if route.sync == "lambda" and self.in_lambda is not None:
-            return self.in_lambda.predict(request)
+            answer = self.in_lambda.predict(request)
+            check_answer(request.model, answer)
+            return answer
         raise EndpointRejectedError(f"model {request.model.name!r} has no synchronous route configured")
 
     def _submit(self, request: InferRequest, call: InferCall, remaining_ms: Callable[[], int]) -> JobReceipt:

@@ -7,9 +7,13 @@ A refusal is not an outcome but a raised :class:`functions.domain.errors.Inferen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from functions.domain.failures import DegradedBy, FailureReason
+
+if TYPE_CHECKING:
+    from functions.domain.validation import InferRequest
 
 
 @dataclass(frozen=True)
@@ -25,9 +29,10 @@ class JobReceipt:
 
 @dataclass(frozen=True)
 class Answered:
-    """The model's own answer (OIP JSON)."""
+    """The model's own answer (OIP JSON), and the validated request it answers (what capture reads)."""
 
     body: bytes
+    request: InferRequest | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from functions.domain.outcomes import Degraded, SpilledToAsync, Submitted
 from functions.domain.readiness import EndpointStatusCache, EndpointStatusPort, ReadinessCheck
 from functions.handlers.router.binary_bodies import header_length, plain_json_body
 from functions.handlers.router.caller import caller_identity
+from functions.handlers.router.capture import CapturingShipping
 from functions.handlers.router.request_metrics import RequestMetrics, TimedInProcess, TimedModelCalls
 from functions.handlers.router.responses import (
     BINARY_TENSOR_EXTENSION,
@@ -53,6 +54,7 @@ from functions.handlers.router.responses import (
 from functions.handlers.router.shadow_shipping import ShadowShipping
 from functions.handlers.router.telemetry import (
     BreakerLog,
+    ContractViolations,
     StatusLookupFailures,
     SubmitAnomalies,
     count_degraded,
@@ -192,6 +194,7 @@ def create_app(
         last_good=LastGoodCache(max_bytes=settings.last_good_max_bytes),
         caller_policy=settings.caller_policy,
         observe_version=metrics.served_by,
+        observe_violation=ContractViolations(logger),
     )
     readiness = ReadinessCheck(
         config,
@@ -203,7 +206,7 @@ def create_app(
         async_configured=async_settings is not None,
         in_lambda=in_lambda,
     )
-    shipping = ShadowShipping(config, clients.log_sink)
+    shipping = CapturingShipping(config, clients.log_sink, settings.capture_sample_rate)
     resolver = routes(use_case, config, logger, readiness, metrics, shipping=shipping)
     handler = metrics.measured(
         last_resort(

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from functions.config.telemetry import METRICS_NAMESPACE
+from functions.config.telemetry import (
+    CHECK_DIMENSION,
+    METRICS_NAMESPACE,
+    MODEL_DIMENSION,
+    OUTPUT_CONTRACT_VIOLATIONS_METRIC,
+    ROUTER_SERVICE,
+    SERVICE_DIMENSION,
+)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
@@ -38,6 +45,20 @@ def count_degraded(logger: Logger, metrics: RequestMetrics, model: str, outcome:
     circuit-open, deadline, throttled...). Both sets are closed enums, so the dimensions stay bounded."""
     metrics.degraded(str(outcome.answered_by), str(outcome.cause))
     logger.warning("degraded answer", extra={"model": model, "why": degraded_header(outcome)})
+
+
+class ContractViolations:
+    """An endpoint answer outside its model's output contract (functions/domain/output_contract.py): logged and
+    counted (``OutputContractViolations`` by service, model and check), whether a fallback answered or a 502 did.
+    Its own EMF line, as rare as the breach: the request's document and its cost stay as they were."""
+
+    def __init__(self, logger: Logger) -> None:
+        self.logger = logger
+
+    def __call__(self, model: str, check: str) -> None:
+        dimensions = {SERVICE_DIMENSION: ROUTER_SERVICE, MODEL_DIMENSION: model, CHECK_DIMENSION: check}
+        count(OUTPUT_CONTRACT_VIOLATIONS_METRIC, **dimensions)
+        self.logger.warning("answer outside the output contract", extra={"model": model, "check": check})
 
 
 class BreakerLog:
