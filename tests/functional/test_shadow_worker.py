@@ -4,6 +4,7 @@ subscription event in events/shadow, agreement, failures counted and never raise
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import json
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 
 from functions.adapters.onnx_model import OnnxModel
 from functions.adapters.sagemaker import SageMakerBackend
+from functions.config.model_types import RouteConfig
 from functions.config.models import load_models_config
 from functions.config.telemetry import SHADOW_SERVICE
 from functions.domain.shadow import ShadowRequest, ShadowRunner
@@ -110,11 +112,14 @@ def test_unknown_versions_and_malformed_lines_never_raise(
 
 
 def test_a_shadow_without_a_serverless_route_is_an_error(tmp_path: Path, shadow_runtime: LocalSageMakerRuntime) -> None:
-    document = json.loads(Path(shadow_config(tmp_path, 1.0)).read_text())
-    document["models"][0]["versions"][0]["route"] = {"sync": "lambda"}
-    path = tmp_path / "lambda-shadow.json"
-    path.write_text(json.dumps(document))
+    # The config file refuses such a shadow (functions/config/version_reader.py); a config built in code
+    # still meets the worker's own check.
+    config = load_models_config(shadow_config(tmp_path, 1.0))
+    iris = config.models[0]
+    [shadow] = iris.other_versions
+    in_lambda = dataclasses.replace(shadow, route=RouteConfig("lambda", None, None))
+    config = dataclasses.replace(config, models=(dataclasses.replace(iris, other_versions=(in_lambda,)),))
     backend = SageMakerBackend(lambda _: aws_client("sagemaker-runtime", shadow_runtime.url))
-    runner = ShadowRunner(load_models_config(path), "", backend, 5000)
+    runner = ShadowRunner(config, "", backend, 5000)
     result = runner.run(ShadowRequest.from_line(subscription_lines(EVENT)[0]))
     assert (result.error, result.agreed) == ("a shadow needs a serverless route", None)

@@ -56,13 +56,17 @@ class ShadowShipping:
         outcome = use_case.infer(call, remaining_ms=remaining_ms)
         if isinstance(outcome, Answered) and call.model in self.shadows:
             latency_ms = (time.perf_counter() - started) * 1000
-            self.ship(call, call.version or use_case.model(call.model).version, headers, outcome.body, latency_ms)
+            # The validated request names the version that served it (the weights' pick, or a pin).
+            served = outcome.request.model.version if outcome.request is not None else None
+            version = served or call.version or use_case.model(call.model).version
+            self.ship(call, version, headers, outcome.body, latency_ms)
         return outcome
 
     def ship(
         self, call: InferCall, primary_version: str, headers: Mapping[str, str], answer: bytes, latency_ms: float
     ) -> None:
-        """Write the line if this request is in the shadow's sample; never raises."""
+        """Write the line if this request is in the shadow's sample; never raises. ``primary_version``: the
+        version that served the request (a request the shadow version served itself is not shadowed)."""
         shadow = self.shadows[call.model]
         if shadow.shadow is None or shadow.version == primary_version:
             return
