@@ -7,6 +7,8 @@ python -m ops plan --trace bench/traces/reference_week.csv.gz --stage prod [--js
 python -m ops rollout status [--stage prod | --local] [--window 60] [--json]
 python -m ops rollout promote iris 2 [--config functions/models.json] [--dry-run]
 python -m ops rollout rollback iris [--dry-run]
+python -m ops baseline --model iris --data iris.csv [--out PATH]
+python -m ops drift --local [--json] [--model iris]
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ops.drift.cli import add_baseline_arguments, add_drift_arguments, run_baseline, run_drift
 from ops.planner.cli import add_arguments as add_plan_arguments
 from ops.planner.cli import run as run_plan
 from ops.rollout.cli import add_arguments as add_rollout_arguments
@@ -98,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     rollout = commands.add_parser("rollout", help="model versions' weights and health; promote or roll back")
     add_rollout_arguments(rollout)
     rollout.set_defaults(run=run_rollout)
+    baseline = commands.add_parser("baseline", help="a model's reference statistics for the drift job")
+    add_baseline_arguments(baseline)
+    baseline.set_defaults(run=run_baseline)
+    drift = commands.add_parser("drift", help="captured inputs and answers against each model's baseline")
+    add_drift_arguments(drift)
+    drift.set_defaults(run=run_drift)
     args = parser.parse_args(argv)
     if getattr(args, "limit", None) is not None and args.limit < 1:
         parser.error("--limit must be at least 1")

@@ -40,10 +40,12 @@ class FeatureBaseline:
     sample: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
+        """Values rounded to 6 decimals: the same reference data gives the same bytes whatever the CPU's last
+        float32 bits were; the cuts lie halfway between distinct values, so no value changes bins."""
+        shares = rounded(self.proportions)
         if self.kind == "categorical":
-            return {"kind": self.kind, "categories": list(self.categories), "proportions": list(self.proportions)}
-        return {"kind": self.kind, "edges": list(self.edges), "proportions": list(self.proportions),
-                "sample": list(self.sample)}  # fmt: skip
+            return {"kind": self.kind, "categories": list(self.categories), "proportions": shares}
+        return {"kind": self.kind, "edges": rounded(self.edges), "proportions": shares, "sample": rounded(self.sample)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FeatureBaseline:
@@ -93,6 +95,10 @@ class Baseline:
             features={name: FeatureBaseline.from_json(value) for name, value in data["features"].items()},
             outputs={name: FeatureBaseline.from_json(value) for name, value in data["outputs"].items()},
         )
+
+
+def rounded(values: Iterable[float]) -> list[float]:
+    return [round(float(value), 6) for value in values]
 
 
 def category_of(value: float | str) -> str:

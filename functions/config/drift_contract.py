@@ -1,0 +1,39 @@
+"""What the drift job, its CDK construct, local mode and the alarm simulator agree on: the capture bucket's
+layout as the job reads it, where reports go, the job's environment and the metrics it publishes."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Firehose delivers capture records under capture/model=<model>/date=<YYYY-MM-DD>/ (gzip JSON lines); local mode
+# writes the same layout under its state directory, one capture.jsonl per model and day.
+CAPTURE_PREFIX: Final[str] = "capture/"
+# The drift job's HTML report: reports/drift/model=<model>/date=<YYYY-MM-DD>/report.html in the capture bucket.
+DRIFT_REPORT_PREFIX: Final[str] = "reports/drift/"
+
+DRIFT_SERVICE: Final[str] = "inference-drift"
+# By model and feature (an input's column, "input[2]"); FeatureDrifted is 1 or 0.
+FEATURE_PSI_METRIC: Final[str] = "FeaturePsi"
+FEATURE_DRIFTED_METRIC: Final[str] = "FeatureDrifted"
+# By model and output feature ("label", "probabilities[0]"): prediction drift.
+OUTPUT_PSI_METRIC: Final[str] = "OutputPsi"
+# By model alone: the largest FeaturePsi of the run, which the drift ticket alarm watches (one metric per model
+# instead of metric math over a model's every feature).
+MAX_FEATURE_PSI_METRIC: Final[str] = "MaxFeaturePsi"
+FEATURE_DIMENSION: Final[str] = "feature"
+OUTPUT_DIMENSION: Final[str] = "output"
+
+# The drift function's environment, set by infra/constructs/drift.py.
+CAPTURE_BUCKET_VARIABLE: Final[str] = "CAPTURE_BUCKET"
+# JSON {"<model>": "s3://<bucket>/<key>"}: each model's baseline.json, a CDK file asset.
+BASELINES_VARIABLE: Final[str] = "DRIFT_BASELINES"
+# JSON {"psi": 0.2, "ks_p_value": 0.01, "ks_min_samples": 100, "window_days": 1}.
+DRIFT_SETTINGS_VARIABLE: Final[str] = "DRIFT_SETTINGS"
+
+
+def capture_day_prefix(model: str, date: str) -> str:
+    return f"{CAPTURE_PREFIX}model={model}/date={date}/"
+
+
+def report_key(model: str, date: str) -> str:
+    return f"{DRIFT_REPORT_PREFIX}model={model}/date={date}/report.html"
