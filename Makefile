@@ -102,6 +102,7 @@ model: setup
 	$(BIN)/python layers/models/iris/build_iris.py
 	$(BIN)/python layers/models/digits/build_digits.py
 	$(BIN)/python layers/models/mlp/build_mlp.py
+	$(BIN)/python layers/models/build_baselines.py
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache cdk.out *.egg-info
