@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 
+from local.log_subscriptions import local_metrics_path
 from local.stack import start_local_stack
 from ops.targets import LOCAL_STATE_FILE
 
@@ -19,7 +20,12 @@ def main() -> None:
     parser.add_argument("--runtime-port", type=int, default=8080, help="local SageMaker runtime port (default 8080)")
     parser.add_argument("--config", default=None, help="model config file (default functions/models.json)")
     args = parser.parse_args()
-    stack = start_local_stack(api_port=args.port, runtime_port=args.runtime_port, config_path=args.config)
+    stack = start_local_stack(
+        api_port=args.port,
+        runtime_port=args.runtime_port,
+        config_path=args.config,
+        metrics_path=local_metrics_path(),  # python -m ops rollout status --local reads it
+    )
     base = stack.api.url.replace("127.0.0.1", "localhost")
     print(f"local SageMaker runtime: {stack.runtime.url}  (faults: PUT {stack.runtime.url}/_local/faults/<endpoint>)")
     print(f"local API:               {stack.api.url}")

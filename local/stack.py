@@ -4,6 +4,7 @@ local API in front of the router handler, wired the way the deployed stack wires
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -17,8 +18,10 @@ from functions.config.model_types import ModelsConfig
 from functions.config.models import load_models_config
 from functions.config.router_settings import RouterSettings
 from functions.domain.async_jobs import AsyncJobService
+from functions.domain.shadow import ShadowRunner
 from functions.handlers.results.app import create_handler as create_results_handler
 from functions.handlers.router.app import RouterApp, RouterClients, create_app
+from functions.handlers.shadow.app import timeout_ms as shadow_timeout_ms
 from functions.handlers.sweeper.app import create_handler as create_sweeper_handler
 from local.account import FAKE_CREDENTIALS, REGION
 from local.api_gateway import LocalApiGateway
@@ -31,6 +34,7 @@ from local.aws import (
     create_async_resources,
     local_environment,
 )
+from local.log_subscriptions import LocalLogSubscriptions
 from local.result_poller import ResultPoller, SweeperLoop
 from local.sagemaker_runtime import LocalSageMakerRuntime
 from serving.batching import BatchingSettings
@@ -63,11 +67,21 @@ def serverless_endpoints(config: ModelsConfig, intra_op_threads: int = 1) -> dic
     return endpoints
 
 
-def router_from_env() -> RouterApp:
+def router_from_env(sink: Callable[[str], None] = print) -> RouterApp:
     """A router app as a new Lambda environment would build it: settings read from the environment now, and
-    the project's boto3 clients made anew (they hold the endpoint URLs of when they were made)."""
+    the project's boto3 clients made anew (they hold the endpoint URLs of when they were made). ``sink``
+    takes its log lines and EMF documents (the local log subscriptions)."""
     aws_clients.reset_clients()
-    return create_app(RouterSettings.from_env(), AsyncSettings.from_env(), RouterClients(SageMakerBackend()))
+    clients = RouterClients(SageMakerBackend(), log_sink=sink, metrics_sink=sink)
+    return create_app(RouterSettings.from_env(), AsyncSettings.from_env(), clients)
+
+
+def shadow_runner(config: ModelsConfig) -> ShadowRunner | None:
+    """The shadow worker's runner against the local runtime, when some model has a shadow version."""
+    if not any(model.shadows for model in config.models):
+        return None
+    prefix = os.environ.get("ENDPOINT_NAME_PREFIX", "")
+    return ShadowRunner(config, prefix, SageMakerBackend(), shadow_timeout_ms())
 
 
 def job_service_from_env() -> AsyncJobService:
@@ -88,10 +102,11 @@ class LocalStack:
     owns_runtime: bool = True
     saved_environment: dict[str, str] | None = None
     job_service: AsyncJobService | None = None  # what the result poller and the sweeper settle jobs with
+    subscriptions: LocalLogSubscriptions | None = None  # the router's log sink: EMF file, shadow worker
 
     def fresh_router(self) -> RouterApp:
         """Serve a new router environment (every circuit closed, nothing cached) from now on."""
-        self.router = router_from_env()
+        self.router = router_from_env(self.subscriptions or print)
         self.api.handler = self.router
         return self.router
 
@@ -114,6 +129,8 @@ class LocalStack:
         return {name: os.environ[name] for name in names if name in os.environ}
 
     def stop(self) -> None:
+        if self.subscriptions is not None:
+            self.subscriptions.stop()
         if self.sweeper is not None:
             self.sweeper.stop()
         if self.result_poller is not None:
@@ -146,12 +163,14 @@ def start_local_stack(
     config_path: str | None = None,
     runtime: LocalSageMakerRuntime | None = None,
     async_options: AsyncOptions | None = AsyncOptions(),
+    metrics_path: Path | None = None,
 ) -> LocalStack:
     """Start the AWS emulator and the async resources (unless ``async_options`` is None), the SageMaker
     runtime (unless one is given), the API, the result poller and the sweeper, in background threads.
 
     The functions are built (their factories) after the environment points boto3 at the emulators, as the
-    Lambda runtime would configure them.
+    Lambda runtime would configure them. ``metrics_path``: where the router's and the shadow worker's EMF
+    documents are appended (``python -m local`` passes local/log_subscriptions.py ``local_metrics_path()``).
     """
     saved_environment = dict(os.environ)
     os.environ.update(LOCAL_AWS_ENVIRONMENT)
@@ -187,7 +206,8 @@ def start_local_stack(
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] = runtime.url
     if config_path is not None:
         os.environ["MODELS_CONFIG_PATH"] = config_path
-    router = router_from_env()
+    subscriptions = LocalLogSubscriptions(shadow_runner(config), metrics_path)
+    router = router_from_env(subscriptions)
     api = LocalApiGateway(router, port=api_port).start()
     poller: ResultPoller | None = None
     sweeper: SweeperLoop | None = None
@@ -203,5 +223,15 @@ def start_local_stack(
         ).start()
         sweeper = SweeperLoop(create_sweeper_handler(service), async_options.sweep_interval_s).start()
     return LocalStack(
-        runtime, api, router, aws, resources, poller, sweeper, owns_runtime, saved_environment, job_service=service
+        runtime,
+        api,
+        router,
+        aws,
+        resources,
+        poller,
+        sweeper,
+        owns_runtime,
+        saved_environment,
+        job_service=service,
+        subscriptions=subscriptions,
     )

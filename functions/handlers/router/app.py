@@ -121,6 +121,7 @@ class RouterClients:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     log_sink: Callable[[str], None] = print
+    metrics_sink: Callable[[str], None] = print  # the EMF documents (stdout in Lambda; local mode keeps them too)
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,11 @@ def create_app(
         else None
     )
     metrics = RequestMetrics(
-        config, settings.latency_targets_ms, cold_start=not settings.provisioned_init, costing=costing
+        config,
+        settings.latency_targets_ms,
+        cold_start=not settings.provisioned_init,
+        costing=costing,
+        emit=clients.metrics_sink,
     )
     sagemaker = TimedModelCalls(clients.sagemaker, metrics)
     async_jobs: Callable[[], AsyncJobs] | None = None
