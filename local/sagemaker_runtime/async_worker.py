@@ -82,6 +82,7 @@ class AsyncJob:
     latency_ms: float
     model_error_status: int | None
     drop_notification: bool
+    answer: bytes | None = None  # an injected answer, written as the output instead of running the model
 
 
 @dataclass
@@ -194,6 +195,7 @@ class AsyncEndpoints:
             latency_ms=active.draw_latency_ms(),
             model_error_status=model_error_status,
             drop_notification=self._faults.chance(fault.drop_notification_rate),
+            answer=fault.answer_bytes,
         )
         with self._idle:
             self._pending += 1
@@ -248,6 +250,8 @@ class AsyncEndpoints:
                 return
         if job.model_error_status is not None:
             answer = Answer(job.model_error_status, json.dumps({"error": "injected model failure"}).encode())
+        elif job.answer is not None:
+            answer = Answer(200, job.answer)
         else:
             answer = spec.service.invoke(body, custom_attributes=job.request["customAttributes"])
         if answer.status >= 400:

@@ -5,6 +5,7 @@ async worker both ask, so faults reach them through one seam and a seeded runtim
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import threading
@@ -100,7 +101,7 @@ DESCRIBE_ERRORS: Final[dict[str, int]] = {"ThrottlingException": 400, "AccessDen
 FAULT_FIELDS: Final[frozenset[str]] = frozenset(
     {"error", "error_rate", "errors", "latency_ms", "latency", "model_status", "drop_notification_rate",
      "cold_start_s", "scale_to_zero_after_s", "max_concurrency", "containers", "seed", "endpoint_status",
-     "describe_error"}
+     "describe_error", "answer", "answer_body"}
 )  # fmt: skip
 
 
@@ -126,6 +127,11 @@ class FaultSpec:
     - ``endpoint_status``: what ``DescribeEndpoint`` reports for the endpoint (``InService`` when unset), e.g.
       ``Creating`` or ``Failed``; ``describe_error`` makes ``DescribeEndpoint`` itself fail with that code
       (``ThrottlingException``, ``AccessDeniedException``). Neither changes how invocations answer.
+    - ``answer``: the endpoint answers this OIP response object (200, JSON) instead of running its model,
+      e.g. ``{"outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [1, 3], "data": [1.7, 0, 0]}]}``;
+      ``answer_body`` answers this text as it is instead (not both), for what standard JSON cannot carry: a
+      ``NaN``, a truncated or non-JSON body. A call that draws an injected error still fails with it; on an
+      async endpoint the worker writes the answer as the job's output object.
     - ``seed`` makes this spec's draws (``errors``, ``latency``) replay; without it they are seeded from the
       runtime's generator (:meth:`LocalSageMakerRuntime.seed`) when the spec is set.
 
@@ -151,6 +157,8 @@ class FaultSpec:
     seed: int | None = None
     endpoint_status: str | None = None
     describe_error: str | None = None
+    answer: dict[str, Any] | None = None
+    answer_body: str | None = None
 
     def __post_init__(self) -> None:
         known = ", ".join([*ERROR_STATUS, DROP_CONNECTION])
@@ -196,6 +204,27 @@ class FaultSpec:
             raise FaultSpecError(f"endpoint_status {self.endpoint_status!r} is not a SageMaker endpoint status")
         if self.describe_error is not None and self.describe_error not in DESCRIBE_ERRORS:
             raise FaultSpecError(f"describe_error {self.describe_error!r} is not one of {', '.join(DESCRIBE_ERRORS)}")
+        self._check_answer()
+
+    def _check_answer(self) -> None:
+        if self.answer is not None and self.answer_body is not None:
+            raise FaultSpecError("give answer (an OIP response object) or answer_body (text), not both")
+        if self.answer is not None:
+            if not isinstance(self.answer, dict):
+                raise FaultSpecError(f'answer is an OIP response object like {{"outputs": [...]}}, not {self.answer!r}')
+            try:
+                json.dumps(self.answer)
+            except (TypeError, ValueError) as error:
+                raise FaultSpecError(f"answer must be JSON: {error}") from None
+        if self.answer_body is not None and not isinstance(self.answer_body, str):
+            raise FaultSpecError(f"answer_body is the answer's text, not {self.answer_body!r}")
+
+    @property
+    def answer_bytes(self) -> bytes | None:
+        """The body an ``answer`` or ``answer_body`` fault answers with; None: the model answers."""
+        if self.answer is not None:
+            return json.dumps(self.answer).encode()
+        return self.answer_body.encode() if self.answer_body is not None else None
 
     @classmethod
     def from_json(cls, document: Any) -> FaultSpec:

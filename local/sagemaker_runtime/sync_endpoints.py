@@ -1,5 +1,6 @@
 """The serverless endpoints: ``InvokeEndpoint`` as SageMaker answers it, the payload limit refused before any
-container runs, injected faults (cold starts, throttling above ``max_concurrency``, latency, errors) first.
+container runs, injected faults (cold starts, throttling above ``max_concurrency``, latency, errors) first, then
+an injected ``answer`` in place of the model's.
 With a ``containers`` fault the calls run on the endpoint's warm pool (:mod:`.containers`)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from functions.config.limits import SERVERLESS_MAX_BODY_BYTES
 from local.sagemaker_runtime.errors import Reply, endpoint_not_found, error_answer, injected_error, model_error
+from serving.service import Answer
 
 if TYPE_CHECKING:
     from local.sagemaker_runtime.faults import ActiveFault, FaultInjector
@@ -64,6 +66,9 @@ class SyncEndpoints:
             code = self._fault_code(active, in_flight, idle_since) if active is not None else None
             if active is not None and code is not None:
                 return injected_error(endpoint, code, active.spec.model_status)
+            injected = active.spec.answer_bytes if active is not None else None
+            if injected is not None:
+                return Answer(200, injected), {"x-Amzn-Invoked-Production-Variant": "AllTraffic"}
             answer = service.invoke(body, custom_attributes=custom_attributes)
             if answer.status >= 400:
                 return model_error(endpoint, answer.status, answer.body.decode("utf-8", "replace"))
