@@ -4,8 +4,9 @@ Two routers in one process over the same zero-latency endpoint (botocore's ``bef
 the model's real response bytes, as in ``bench.router_overhead``): the default config without capture, and
 the same config with iris captured at 100% (inputs and outputs), so every request writes its capture line (to
 /dev/null here, to stdout in Lambda). The same requests alternate between the two, so drift on the host hits
-both alike. Budget: capture adds at most 1 ms to the router's p99 for a one-row request; a 1,000-row request's
-figure is printed (its line is ~100 KB of JSON to build).
+both alike. Budget: capture adds at most 1 ms to the router's p99 for a one-row request, and its step at most
+5 ms for a 1,000-row request (the line keeps ``max_rows``, 100 evenly spaced rows, ~8 KB of JSON; parsing the
+1,000-row answer is most of what is left).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Final
 from bench.router_overhead import REQUESTS, ROOT, iris_event, percentile, zero_latency_endpoint
 
 BUDGET_MS: Final[float] = 1.0
+LARGE_BUDGET_MS: Final[float] = 5.0
 WARM_UP: Final[int] = 50
 
 
@@ -70,7 +72,7 @@ def main() -> None:
     model = OnnxModel(iris, ROOT / "layers/models/iris/model.onnx", intra_op_threads=1)
     print(f"capture cost, in-process, zero-latency endpoint, {REQUESTS} requests each after {WARM_UP} warm-up (ms)")
     print(f"    {'request':<10} {'router':<14} {'p50':>8} {'p99':>8} {'lines':>6}")
-    one_row = float("-inf")
+    one_row = large = float("-inf")
     with tempfile.TemporaryDirectory() as directory, open(os.devnull, "w") as sink:
         for rows in (1, 1000):
             event = iris_event(rows)
@@ -120,12 +122,17 @@ def main() -> None:
             step = record_p99(apps["capture 100%"], event, answer)
             if rows == 1:
                 one_row = max(added, step)
+            else:
+                large = step
             print(f"    {'':<10} {'added at p99':<14} {added:17.3f}")
             print(f"    {'':<10} {'record() p99':<14} {step:17.3f}")
     verdict = "within" if one_row <= BUDGET_MS else "OVER"
     print(f"    capture adds {one_row:.3f} ms at p99 to a one-row request at most (whole requests or record() alone): "
           f"{verdict} the {BUDGET_MS:g} ms budget")  # fmt: skip
-    if one_row > BUDGET_MS:
+    verdict = "within" if large <= LARGE_BUDGET_MS else "OVER"
+    print(f"    capture's step costs {large:.3f} ms at p99 for a 1000-row request: {verdict} the "
+          f"{LARGE_BUDGET_MS:g} ms budget")  # fmt: skip
+    if one_row > BUDGET_MS or large > LARGE_BUDGET_MS:
         sys.exit(1)
 
 

@@ -137,14 +137,20 @@ class ShadowConfig:
         return self.tolerance.get(output, DEFAULT_SHADOW_TOLERANCE)
 
 
+# Rows of one batch a capture line keeps by default: 100 rows of a 64-wide input are ~40 KB of JSON.
+DEFAULT_CAPTURE_MAX_ROWS = 100
+
+
 @dataclass(frozen=True)
 class CaptureConfig:
     """Which share of a model's answered requests the router captures for drift monitoring, and what of them:
-    only the allow-listed ``inputs`` (requests may carry personal data) and the outputs when ``outputs``."""
+    only the allow-listed ``inputs`` (requests may carry personal data) and the outputs when ``outputs``, of at
+    most ``max_rows`` rows of a batch (evenly spaced: drift needs a sample of rows, not every row)."""
 
     sample_rate: float
     inputs: tuple[str, ...]
     outputs: bool
+    max_rows: int = DEFAULT_CAPTURE_MAX_ROWS
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+import math
+from collections.abc import Mapping
 from typing import Any, Final
 
 from functions.config.model_types import CaptureConfig
@@ -44,7 +45,8 @@ def capture_line(
 ) -> str:
     """The capture record of one answered request: the validated request's allow-listed inputs and, when
     ``capture.outputs``, the answer's outputs (``answer`` parsed here, only for a captured request), each as
-    ``{"shape": [...], "data": [flat row-major values]}``."""
+    ``{"shape": [...], "data": [flat row-major values]}`` of at most ``capture.max_rows`` evenly spaced rows
+    of the batch (the same rows of every tensor that has the same number of rows)."""
     allowed = set(capture.inputs)
     record: dict[str, Any] = {
         CAPTURE_MARKER: 1,
@@ -52,22 +54,53 @@ def capture_line(
         "version": version,
         "timestamp": timestamp,
         "inputs": {
-            entry["name"]: _tensor(entry) for entry in request.get("inputs") or () if entry.get("name") in allowed
+            entry["name"]: _tensor(entry, capture.max_rows)
+            for entry in request.get("inputs") or ()
+            if entry.get("name") in allowed
         },
     }
     if capture.outputs and answer is not None:
         document = json.loads(answer)
-        record["outputs"] = {entry["name"]: _tensor(entry) for entry in document.get("outputs") or ()}
+        record["outputs"] = {entry["name"]: _tensor(entry, capture.max_rows) for entry in document.get("outputs") or ()}
     return json.dumps(record, separators=(",", ":"), allow_nan=True)
 
 
-def _tensor(entry: Mapping[str, Any]) -> dict[str, Any]:
-    return {"shape": list(entry.get("shape") or ()), "data": list(_flat(entry.get("data")))}
+def picked_rows(rows: int, max_rows: int) -> range | list[int]:
+    """Which of a batch's ``rows`` a capture keeps: all of them up to ``max_rows``, else ``max_rows`` evenly
+    spaced from the first (a batch's order may follow its source's, so its head alone would be a biased
+    sample)."""
+    if rows <= max_rows:
+        return range(rows)
+    return [index * rows // max_rows for index in range(max_rows)]
 
 
-def _flat(data: Any) -> Iterator[Any]:
-    if isinstance(data, list):
-        for item in data:
-            yield from _flat(item)
+def _tensor(entry: Mapping[str, Any], max_rows: int) -> dict[str, Any]:
+    """One tensor's picked rows, flat row-major: a slice per row of flat data, or the row's own list of nested
+    data; only the picked rows are walked."""
+    shape = list(entry.get("shape") or ())
+    data = entry.get("data")
+    if not shape or not isinstance(data, list):
+        return {"shape": shape, "data": _flat(data)}
+    picks = picked_rows(shape[0], max_rows)
+    flat: list[Any] = []
+    if data and isinstance(data[0], list):
+        for index in picks:
+            row = data[index]
+            flat.extend(_flat(row) if row and isinstance(row[0], list) else row)
     else:
-        yield data
+        width = math.prod(shape[1:])
+        for index in picks:
+            flat.extend(data[index * width : (index + 1) * width])
+    return {"shape": [len(picks), *shape[1:]], "data": flat}
+
+
+def _flat(data: Any) -> list[Any]:
+    if not isinstance(data, list):
+        return [data]
+    flat: list[Any] = []
+    for item in data:
+        if isinstance(item, list):
+            flat.extend(_flat(item))
+        else:
+            flat.append(item)
+    return flat

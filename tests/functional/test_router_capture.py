@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from functions.adapters.sagemaker import SageMakerBackend
-from functions.config.model_types import LimitsConfig
 from functions.config.models import load_models_config
 from functions.config.router_settings import RouterSettings, SettingsError
 from functions.config.telemetry import CAPTURE_ERRORS_METRIC, CAPTURE_SKIPPED_METRIC
@@ -175,24 +173,36 @@ def test_a_refused_request_is_not_captured(
 
 
 def test_a_line_over_the_log_event_cap_is_dropped_and_counted(tmp_path: Path) -> None:
-    config = load_models_config(capture_config(tmp_path, IRIS_CAPTURE))
-    iris = replace(config.models[0], limits=LimitsConfig(max_body_bytes=1_048_576, max_batch_rows=20_000))
-    rows = [[5.123456789012345, 3.5123456789012345, 1.4123456789012345, 0.2123456789012]] * 5000
-    body = json.dumps({"inputs": [{"name": "input", "shape": [5000, 4], "datatype": "FP32", "data": rows}]})
-    request = validate_infer_request(iris, body.encode())
-    answer = json.dumps({"outputs": [{"name": "label", "shape": [5000], "datatype": "INT64", "data": [0] * 5000}]})
+    config = load_models_config(capture_config(tmp_path, {**IRIS_CAPTURE, "max_rows": 1000}))
+    body = b'{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]}'
+    request = validate_infer_request(config.models[0], body)
+    # 1,000 rows of 20 long floats: ~400 KB of JSON, over the cap even though max_rows keeps every row.
+    wide = [[0.12345678901234567] * 20] * 1000
+    answer = json.dumps({"outputs": [{"name": "scores", "shape": [1000, 20], "datatype": "FP64", "data": wide}]})
     lines: list[str] = []
     capture = RequestCapture(config, lines.append)
-    call = InferCall(model="iris", body=body.encode(), correlation_id="req-1")
+    call = InferCall(model="iris", body=body, correlation_id="req-1")
     capture.record(call, Answered(answer.encode(), request))
     assert captures(lines) == []
     assert metric_counts(lines, CAPTURE_SKIPPED_METRIC) == 1
     lines.clear()
-    small = validate_infer_request(
-        iris, json.dumps({"inputs": [{**json.loads(body)["inputs"][0], "shape": [1, 4], "data": rows[0]}]}).encode()
-    )
-    capture.record(call, Answered(answer.encode(), small))
+    narrow = json.dumps({"outputs": [{"name": "scores", "shape": [1000, 1], "datatype": "FP64", "data": wide[0]}]})
+    capture.record(call, Answered(narrow.encode(), request))
     assert len(captures(lines)) == 1
+
+
+def test_a_large_batch_is_captured_by_its_evenly_spaced_rows_up_to_max_rows(
+    tmp_path: Path, sagemaker_backend: SageMakerBackend, runtime: LocalSageMakerRuntime
+) -> None:
+    lines: list[str] = []
+    config = capture_config(tmp_path, {**IRIS_CAPTURE, "max_rows": 10})
+    rows = [[float(index % 7), 3.0, 1.5, 0.25] for index in range(1000)]
+    assert router(sagemaker_backend, config, lines.append)(infer_event(rows))["statusCode"] == 200
+    (record,) = captures(lines)
+    assert record["inputs"]["input"]["shape"] == [10, 4]
+    assert record["inputs"]["input"]["data"][::4] == [float(index * 100 % 7) for index in range(10)]
+    assert record["outputs"]["label"]["shape"] == [10]
+    assert record["outputs"]["probabilities"]["shape"] == [10, 3]
 
 
 def test_an_answer_that_is_not_json_is_counted_as_a_capture_error(tmp_path: Path) -> None:

@@ -44,6 +44,19 @@ def test_outputs_alone_may_be_captured() -> None:
     assert digits.capture == CaptureConfig(1.0, (), outputs=True)
 
 
+def test_max_rows_defaults_to_100_and_may_be_set() -> None:
+    document, _ = with_capture({"sample_rate": 1, "inputs": ["pixels"]})
+    digits = parse_models_config(document, "models.json").model("digits")
+    assert digits is not None
+    assert digits.capture is not None
+    assert digits.capture.max_rows == 100
+    document, _ = with_capture({"sample_rate": 1, "inputs": ["pixels"], "max_rows": 1000})
+    digits = parse_models_config(document, "models.json").model("digits")
+    assert digits is not None
+    assert digits.capture is not None
+    assert digits.capture.max_rows == 1000
+
+
 @pytest.mark.parametrize(
     ("capture", "field", "message"),
     [
@@ -62,6 +75,10 @@ def test_outputs_alone_may_be_captured() -> None:
         ({"sample_rate": 0.5, "inputs": [], "outputs": "yes"}, "capture.outputs", "must be true or false"),
         ({"sample_rate": 0.5, "inputs": [], "outputs": False}, "capture", "captures nothing"),
         ({"sample_rate": 0.5, "inputs": [], "rows": 3}, "capture.rows", "unknown field"),
+        ({"sample_rate": 0.5, "inputs": [], "max_rows": 0}, "capture.max_rows", "0 must be a whole number of rows"),
+        ({"sample_rate": 0.5, "inputs": [], "max_rows": 1001}, "capture.max_rows", "in 1..1000"),
+        ({"sample_rate": 0.5, "inputs": [], "max_rows": 2.5}, "capture.max_rows", "2.5 must be a whole number"),
+        ({"sample_rate": 0.5, "inputs": [], "max_rows": True}, "capture.max_rows", "True must be a whole number"),
         ("all", "capture", "must be an object"),
     ],
 )
