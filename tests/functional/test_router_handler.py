@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from functions.handlers.router.app import prefers_async
+from functions.handlers.router.event_parts import prefers_async
 from local.api_gateway import build_rest_event
 from local.sample_events import SAMPLES, sample_event
 from tests.helpers.events import EVENTS_DIR, load_event

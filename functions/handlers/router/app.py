@@ -9,8 +9,6 @@ API Gateway authenticated), call the use case and map its outcome to HTTP (``res
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import random
 import time
@@ -33,7 +31,7 @@ from functions.domain.cost import RequestCosting
 from functions.domain.deadline import DeadlineBudget
 from functions.domain.echo import clip, clip_message
 from functions.domain.endpoint_call import EndpointCaller, ModelBackend
-from functions.domain.errors import InferenceError, InvalidRequestError, JobNotFoundError, RouteNotFoundError
+from functions.domain.errors import InferenceError, JobNotFoundError, RouteNotFoundError
 from functions.domain.infer import AsyncJobs, InferCall, InferUseCase, InProcessBackend
 from functions.domain.last_good import LastGoodCache
 from functions.domain.model_versions import ROUTING_KEY_HEADER, model_versions, resolve_version
@@ -42,10 +40,10 @@ from functions.domain.readiness import EndpointStatusCache, EndpointStatusPort, 
 from functions.handlers.router.binary_bodies import header_length, plain_json_body
 from functions.handlers.router.caller import caller_identity
 from functions.handlers.router.capture import CapturingShipping
+from functions.handlers.router.event_parts import prefers_async, request_body
 from functions.handlers.router.request_metrics import RequestMetrics, TimedInProcess, TimedModelCalls
 from functions.handlers.router.responses import (
     BINARY_TENSOR_EXTENSION,
-    RESPOND_ASYNC,
     error_response,
     internal_error,
     json_response,
@@ -338,32 +336,6 @@ def routes(
         )
 
     return app
-
-
-def prefers_async(prefer: str) -> bool:
-    """RFC 7240: whether the ``Prefer`` header holds ``respond-async`` (among other preferences or not; a
-    preference may carry a value after '=' and parameters after ';', as in ``respond-async; wait=5``)."""
-    return any(token.split(";")[0].split("=")[0].strip().lower() == RESPOND_ASYNC for token in prefer.split(","))
-
-
-def request_body(event: dict[str, Any]) -> bytes:
-    """The body's bytes; a body no client could have sent through API Gateway (a direct invoke's) is a 400."""
-    body = event.get("body")
-    if body is None:
-        return b""
-    if not isinstance(body, str):
-        raise InvalidRequestError(f"the event's body must be a string, got {type(body).__name__}")
-    if event.get("isBase64Encoded"):
-        try:
-            return base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError) as error:
-            raise InvalidRequestError(f"the body is marked base64 but is not base64: {clip(str(error))}") from None
-    try:
-        return body.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise InvalidRequestError(
-            f"the body holds a lone surrogate at character {error.start}: not Unicode text, not UTF-8"
-        ) from None
 
 
 def last_resort(
