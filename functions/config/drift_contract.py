@@ -11,6 +11,10 @@ CAPTURE_PREFIX: Final[str] = "capture/"
 # The drift job's HTML report: reports/drift/model=<model>/date=<YYYY-MM-DD>/report.html in the capture bucket.
 DRIFT_REPORT_PREFIX: Final[str] = "reports/drift/"
 
+# Each model's reference statistics, next to its artifact (<artifact dir>/baseline.json): `python -m ops baseline`
+# writes it, the platform stack ships it to the drift job as a file asset.
+BASELINE_FILE: Final[str] = "baseline.json"
+
 DRIFT_SERVICE: Final[str] = "inference-drift"
 # By model and feature (an input's column, "input[2]"); FeatureDrifted is 1 or 0.
 FEATURE_PSI_METRIC: Final[str] = "FeaturePsi"

@@ -164,6 +164,16 @@ ALARM_SPECS: Final[dict[str, AlarmSpec]] = {
         "sweeper's CostUsd / Requests per {period}, in {periods}): capacity is paid for and barely used, e.g. an "
         "async instance kept up for a trickle of requests. An hour without requests has no datapoint.",
     ),
+    # The drift job (functions/handlers/drift/) publishes MaxFeaturePsi once per model and run; a day without
+    # captures publishes nothing, which is no evidence of drift.
+    "feature_drift": AlarmSpec(
+        "Maximum",
+        "GREATER_THAN_THRESHOLD",
+        "NOT_BREACHING",
+        "Ticket: the inputs {subject} receives drifted from its baseline: the drift job's largest feature PSI "
+        "(MaxFeaturePsi) was above {threshold:g} per {period}, in {periods}. The model may be answering for "
+        "data unlike what it was trained on; the run's report in the capture bucket names the features.",
+    ),
 }
 ALARM_NAMES: Final[tuple[str, ...]] = tuple(ALARM_SPECS)
 # Alarms whose threshold is a fraction: of provisioned concurrency, of invocations, of the timeout, of answers.

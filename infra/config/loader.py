@@ -31,6 +31,7 @@ from functions.config.model_types import ModelsConfig
 from functions.config.models import ENDPOINT_NAME_PATTERN, load_models_config
 from infra.config.callers import read_caller_policy
 from infra.config.costing import read_prices
+from infra.config.drift import read_drift
 from infra.config.endpoints import (
     async_instance_type,
     endpoint_map,
@@ -62,6 +63,7 @@ from infra.config.types import (
     AlarmConfig,
     ApiConfig,
     AsyncStorageConfig,
+    DriftConfig,
     RouterFunctionConfig,
     ServerlessEndpointConfig,
     StageConfig,
@@ -106,6 +108,7 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
         "tags",
         "caller_policy",
         "prices",
+        "drift",
     }
     reader.obj(raw, "(stage)", frozenset(allowed))
 
@@ -214,6 +217,8 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
     async_storage = read_async_storage(reader, reader.field(raw, "async_storage", "(stage)"))
     _check_sweep_interval(reader, async_storage, alarms["async_oldest_open_job_age"])
     subscriptions = read_subscriptions(reader, raw.get("alarm_subscriptions", {}))
+    drift = read_drift(reader, raw.get("drift", {}))
+    _check_drift_alarm(reader, drift, alarms["feature_drift"])
 
     tags_raw = reader.obj(raw.get("tags", {}), "tags")
     tags = {key: reader.string(value, f"tags.{key}") for key, value in tags_raw.items()}
@@ -254,6 +259,7 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
             ),
             "async_endpoint_defaults.instance_type",
         ),
+        drift=drift,
     )
 
 
@@ -308,6 +314,17 @@ def _check_sweep_interval(reader: StageReader, storage: AsyncStorageConfig, alar
             f"{storage.sweep_interval_minutes} min is longer than alarms.async_oldest_open_job_age.period_s "
             f"({alarm.period_s} s): the sweeper reports once per run and the alarm treats a period without data as "
             "breaching, so it would page between runs; sweep at least once per period or lengthen the period",
+        )
+
+
+def _check_drift_alarm(reader: StageReader, drift: DriftConfig, alarm: AlarmConfig) -> None:
+    """The ticket watches the largest feature PSI of a run; a threshold other than the job's would page for a
+    report that names no drifted feature, or stay quiet over one that does."""
+    if alarm.threshold != drift.psi_threshold:
+        raise reader.fail(
+            "alarms.feature_drift.threshold",
+            f"{alarm.threshold:g} differs from drift.psi_threshold {drift.psi_threshold:g}: the ticket and the "
+            "report's drifted features would disagree; set both to the same PSI",
         )
 
 

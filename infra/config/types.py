@@ -224,6 +224,16 @@ class DataPerimeterConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DriftConfig:
+    """The drift job: its EventBridge schedule and what counts as drifted (infra/config/drift.py)."""
+
+    schedule: str  # rate(...) or cron(...)
+    psi_threshold: float  # a feature over it is drifted; also the feature_drift ticket's threshold
+    ks_p_value: float  # a continuous feature whose KS p-value falls below it is drifted
+    window_days: int  # the days before each run the job reads
+
+
+@dataclass(frozen=True, slots=True)
 class StageConfig:
     name: str
     source: str
@@ -249,6 +259,7 @@ class StageConfig:
     prices: RegionPrices  # the region's row of functions/config/prices.json, the stage's "prices" merged over it
     serverless_endpoint_defaults: ServerlessEndpointConfig  # what a serverless endpoint not overridden gets
     async_default_instance_type: str  # async_endpoint_defaults.instance_type
+    drift: DriftConfig
 
     def endpoint_name(self, route_endpoint: str) -> str:
         """The physical SageMaker endpoint name; the router builds the same one from ENDPOINT_NAME_PREFIX."""

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from functions.adapters.onnx_model import NUMPY_DTYPES, OnnxModel
+from functions.config.drift_contract import BASELINE_FILE
 from functions.config.model_types import ModelConfig
 from functions.domain.drift import Baseline, build_baseline
 
@@ -30,7 +31,7 @@ def baseline_path(model: ModelConfig, repo_root: Path = REPO_ROOT) -> Path:
     """``<artifact dir>/baseline.json``: shipped with the model, where the drift job's stack picks it up."""
     if model.artifact is None:
         raise BaselineError(f"model {model.name!r} has no artifact to keep a baseline next to: pass --out")
-    return (repo_root / model.artifact).parent / "baseline.json"
+    return (repo_root / model.artifact).parent / BASELINE_FILE
 
 
 def read_csv(model: ModelConfig, path: Path) -> dict[str, np.ndarray]:

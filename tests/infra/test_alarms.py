@@ -189,6 +189,17 @@ EXPECTED: dict[str, Expected] = {
         0.1,
         frozenset({"service"}),
     ),
+    # The drift job's largest feature PSI of a run, one alarm per capturing model (in the platform stack).
+    "feature_drift": Expected(
+        METRICS_NAMESPACE,
+        "MaxFeaturePsi",
+        "Maximum",
+        "GreaterThanThreshold",
+        "notBreaching",
+        "ticket",
+        0.2,
+        frozenset({"service", "model"}),
+    ),
 }
 
 
@@ -217,7 +228,10 @@ def test_the_expectations_cover_every_alarm() -> None:
 def expected_count(alarm_name: str) -> int:
     """One alarm per stage, or one per model (in its stack, or in the platform for an in-Lambda model)."""
     per_model = alarm_name in EXPECTED and "model" in EXPECTED[alarm_name].dimensions
-    return len(load_models_config().models) if per_model else 1
+    models = load_models_config().models
+    if alarm_name == "feature_drift":
+        return sum(1 for model in models if model.capture is not None)
+    return len(models) if per_model else 1
 
 
 def alarms_for(synth: Synthesized, alarm_name: str) -> list[dict[str, Any]]:
