@@ -2,10 +2,12 @@
 
 The serving container (serving/server.py) loads ``model.onnx`` and checks it against
 ``signature.json``: the part of the model's config entry a container needs (name, version, platform, inputs,
-outputs; :func:`functions.config.models.serving_signature`). The router's own settings (route, limits,
-resilience) stay out, and batching reaches the container as ``CfnModel`` environment instead. The archive is
-byte-for-byte reproducible (fixed mtimes, owners and order), so the CDK asset hash, and with it the
-``CfnModel``, only changes when the model file or its signature does.
+outputs; :func:`functions.config.models.serving_signature`). Each version of a model is packed on its own: its
+artifact (the model's when it names none) and the model's signature with its own ``version``, which the
+container answers as ``model_version``, so a version that shares the model's file still names itself. The
+router's own settings (route, limits, resilience) stay out, and batching reaches the container as ``CfnModel``
+environment instead. The archive is byte-for-byte reproducible (fixed mtimes, owners and order), so the CDK
+asset hash, and with it the ``CfnModel``, only changes when the model file or its signature does.
 
 The archive is this repo's serving contract. An image given as ``{"dlc": ...}`` in the stage config does not
 read it, so such a model must bring its own ``model_data_url`` (infra/config/endpoints.py checks that).
@@ -69,24 +71,30 @@ def package_model(
     models: ModelsConfig,
     model: ModelConfig,
     *,
+    version: str | None = None,
     repo_root: Path = REPO_ROOT,
     output_dir: Path = DEFAULT_OUTPUT_DIR,
 ) -> Path:
-    """Write ``<output_dir>/<model>-<digest>.tar.gz`` holding the artifact and its signature; return its path."""
-    if model.artifact is None:
-        raise ModelPackageError(f"{models.source}: model {model.name!r} has no artifact to package")
-    artifact = (repo_root / model.artifact).resolve()
+    """Write ``<output_dir>/<model>[-v<version>]-<digest>.tar.gz`` holding the artifact of ``version`` (default:
+    the primary) and the model's signature naming that version; return its path."""
+    entry = model.versions[0] if version is None else model.version_by_name.get(version)
+    if entry is None:
+        known = ", ".join(repr(name) for name in model.version_by_name)
+        raise ModelPackageError(f"{models.source}: model {model.name!r} has no version {version!r} ({known})")
+    what = f"model {model.name!r}" if entry.version == model.version else f"model {model.name!r} version {version!r}"
+    if entry.artifact is None:
+        raise ModelPackageError(f"{models.source}: {what} has no artifact to package")
+    artifact = (repo_root / entry.artifact).resolve()
     if artifact.suffix != ".onnx":
-        raise ModelPackageError(
-            f"{models.source}: model {model.name!r}: artifact {model.artifact} is not an .onnx file"
-        )
+        raise ModelPackageError(f"{models.source}: {what}: artifact {entry.artifact} is not an .onnx file")
     try:
         weights = artifact.read_bytes()
     except OSError as error:
         raise ModelPackageError(
-            f"{models.source}: model {model.name!r}: artifact {model.artifact} cannot be read: {error.strerror}"
+            f"{models.source}: {what}: artifact {entry.artifact} cannot be read: {error.strerror}"
         ) from error
-    signature = json.dumps(serving_signature(raw_model_entry(models, model)), indent=2, sort_keys=True).encode()
+    fields = {**serving_signature(raw_model_entry(models, model)), "version": entry.version}
+    signature = json.dumps(fields, indent=2, sort_keys=True).encode()
 
     tar_bytes = io.BytesIO()
     with tarfile.open(fileobj=tar_bytes, mode="w", format=tarfile.PAX_FORMAT) as archive:
@@ -99,7 +107,8 @@ def package_model(
 
     digest = hashlib.sha256(payload).hexdigest()[:16]
     output_dir.mkdir(parents=True, exist_ok=True)
-    target = output_dir / f"{model.name}-{digest}.tar.gz"
+    stem = model.name if entry.version == model.version else f"{model.name}-v{entry.version}"
+    target = output_dir / f"{stem}-{digest}.tar.gz"
     if not target.exists():
         # Write then rename, so parallel synths (pytest-xdist) never read half a file.
         partial = output_dir / f".{target.name}.{os.getpid()}.partial"
@@ -125,7 +134,8 @@ def stage_model_layer(models: Sequence[ModelConfig], staging: Path, repo_root: P
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m infra.model_package iris [--output-dir DIR]``: write the model.tar.gz SageMaker unpacks."""
+    """``python -m infra.model_package iris [--version V] [--output-dir DIR]``: write the model.tar.gz SageMaker
+    unpacks for the model's version V (default: its primary version)."""
     import argparse
 
     from functions.config.config_reader import ConfigError
@@ -133,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m infra.model_package", description=main.__doc__)
     parser.add_argument("model", help="a model name from the model config")
+    parser.add_argument("--version", default=None, help="one of the model's versions (default: its primary)")
     parser.add_argument("--config", default=None, help="model config file (default functions/models.json)")
     parser.add_argument("--output-dir", type=Path, default=Path("build/models"), help="default: build/models")
     args = parser.parse_args(argv)
@@ -144,10 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     if model is None:
         parser.exit(2, f"model_package: no model {args.model!r} in {models.source}\n")
     try:
-        archive = package_model(models, model, output_dir=args.output_dir)
+        archive = package_model(models, model, version=args.version, output_dir=args.output_dir)
     except ModelPackageError as error:
         parser.exit(2, f"model_package: {error}\n")
-    print(f"{archive} ({archive.stat().st_size} bytes): {MODEL_FILE} + {SIGNATURE_FILE} for model {model.name!r}")
+    version = args.version or model.version
+    print(
+        f"{archive} ({archive.stat().st_size} bytes): {MODEL_FILE} + {SIGNATURE_FILE} "
+        f"for model {model.name!r} version {version!r}"
+    )
     return 0
 
 

@@ -121,9 +121,10 @@ def prerequisites(stage: StageConfig, models: ModelsConfig) -> list[str]:
         if deploy.image == IMAGE_ASSET:
             variants.add("cpu")
         model = models.model(name)
-        endpoint = model.route.async_endpoint if model is not None else None
-        if endpoint in stage.async_endpoints and deploy.async_image == IMAGE_ASSET:
-            variants.add(image_variant(stage.async_endpoints[endpoint].instance_type))
+        for entry in model.versions if model is not None else ():
+            endpoint = entry.route.async_endpoint
+            if endpoint in stage.async_endpoints and deploy.async_image == IMAGE_ASSET:
+                variants.add(image_variant(stage.async_endpoints[endpoint].instance_type))
     lines: list[str] = []
     if variants:
         built = ", ".join(DOCKERFILES[v] for v in sorted(variants))

@@ -71,12 +71,12 @@ class CrashingService:
         self.inner = inner
         self._poller = poller
 
-    def settle(self, outcome: AsyncOutcome, *, seen: Any = None) -> Settlement:
+    def settle(self, outcome: AsyncOutcome, *, seen: Any = None, violated: Any = None) -> Settlement:
         if self._poller.crash_fault().crashes_on(outcome.job_id):
             self._poller.count_crash()
             logger.info("result poller: injected crash settling job %s", outcome.job_id)
             raise InjectedCrashError(f"injected crash while settling job {outcome.job_id}")
-        settlement: Settlement = self.inner.settle(outcome, seen=seen)
+        settlement: Settlement = self.inner.settle(outcome, seen=seen, violated=violated)
         return settlement
 
     def __getattr__(self, name: str) -> Any:

@@ -7,15 +7,17 @@ S3, DynamoDB and the async endpoint, with Idempotency-Key handling on the idempo
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from functions.adapters.dynamodb_jobs import DynamoDBJobStore
 from functions.adapters.s3_objects import S3ObjectStore
 from functions.adapters.sagemaker import SageMakerBackend
 from functions.config.async_settings import AsyncSettings, AsyncSettingsError
+from functions.config.models import load_models_config
 from functions.domain.async_jobs import (
     AsyncEndpoint,
     AsyncJobService,
@@ -25,6 +27,7 @@ from functions.domain.async_jobs import (
     SubmitEvents,
 )
 from functions.domain.outcomes import JobReceipt
+from functions.domain.result_contract import ResultContracts
 
 if TYPE_CHECKING:
     from functions.adapters.idempotency import IdempotentSubmitter
@@ -55,11 +58,13 @@ def build_async_service(
 
 
 def async_service_from_env(function: str) -> AsyncJobService:
-    """The service for a function that exists only for the async path (results, sweeper): settings required."""
+    """The service for a function that exists only for the async path (results, sweeper): settings required.
+    Both settle jobs, so both check results against the output contracts of the models config."""
     settings = AsyncSettings.from_env()
     if settings is None:
         raise AsyncSettingsError(f"the {function} needs ASYNC_BUCKET and JOB_TABLE")
-    return build_async_service(settings)
+    contracts = ResultContracts(load_models_config(os.environ.get("MODELS_CONFIG_PATH") or None))
+    return replace(build_async_service(settings), contracts=contracts)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ from functions.domain.job_records import (
     Job,
     Settlement,
 )
+from functions.domain.output_contract import OutputContractError
+from functions.domain.result_contract import ResultContracts
 from functions.domain.validation import InferRequest
 
 logger = logging.getLogger(__name__)
@@ -132,6 +134,8 @@ class AsyncJobService:
     policy: AsyncPolicy
     endpoint_name_prefix: str = ""
     events: SubmitEvents = field(default_factory=LoggedSubmitEvents)
+    # The output contracts a result must keep for its job to succeed; None: results are not checked.
+    contracts: ResultContracts | None = None
 
     def submit(
         self,
@@ -206,14 +210,22 @@ class AsyncJobService:
             return JobView(job, result=_json_or_text(self.objects.read(job.output_location)))
         return JobView(job, result_url=self.objects.presign(job.output_location, self.policy.result_url_expiry_s))
 
-    def settle(self, outcome: AsyncOutcome, *, seen: Callable[[Job], None] | None = None) -> Settlement:
+    def settle(
+        self,
+        outcome: AsyncOutcome,
+        *,
+        seen: Callable[[Job], None] | None = None,
+        violated: Callable[[str, str], None] | None = None,
+    ) -> Settlement:
         """Move the job to its terminal state if the notification names the locations recorded at submit.
 
         A notification whose locations differ settles nothing (:attr:`Settlement.MISMATCHED`), so the real one
         still can; one for a job already settled is a duplicate. A job still "submitting" is checked against
         its accepted marker; without one its locations are not known yet and the notification is retried.
         ``seen`` is told the job as the table holds it, before anything is decided (the result handler logs
-        under its correlation id).
+        under its correlation id). A success whose result breaks the model's output contract settles the job
+        as failed with the breach as its error (:attr:`Settlement.REFUSED`), and ``violated`` is told the model
+        and the check.
         """
         job = self.jobs.get(outcome.job_id)
         if job is None:
@@ -228,6 +240,14 @@ class AsyncJobService:
         if not outcome.matches(recorded):
             return Settlement.MISMATCHED
         if outcome.succeeded:
+            assert recorded.output_location is not None  # a success matches only the recorded output location
+            breach = self._breach(job, recorded.output_location)
+            if breach is not None:
+                if not self.jobs.settle(job.job_id, FAILED, output_location=None, error=str(breach)):
+                    return Settlement.DUPLICATE
+                if violated is not None:
+                    violated(job.model, str(breach.check))
+                return Settlement.REFUSED
             settled = self.jobs.settle(job.job_id, SUCCEEDED, output_location=recorded.output_location, error=None)
         else:
             settled = self.jobs.settle(job.job_id, FAILED, output_location=None, error=self._failure_reason(outcome))
@@ -259,6 +279,9 @@ class AsyncJobService:
                 return self._settled("submit-interrupted", job, FAILED, error=reason)
             job, adopted = accepted, True
         if job.output_location and self.objects.size(job.output_location) is not None:
+            breach = self._breach(job, job.output_location)
+            if breach is not None:
+                return self._settled("failed", job, FAILED, error=str(breach))
             return self._settled("succeeded", job, SUCCEEDED, output_location=job.output_location)
         if job.failure_location and self.objects.size(job.failure_location) is not None:
             reason = _reason_text(self.objects.read(job.failure_location)) or (
@@ -277,6 +300,9 @@ class AsyncJobService:
     ) -> str | None:
         settled = self.jobs.settle(job.job_id, status, output_location=output_location, error=error)
         return outcome if settled else None
+
+    def _breach(self, job: Job, output_location: str) -> OutputContractError | None:
+        return None if self.contracts is None else self.contracts.breach(job.model, output_location, self.objects)
 
     def _cleanup(self, job_id: str, what: str, action: Callable[[], None]) -> None:
         """Best effort, so the error that made the submit fail is the one the caller sees."""

@@ -78,6 +78,7 @@ class Settlement(StrEnum):
     SETTLED = "settled"
     DUPLICATE = "duplicate"  # the job had already settled: the conditional write refused it
     MISMATCHED = "mismatched"  # its locations are not the job's: ignored, the job stays open for the real one
+    REFUSED = "refused"  # a success whose result broke the model's output contract: the job failed
 
 
 class NotificationError(ValueError):

@@ -8,7 +8,7 @@ from functions.config.limits import (
     SERVERLESS_MAX_CONCURRENCY,
     SERVERLESS_MEMORY_SIZES_MB,
 )
-from functions.config.model_types import ModelsConfig
+from functions.config.model_types import ModelConfig, ModelsConfig, VersionConfig
 from infra.config.endpoint_deployment import read_endpoint_deployment
 from infra.config.formats import (
     ECR_IMAGE_PATTERN,
@@ -169,6 +169,29 @@ def read_dlc_image(reader: StageReader, value: dict[str, Any], path: str, *, reg
     return reader.string(uri, f"{path}.dlc", ECR_IMAGE_PATTERN, "an ECR image URI")
 
 
+def sagemaker_versions(model: ModelConfig) -> tuple[VersionConfig, ...]:
+    """The model's versions that run on SageMaker endpoints (a shadow's too: the shadow worker invokes it)."""
+    return tuple(entry for entry in model.versions if entry.route.serverless_endpoint or entry.route.async_endpoint)
+
+
+def declared_endpoints(models: ModelsConfig) -> tuple[dict[str, str], dict[str, str]]:
+    """Every version's serverless and async endpoint names, each mapped to its model's name."""
+    serverless: dict[str, str] = {}
+    async_endpoints: dict[str, str] = {}
+    for model in models.models:
+        for entry in model.versions:
+            if entry.route.serverless_endpoint:
+                serverless[entry.route.serverless_endpoint] = model.name
+            if entry.route.async_endpoint:
+                async_endpoints[entry.route.async_endpoint] = model.name
+    return serverless, async_endpoints
+
+
+def deployed_models(models: ModelsConfig) -> dict[str, str]:
+    """The models with a version on a SageMaker endpoint (each gets a model stack), by name."""
+    return {model.name: model.name for model in models.models if sagemaker_versions(model)}
+
+
 def async_instance_type(models: ModelsConfig, async_endpoints: dict[str, AsyncEndpointConfig], name: str) -> str:
     model = models.model(name)
     endpoint = model.route.async_endpoint if model is not None else None
@@ -176,10 +199,27 @@ def async_instance_type(models: ModelsConfig, async_endpoints: dict[str, AsyncEn
 
 
 def read_model_deploy(
-    reader: StageReader, raw_value: Any, path: str, *, region: str, serverless_type: str, async_type: str
+    reader: StageReader,
+    raw_value: Any,
+    path: str,
+    *,
+    region: str,
+    serverless_type: str,
+    async_type: str,
+    versions: tuple[str, ...] = (),
 ) -> ModelDeployConfig:
+    """``versions``: the model's versions on SageMaker endpoints (each packed with its own signature)."""
     raw = reader.obj(raw_value, path, frozenset({"image", "async_image", "model_data_url"}))
     data_url = raw.get("model_data_url")
+    if data_url is not None and len(versions) > 1:
+        # The container answers model_version from its artifact's signature.json: one artifact for all the
+        # model's endpoints would have every version answer as the same one.
+        raise reader.fail(
+            f"{path}.model_data_url",
+            f"is one artifact for the model, but versions {', '.join(versions)} each run on their own endpoint "
+            "and must each answer their own model_version: leave model_data_url out so each version is packed "
+            "from its artifact",
+        )
     raw_image = reader.field(raw, "image", path)
     raw_async_image = raw.get("async_image", raw_image)
     # Both containers get the same ModelDataUrl, and the packed model.tar.gz (model.onnx + signature.json,

@@ -34,10 +34,13 @@ from infra.config.costing import read_prices
 from infra.config.drift import read_drift
 from infra.config.endpoints import (
     async_instance_type,
+    declared_endpoints,
+    deployed_models,
     endpoint_map,
     read_async_endpoint,
     read_model_deploy,
     read_serverless_endpoint,
+    sagemaker_versions,
 )
 from infra.config.formats import (
     ACCOUNT_PATTERN,
@@ -130,10 +133,7 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
     api = read_api(reader, reader.field(raw, "api", "(stage)"))
     _check_deadlines(reader, router, api)
 
-    serverless_declared = {
-        model.route.serverless_endpoint: model.name for model in models.models if model.route.serverless_endpoint
-    }
-    async_declared = {model.route.async_endpoint: model.name for model in models.models if model.route.async_endpoint}
+    serverless_declared, async_declared = declared_endpoints(models)
     for route_endpoint in (*serverless_declared, *async_declared):
         physical = f"{prefix}{route_endpoint}"
         if not ENDPOINT_NAME_PATTERN.match(physical):
@@ -183,11 +183,6 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
     }
 
     _check_body_limits(models)
-    deployed_models = {
-        model.name: model.name
-        for model in models.models
-        if model.route.serverless_endpoint is not None or model.route.async_endpoint is not None
-    }
     model_deploys = {
         name: read_model_deploy(
             reader,
@@ -196,13 +191,14 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
             region=region,
             serverless_type=SERVERLESS_CPU_INSTANCE_TYPE,
             async_type=async_instance_type(models, async_endpoints, name),
+            versions=tuple(entry.version for entry in sagemaker_versions(models.by_name[name])),
         )
         for name, merged in endpoint_map(
             reader,
             raw,
             key="models",
             defaults_key="model_defaults",
-            declared=deployed_models,
+            declared=deployed_models(models),
             unknown_message=f"no model named {{name!r}} in {models.source} deploys to a SageMaker endpoint",
         ).items()
     }

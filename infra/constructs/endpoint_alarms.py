@@ -1,4 +1,5 @@
-"""EndpointAlarms: one model's on-call alarms, on its serverless and async endpoints, in its own stack.
+"""EndpointAlarms: one model's on-call alarms, on the serverless and async endpoints of each of its versions, in
+its own stack.
 
 They notify the platform's page and ticket topics, known here by ARN only (read from the platform's SSM
 parameters), so that adding or removing a model changes no other stack.
@@ -6,7 +7,7 @@ parameters), so that adding or removing a model changes no other stack.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -39,6 +40,18 @@ def _sagemaker_metric(
     )
 
 
+def _spillover_share(endpoint: str) -> Callable[[str, Duration], cloudwatch.IMetric]:
+    """The share of a serverless endpoint's invocations that ran outside its provisioned concurrency."""
+    spillover = _sagemaker_metric("ServerlessProvisionedConcurrencySpilloverInvocations", endpoint, variant=True)
+    provisioned = _sagemaker_metric("ServerlessProvisionedConcurrencyInvocations", endpoint, variant=True)
+    return lambda statistic, period: cloudwatch.MathExpression(
+        expression="spillover / (provisioned + spillover)",
+        using_metrics={"spillover": spillover(statistic, period), "provisioned": provisioned(statistic, period)},
+        period=period,
+        label="share of invocations outside provisioned concurrency",
+    )
+
+
 def _opened(endpoint: str) -> Callable[[str, Duration], cloudwatch.IMetric]:
     """The router's BreakerTransitions into "open" for one endpoint (Powertools adds the service dimension)."""
     return lambda statistic, period: cloudwatch.Metric(
@@ -54,9 +67,9 @@ class EndpointAlarms(Construct):
     """Props (keyword-only):
         alarms / runbook_base_url: as for RouterAlarms.
         topic_arn: the ARN of the platform's alarm topic of a name ("page", "ticket").
-        serverless_endpoint: the serverless endpoint's name, or None.
-        serverless_provisioned: whether it has provisioned concurrency (its PC alarms exist only then).
-        async_endpoint: the async endpoint's name, or None.
+        serverless_endpoints: each serverless endpoint's name and whether it has provisioned concurrency (its PC
+            alarms exist only then): one per version that has one.
+        async_endpoints: the async endpoints' names, one per version that has one.
 
     Attributes: ``alarms`` (alarm name -> list of alarms), ``on_call`` (for the model's SLO pages).
     """
@@ -69,9 +82,8 @@ class EndpointAlarms(Construct):
         alarms: Mapping[str, AlarmConfig],
         runbook_base_url: str,
         topic_arn: Callable[[str], str],
-        serverless_endpoint: str | None,
-        serverless_provisioned: bool,
-        async_endpoint: str | None,
+        serverless_endpoints: Sequence[tuple[str, bool]],
+        async_endpoints: Sequence[str],
     ) -> None:
         super().__init__(scope, construct_id)
         topics: dict[str, sns.ITopic] = {}
@@ -84,7 +96,7 @@ class EndpointAlarms(Construct):
         on_call = OnCallAlarms(configs=alarms, runbook_base_url=runbook_base_url, topic=topic)
         self.on_call = on_call
         self.alarms = on_call.alarms
-        if serverless_endpoint is not None:
+        for serverless_endpoint, serverless_provisioned in serverless_endpoints:
             subject = f"serverless endpoint {serverless_endpoint}"
             if serverless_provisioned:
                 on_call.add(
@@ -94,26 +106,8 @@ class EndpointAlarms(Construct):
                     subject,
                     _sagemaker_metric("ServerlessProvisionedConcurrencyUtilization", serverless_endpoint, variant=True),
                 )
-                spillover = _sagemaker_metric(
-                    "ServerlessProvisionedConcurrencySpilloverInvocations", serverless_endpoint, variant=True
-                )
-                provisioned = _sagemaker_metric(
-                    "ServerlessProvisionedConcurrencyInvocations", serverless_endpoint, variant=True
-                )
                 on_call.add(
-                    self,
-                    "serverless_pc_spillover",
-                    serverless_endpoint,
-                    subject,
-                    lambda statistic, period: cloudwatch.MathExpression(
-                        expression="spillover / (provisioned + spillover)",
-                        using_metrics={
-                            "spillover": spillover(statistic, period),
-                            "provisioned": provisioned(statistic, period),
-                        },
-                        period=period,
-                        label="share of invocations outside provisioned concurrency",
-                    ),
+                    self, "serverless_pc_spillover", serverless_endpoint, subject, _spillover_share(serverless_endpoint)
                 )
             on_call.add(
                 self,
@@ -129,7 +123,7 @@ class EndpointAlarms(Construct):
                 f"endpoint {serverless_endpoint}",
                 _opened(serverless_endpoint),
             )
-        if async_endpoint is not None:
+        for async_endpoint in async_endpoints:
             subject = f"async endpoint {async_endpoint}"
             on_call.add(
                 self,

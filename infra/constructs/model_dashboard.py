@@ -6,6 +6,7 @@ changes; the widgets come from :mod:`infra.constructs.dashboards`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 import cdk_monitoring_constructs as monitoring
@@ -46,8 +47,9 @@ SHADOW_LATENCY_STATISTIC: Final[str] = "p99"
 class ModelDashboard(Construct):
     """Props (keyword-only):
     stage: the stage name; model: the model name (both name the dashboard).
-    serverless_endpoint / async_endpoint: the model's endpoint names, or None.
-    serverless_provisioned: whether the serverless endpoint has provisioned concurrency (its widgets then).
+    serverless_endpoints: each serverless endpoint's name (one per version that has one) and whether it has
+        provisioned concurrency (its widgets then).
+    async_endpoints: the async endpoints' names, one per version that has one.
     shadow_version: the model's shadow version (its agreement, errors and latency), or None.
     """
 
@@ -58,18 +60,17 @@ class ModelDashboard(Construct):
         *,
         stage: str,
         model: str,
-        serverless_endpoint: str | None,
-        serverless_provisioned: bool,
-        async_endpoint: str | None,
+        serverless_endpoints: Sequence[tuple[str, bool]],
+        async_endpoints: Sequence[str],
         shadow_version: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         name = dashboard_name(stage, model)
         monitoring = facade(self, name)
         monitoring.add_large_header(f"Model {model} ({stage})")
-        endpoints = [endpoint for endpoint in (serverless_endpoint, async_endpoint) if endpoint]
+        endpoints = [*(endpoint for endpoint, _ in serverless_endpoints), *async_endpoints]
         routes = [
-            route for route, endpoint in (("serverless", serverless_endpoint), ("async", async_endpoint)) if endpoint
+            route for route, present in (("serverless", serverless_endpoints), ("async", async_endpoints)) if present
         ]
         monitoring.monitor_custom(
             alarm_friendly_name=f"{model}-router",
@@ -81,15 +82,15 @@ class ModelDashboard(Construct):
             human_readable_name=f"Cost of {model}: its requests and its async instance time",
             metric_groups=[cost_group(model)],
         )
-        if serverless_endpoint is not None:
+        for index, (serverless_endpoint, serverless_provisioned) in enumerate(serverless_endpoints):
             monitoring.monitor_custom(
-                alarm_friendly_name=f"{model}-serverless",
+                alarm_friendly_name=f"{model}-serverless{_nth(index)}",
                 human_readable_name=f"Serverless endpoint {serverless_endpoint}",
                 metric_groups=serverless_groups(serverless_endpoint, provisioned=serverless_provisioned),
             )
-        if async_endpoint is not None:
+        for index, async_endpoint in enumerate(async_endpoints):
             monitoring.monitor_custom(
-                alarm_friendly_name=f"{model}-async",
+                alarm_friendly_name=f"{model}-async{_nth(index)}",
                 human_readable_name=f"Async endpoint {async_endpoint}",
                 metric_groups=async_groups(async_endpoint),
             )

@@ -20,8 +20,9 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from functions.config.model_types import ModelConfig, ModelsConfig
+from infra.config.endpoints import sagemaker_versions
 from infra.config.instances import ImageVariant, image_variant
-from infra.config.types import IMAGE_ASSET, StageConfig
+from infra.config.types import IMAGE_ASSET, ModelDeployConfig, StageConfig
 from infra.constructs.async_storage_ref import AsyncStorageRef
 from infra.constructs.endpoint_alarms import EndpointAlarms
 from infra.constructs.model_dashboard import ModelDashboard
@@ -42,12 +43,15 @@ SERVING_DOCKERFILES: Final[dict[ImageVariant, str]] = {
 
 class ModelStack(Stack):
     """Props (keyword-only):
-        models: the model and route config (for packaging the model's artifact with its signature).
-        model: this stack's model; it must have a SageMaker route and an entry in the stage's models.
+        models: the model and route config (for packaging each version's artifact with its signature).
+        model: this stack's model; some version of it must run on SageMaker and it needs an entry in the stage's
+            models.
         stage: the checked stage config.
         model_package_dir: where model.tar.gz archives are written before CDK stages them as assets.
 
-    Attributes: ``endpoint`` (ModelEndpoint), ``alarms`` (EndpointAlarms), ``slo`` (the model's SLOs and pages).
+    Attributes: ``endpoints`` (version -> its ModelEndpoint, for every version on SageMaker), ``endpoint`` (the
+    first of them: the primary's when it runs on SageMaker), ``alarms`` (EndpointAlarms), ``slo`` (the model's
+    SLOs and pages).
     """
 
     def __init__(
@@ -68,18 +72,89 @@ class ModelStack(Stack):
         tag_stage(self, stage)
         self._images: dict[ImageVariant, ecr_assets.DockerImageAsset] = {}
         platform = PlatformValues(self, stage.name)
-        serverless_name = model.route.serverless_endpoint
-        async_name = model.route.async_endpoint
-        async_sizing = stage.async_endpoints[async_name] if async_name else None
+        # One ModelEndpoint per version on SageMaker, a shadow's included (the shadow worker invokes it). The
+        # primary keeps the construct ids a model without versions has, so adding a version leaves its
+        # resources as they are.
+        self.endpoints: dict[str, ModelEndpoint] = {}
+        for entry in sagemaker_versions(model):
+            suffix = "" if entry.version == model.version else f"V{pascal(entry.version)}"
+            self.endpoints[entry.version] = self._version_endpoint(
+                f"{pascal(model.name)}{suffix}",
+                models=models,
+                model=model,
+                served=model.for_version(entry),
+                stage=stage,
+                deploy=deploy,
+                platform=platform,
+                model_package_dir=model_package_dir,
+            )
+        self.endpoint = next(iter(self.endpoints.values()))
+        serverless_endpoints: list[tuple[str, bool]] = []
+        async_endpoints: list[str] = []
+        for version, endpoint in self.endpoints.items():
+            route = model.version_by_name[version].route
+            if endpoint.serverless_endpoint_name is not None and route.serverless_endpoint is not None:
+                sizing = stage.serverless_endpoints[route.serverless_endpoint]
+                serverless_endpoints.append((endpoint.serverless_endpoint_name, sizing.provisioned_concurrency > 0))
+            if endpoint.async_endpoint_name is not None:
+                async_endpoints.append(endpoint.async_endpoint_name)
+        self.alarms = EndpointAlarms(
+            self,
+            "Alarms",
+            alarms=stage.alarms,
+            runbook_base_url=stage.runbook_base_url,
+            topic_arn=platform.alarm_topic_arn,
+            serverless_endpoints=serverless_endpoints,
+            async_endpoints=async_endpoints,
+        )
+        self.slo = ModelSlo(
+            self,
+            "Slo",
+            model=model.name,
+            targets=stage.slo.models[model.name],
+            slo=stage.slo,
+            slo_name_prefix=slo_name_prefix(stage.name),
+            on_call=self.alarms.on_call,
+        )
+        ModelDashboard(
+            self,
+            f"{pascal(model.name)}Dashboard",
+            stage=stage.name,
+            model=model.name,
+            serverless_endpoints=serverless_endpoints,
+            async_endpoints=async_endpoints,
+            shadow_version=model.shadows[0].version if model.shadows else None,
+        )
+        for endpoint_name in (*(name for name, _ in serverless_endpoints), *async_endpoints):
+            CfnOutput(
+                self, f"Endpoint{pascal(endpoint_name)}", value=endpoint_name, description="SageMaker endpoint name"
+            )
 
+    def _version_endpoint(
+        self,
+        construct_prefix: str,
+        *,
+        models: ModelsConfig,
+        model: ModelConfig,
+        served: ModelConfig,
+        stage: StageConfig,
+        deploy: ModelDeployConfig,
+        platform: PlatformValues,
+        model_package_dir: Path,
+    ) -> ModelEndpoint:
+        """The endpoints of one version (``served``: the model as that version serves it), with its own package:
+        its artifact and a signature naming the version, which its container answers as ``model_version``."""
+        serverless_name = served.route.serverless_endpoint
+        async_name = served.route.async_endpoint
+        async_sizing = stage.async_endpoints[async_name] if async_name else None
         asset: s3_assets.Asset | None = None
         if deploy.model_data_url is None:
-            archive = package_model(models, model, output_dir=model_package_dir)
-            asset = s3_assets.Asset(self, f"{pascal(model.name)}ModelData", path=str(archive))
-        self.endpoint = ModelEndpoint(
+            archive = package_model(models, model, version=served.version, output_dir=model_package_dir)
+            asset = s3_assets.Asset(self, f"{construct_prefix}ModelData", path=str(archive))
+        return ModelEndpoint(
             self,
-            f"{pascal(model.name)}Endpoint",
-            model=model,
+            f"{construct_prefix}Endpoint",
+            model=served,
             endpoint_name_prefix=stage.endpoint_name_prefix,
             serverless_role_path=sagemaker_role_path(stage.name, "serverless"),
             async_role_path=sagemaker_role_path(stage.name, "async"),
@@ -104,43 +179,6 @@ class ModelStack(Stack):
             else None,
             ticket_topic_arn=platform.alarm_topic_arn("ticket"),
         )
-        serverless_provisioned = bool(
-            serverless_name and stage.serverless_endpoints[serverless_name].provisioned_concurrency > 0
-        )
-        self.alarms = EndpointAlarms(
-            self,
-            "Alarms",
-            alarms=stage.alarms,
-            runbook_base_url=stage.runbook_base_url,
-            topic_arn=platform.alarm_topic_arn,
-            serverless_endpoint=self.endpoint.serverless_endpoint_name,
-            serverless_provisioned=serverless_provisioned,
-            async_endpoint=self.endpoint.async_endpoint_name,
-        )
-        self.slo = ModelSlo(
-            self,
-            "Slo",
-            model=model.name,
-            targets=stage.slo.models[model.name],
-            slo=stage.slo,
-            slo_name_prefix=slo_name_prefix(stage.name),
-            on_call=self.alarms.on_call,
-        )
-        ModelDashboard(
-            self,
-            f"{pascal(model.name)}Dashboard",
-            stage=stage.name,
-            model=model.name,
-            serverless_endpoint=self.endpoint.serverless_endpoint_name,
-            serverless_provisioned=serverless_provisioned,
-            async_endpoint=self.endpoint.async_endpoint_name,
-            shadow_version=model.shadows[0].version if model.shadows else None,
-        )
-        for endpoint_name in (self.endpoint.serverless_endpoint_name, self.endpoint.async_endpoint_name):
-            if endpoint_name:
-                CfnOutput(
-                    self, f"Endpoint{pascal(endpoint_name)}", value=endpoint_name, description="SageMaker endpoint name"
-                )
 
     def _serving_image(self, variant: ImageVariant) -> ecr_assets.DockerImageAsset:
         """The repo's serving image, one asset per variant (the model comes from S3).

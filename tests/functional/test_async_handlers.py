@@ -200,7 +200,7 @@ def test_a_notification_giving_job_b_the_output_of_job_a_settles_nothing_and_the
     a_output, b_output = (f"s3://{bucket}/output/dev-iris-async/{name}.out" for name in ("a-uuid", "b-uuid"))
     store = queued_job(world, job_a, locations_of={"responseParameters": {"outputLocation": a_output}})
     queued_job(world, job_b, locations_of={"responseParameters": {"outputLocation": b_output}})
-    put(world, a_output, b'{"model_name": "iris", "outputs": ["A"]}')
+    put(world, a_output, b'{"model_name": "iris", "id": "A", "outputs": []}')
     succeeded = sample("results/sqs_inference_succeeded", bucket)
 
     assert results(forged(succeeded, job_b, responseParameters={"outputLocation": a_output}), LocalLambdaContext()) == {
@@ -214,7 +214,7 @@ def test_a_notification_giving_job_b_the_output_of_job_a_settles_nothing_and_the
     assert warning.getMessage() == "notification ignored: its locations are not the ones recorded for the job"
     assert (warning.job_id, warning.output_location) == (job_b, a_output)  # type: ignore[attr-defined]
 
-    put(world, b_output, b'{"model_name": "iris", "outputs": ["B"]}')
+    put(world, b_output, b'{"model_name": "iris", "id": "B", "outputs": []}')
     assert results(forged(succeeded, job_b, responseParameters={"outputLocation": b_output}), LocalLambdaContext()) == {
         "batchItemFailures": []
     }

@@ -290,9 +290,7 @@ def synth_model_dashboard(**props: Any) -> Dashboard:
 
 
 def test_a_model_with_an_async_endpoint_shows_its_backlog_oldest_request_and_failures() -> None:
-    dashboard = synth_model_dashboard(
-        serverless_endpoint=None, serverless_provisioned=False, async_endpoint="prod-fraud-async"
-    )
+    dashboard = synth_model_dashboard(serverless_endpoints=[], async_endpoints=["prod-fraud-async"])
     assert dashboard.name == "InferenceRouter-prod-fraud_v2"
     by_endpoint = {"EndpointName": "prod-fraud-async"}
     # The queue belongs to the endpoint: these carry no VariantName.

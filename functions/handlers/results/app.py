@@ -4,7 +4,9 @@ Batches come with ``ReportBatchItemFailures``: a record that fails is reported a
 the queue's visibility timeout; after ``maxReceiveCount`` receives SQS moves it to the dead-letter queue.
 A duplicate notification settles nothing (the job table's conditional write refuses it) and succeeds. So does
 one whose locations are not the job's (a forgery, or a bug): counted (``MismatchedNotifications``) and logged
-with its values clipped, and the job stays open for the real notification.
+with its values clipped, and the job stays open for the real notification. A result that breaks its model's
+output contract fails its job with the breach as the job's error (functions/domain/result_contract.py): counted
+(``JobsFailed``, and ``OutputContractViolations`` by service, model and check in an EMF line of its own).
 """
 
 from __future__ import annotations
@@ -13,10 +15,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from functions.config.telemetry import METRICS_NAMESPACE, MISMATCHED_NOTIFICATIONS_METRIC, RESULTS_SERVICE
+from functions.config.telemetry import (
+    CHECK_DIMENSION,
+    METRICS_NAMESPACE,
+    MISMATCHED_NOTIFICATIONS_METRIC,
+    MODEL_DIMENSION,
+    OUTPUT_CONTRACT_VIOLATIONS_METRIC,
+    RESULTS_SERVICE,
+    SERVICE_DIMENSION,
+)
 from functions.domain.job_records import Settlement, parse_notification
 
 if TYPE_CHECKING:
@@ -33,7 +43,23 @@ LOGGED_VALUE_CHARS: Final[int] = 200
 class JobSettler(Protocol):
     """What the result function needs of the job service (functions/domain/async_jobs.py)."""
 
-    def settle(self, outcome: AsyncOutcome, *, seen: Callable[[Job], None] | None = None) -> Settlement: ...
+    def settle(
+        self,
+        outcome: AsyncOutcome,
+        *,
+        seen: Callable[[Job], None] | None = None,
+        violated: Callable[[str, str], None] | None = None,
+    ) -> Settlement: ...
+
+
+def count_violation(model: str, check: str) -> None:
+    """One ``OutputContractViolations`` by service, model and check, as the router counts its own."""
+    with single_metric(
+        name=OUTPUT_CONTRACT_VIOLATIONS_METRIC, unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE
+    ) as metric:
+        metric.add_dimension(name=SERVICE_DIMENSION, value=RESULTS_SERVICE)
+        metric.add_dimension(name=MODEL_DIMENSION, value=model)
+        metric.add_dimension(name=CHECK_DIMENSION, value=check)
 
 
 def create_handler(service: JobSettler) -> ResultsHandler:
@@ -46,9 +72,20 @@ def create_handler(service: JobSettler) -> ResultsHandler:
         # router's logs carry the same key), once the job is read; none before, not the last record's.
         logger.set_correlation_id(None)
         outcome = parse_notification(record.body)
-        settlement = service.settle(outcome, seen=lambda job: logger.set_correlation_id(job.correlation_id))
+        breach: dict[str, str] = {}
+
+        def violated(model: str, check: str) -> None:
+            count_violation(model, check)
+            breach.update(model=model, check=check)
+
+        settlement = service.settle(
+            outcome, seen=lambda job: logger.set_correlation_id(job.correlation_id), violated=violated
+        )
         details = {"job_id": outcome.job_id, "succeeded": outcome.succeeded, "message_id": record.message_id}
-        if settlement is Settlement.SETTLED:
+        if settlement is Settlement.REFUSED:
+            metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
+            logger.warning("job failed: its result broke the model's output contract", extra={**details, **breach})
+        elif settlement is Settlement.SETTLED:
             name = "JobsSucceeded" if outcome.succeeded else "JobsFailed"
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
             logger.info("job settled", extra=details)
