@@ -85,3 +85,5 @@ SHADOW_LINE_KEY: Final[str] = "shadow_request"
 # Skipped when over the log event cap, Errors when something failed building or writing it. Never the answer.
 CAPTURE_SKIPPED_METRIC: Final[str] = "CaptureSkipped"
 CAPTURE_ERRORS_METRIC: Final[str] = "CaptureErrors"
+# The key of the router's capture line (value 1); the capture subscription filter matches on it.
+CAPTURE_LINE_KEY: Final[str] = "capture"

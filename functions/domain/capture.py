@@ -16,10 +16,11 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from functions.config.model_types import CaptureConfig
+from functions.config.telemetry import CAPTURE_LINE_KEY
 
 CAPTURE_BUCKETS: Final[int] = 10_000
 # The subscription filter's pattern matches this key's value 1 and nothing else the router logs.
-CAPTURE_MARKER: Final[str] = "capture"
+CAPTURE_MARKER: Final[str] = CAPTURE_LINE_KEY
 _SALT: Final[bytes] = b"capture\x00"
 
 

@@ -30,6 +30,7 @@ from functions.config.limits import (
 from functions.config.model_types import ModelsConfig
 from functions.config.models import ENDPOINT_NAME_PATTERN, load_models_config
 from infra.config.callers import read_caller_policy
+from infra.config.capture import read_capture
 from infra.config.costing import read_prices
 from infra.config.drift import read_drift
 from infra.config.endpoints import (
@@ -110,6 +111,7 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
         "alarm_subscriptions",
         "tags",
         "caller_policy",
+        "capture",
         "prices",
         "drift",
     }
@@ -216,6 +218,7 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
     drift = read_drift(reader, raw.get("drift", {}))
     _check_drift_alarm(reader, drift, alarms["feature_drift"])
 
+    capture = read_capture(reader, raw.get("capture", {}))
     tags_raw = reader.obj(raw.get("tags", {}), "tags")
     tags = {key: reader.string(value, f"tags.{key}") for key, value in tags_raw.items()}
 
@@ -255,6 +258,7 @@ def parse_stage_config(raw_document: Any, stage: str, models: ModelsConfig, sour
             ),
             "async_endpoint_defaults.instance_type",
         ),
+        capture=capture,
         drift=drift,
     )
 

@@ -234,6 +234,13 @@ class DriftConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CaptureStageConfig:
+    """The capture bucket (infra/config/capture.py)."""
+
+    retention_days: int  # lifecycle expiry of captured requests and drift reports
+
+
+@dataclass(frozen=True, slots=True)
 class StageConfig:
     name: str
     source: str
@@ -259,6 +266,7 @@ class StageConfig:
     prices: RegionPrices  # the region's row of functions/config/prices.json, the stage's "prices" merged over it
     serverless_endpoint_defaults: ServerlessEndpointConfig  # what a serverless endpoint not overridden gets
     async_default_instance_type: str  # async_endpoint_defaults.instance_type
+    capture: CaptureStageConfig
     drift: DriftConfig
 
     def endpoint_name(self, route_endpoint: str) -> str:
