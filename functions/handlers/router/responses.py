@@ -68,7 +68,8 @@ def status_for(error: InferenceError) -> int:
         if 400 <= error.original_status < 500:
             return 400 if error.original_status == 400 else 422
         return 502
-    return STATUS_BY_ERROR.get(type(error), 500)
+    # By the nearest class that has a status: a subclass (OutputContractError of EndpointRejectedError) keeps it.
+    return next((STATUS_BY_ERROR[cls] for cls in type(error).__mro__ if cls in STATUS_BY_ERROR), 500)
 
 
 def error_response(error: InferenceError) -> Response[str]:
