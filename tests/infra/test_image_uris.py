@@ -171,7 +171,15 @@ def test_router_handler_import_never_imports_sagemaker_sdk() -> None:
 
 def test_every_module_under_functions_imports_without_sagemaker_sdk() -> None:
     # The result and sweeper handlers build their settings at import; dummy names are enough for that.
-    probed = _probe_imports("functions.*", extra_env={"ASYNC_BUCKET": "bucket", "JOB_TABLE": "jobs"})
+    probed = _probe_imports(
+        "functions.*",
+        extra_env={
+            "ASYNC_BUCKET": "bucket",
+            "JOB_TABLE": "jobs",
+            "ROUTER_FUNCTION_NAME": "router",
+            "ROUTER_FUNCTION_VERSION": "1",
+        },
+    )
 
     assert probed == {"attempted": [], "loaded": []}
 
