@@ -27,6 +27,7 @@ from functions.config.datatypes import FLOAT_TYPES
 from functions.config.model_types import ModelConfig, ModelsConfig, ShadowConfig, TensorSpec, VersionConfig
 from functions.config.telemetry import SHADOW_LINE_KEY
 from functions.domain.echo import clip
+from functions.domain.output_contract import OutputContractError, check_answer
 
 # CloudWatch Logs takes a log event of at most 256 KB (PutLogEvents, "Each log event can be no larger than
 # 256 KB"; the API reference now says 1 MB, the SDK references still 256 KB: the smaller holds either way).
@@ -209,7 +210,8 @@ class ShadowResult:
 @dataclass(frozen=True)
 class ShadowRunner:
     """Replays a shadow line against the shadow's endpoint and compares the answers. Never raises: a failure
-    of any kind is a result with ``error`` set (counted, never paged)."""
+    of any kind, an answer that breaks the model's output contract included, is a result with ``error`` set
+    (counted, never paged)."""
 
     config: ModelsConfig
     endpoint_name_prefix: str
@@ -235,7 +237,10 @@ class ShadowRunner:
                 correlation_id=request.correlation_id,
             )
             latency_ms = (self.clock() - started) * 1000
+            check_answer(model, answer)
             agreement = compare_answers(request.primary_answer, answer, model.outputs, version.shadow)
+        except OutputContractError as error:  # it answered, outside the contract: an error, its message whole
+            return ShadowResult(model.name, version.version, latency_ms, None, f"{type(error).__name__}: {error}")
         except Exception as error:  # the endpoint's domain errors, an answer that is not OIP: all counted alike
             return ShadowResult(model.name, version.version, None, None, f"{type(error).__name__}: {clip(str(error))}")
         return ShadowResult(model.name, version.version, latency_ms, agreement.agreed, None, agreement.disagreements)

@@ -123,3 +123,35 @@ def test_a_shadow_without_a_serverless_route_is_an_error(tmp_path: Path, shadow_
     runner = ShadowRunner(config, "", backend, 5000)
     result = runner.run(ShadowRequest.from_line(subscription_lines(EVENT)[0]))
     assert (result.error, result.agreed) == ("a shadow needs a serverless route", None)
+
+
+def test_a_shadow_answer_outside_the_contract_is_a_shadow_error(
+    tmp_path: Path, shadow_runtime: LocalSageMakerRuntime
+) -> None:
+    # The shadow's answer agrees with nothing: a probability of 1.7 would otherwise just disagree.
+    (line,) = subscription_lines(EVENT)
+    primary = json.loads(json.loads(line)["shadow_request"]["primary_answer"])
+    primary["outputs"][1]["data"] = [1.7, 0.0, 0.0]
+    shadow_runtime.set_fault("iris-shadow", FaultSpec(answer=primary))
+    try:
+        document = json.loads(line)
+        document["shadow_request"]["primary_answer"] = json.dumps(primary)  # the same answer on both sides
+        emitted: list[dict[str, Any]] = []
+        counts = worker(tmp_path, shadow_runtime, emitted)(subscription_event([json.dumps(document)]), None)
+        result = ShadowRunner(
+            load_models_config(shadow_config(tmp_path, 1.0)),
+            "",
+            SageMakerBackend(lambda _: aws_client("sagemaker-runtime", shadow_runtime.url)),
+            5000,
+        ).run(ShadowRequest.from_line(json.dumps(document)))
+    finally:
+        shadow_runtime.clear_faults()
+    assert counts == {"lines": 1, "shadowed": 1, "agreed": 0, "errors": 1}
+    assert (emitted[0]["ShadowErrors"], "ShadowAgreements" in emitted[0]) == (1, False)
+    assert emitted[0]["ShadowLatency"] > 0  # it answered: its latency still counts
+    assert result.agreed is None
+    assert result.error is not None
+    assert result.error == (
+        "OutputContractError: model 'iris' answered outside its contract: output 'probabilities' fails the range "
+        "check: element [0, 0] is 1.7, above the maximum 1"
+    )
