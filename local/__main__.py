@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 
+from local.capture import local_capture_dir
 from local.log_subscriptions import local_metrics_path
 from local.stack import start_local_stack
 from ops.targets import LOCAL_STATE_FILE
@@ -25,6 +26,7 @@ def main() -> None:
         runtime_port=args.runtime_port,
         config_path=args.config,
         metrics_path=local_metrics_path(),  # python -m ops rollout status --local reads it
+        capture_dir=local_capture_dir(),  # python -m ops drift --local reads it
     )
     base = stack.api.url.replace("127.0.0.1", "localhost")
     print(f"local SageMaker runtime: {stack.runtime.url}  (faults: PUT {stack.runtime.url}/_local/faults/<endpoint>)")

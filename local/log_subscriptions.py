@@ -3,10 +3,12 @@
 The router writes its lines through ``RouterClients.log_sink``; :class:`LocalLogSubscriptions` is that sink
 here. Each line is printed (the router's log, as before); every EMF document, the router's and the shadow
 worker's, is appended to :func:`local_metrics_path` (JSON lines: ``python -m ops rollout status --local``
-reads it, as CloudWatch would turn the documents into metrics); and each shadow line is queued for an
+reads it, as CloudWatch would turn the documents into metrics); each shadow line is queued for an
 in-process shadow worker thread, as the subscription filter on the router's log group delivers it to the
 shadow worker Lambda (infra/constructs/shadow.py). The thread replays it against the shadow's local endpoint,
-so a shadow call never delays the primary answer.
+so a shadow call never delays the primary answer. Each capture line is appended to its model's and day's file
+(local/capture.py), as the other subscription filter and Firehose deliver it to the capture bucket
+(infra/constructs/capture.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, Final
 from functions.config.telemetry import SHADOW_LINE_KEY
 from functions.domain.shadow import ShadowRunner
 from functions.handlers.shadow.app import create_handler
+from local.capture import LocalCaptureWriter, is_capture_line
 from ops.targets import LOCAL_STATE_FILE
 
 # A marker the queue carries to stop the worker thread.
@@ -54,15 +57,18 @@ def subscription_event(lines: Sequence[str], log_group: str = "/aws/lambda/local
 
 class LocalLogSubscriptions:
     """The router's log sink in local mode. ``runner``: the shadow worker's (None: no model has a shadow, no
-    thread); ``metrics_path``: where EMF documents go (None: nowhere, as in tests that do not read them)."""
+    thread); ``metrics_path``: where EMF documents go (None: nowhere, as in tests that do not read them);
+    ``capture``: where capture lines go (None: only printed)."""
 
     def __init__(
         self,
         runner: ShadowRunner | None,
         metrics_path: Path | None = None,
         echo: Callable[[str], None] = print,
+        capture: LocalCaptureWriter | None = None,
     ) -> None:
         self.metrics_path = metrics_path
+        self.capture = capture
         if metrics_path is not None:
             metrics_path.parent.mkdir(parents=True, exist_ok=True)
         self.echo = echo
@@ -78,14 +84,26 @@ class LocalLogSubscriptions:
             self._thread.start()
 
     def __call__(self, line: str) -> None:
-        """The sink: print the line, keep an EMF document, hand a shadow line to the worker."""
+        """The sink: print the line, keep an EMF document or a capture line, hand a shadow line to the worker."""
         if line.startswith(_SHADOW_LINE_START):
             self.echo(line)
             if self._thread is not None:
                 self.queued += 1
                 self._queue.put(line)
             return
+        if self.capture is not None and is_capture_line(line):
+            self.echo(line)
+            self._deliver_capture(line, self.capture)
+            return
         self.write(line)
+
+    def _deliver_capture(self, line: str, capture: LocalCaptureWriter) -> None:
+        # Delivery is Firehose's business in AWS, after the router has logged the line: a failure here is
+        # reported, never raised into the request that logged it.
+        try:
+            capture.write(line)
+        except (OSError, ValueError) as error:
+            self.echo(json.dumps({"capture_delivery_error": f"{type(error).__name__}: {error}"}))
 
     def write(self, line: str) -> None:
         """Print ``line`` and append it to the metrics file when it is an EMF document."""

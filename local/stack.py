@@ -34,6 +34,7 @@ from local.aws import (
     create_async_resources,
     local_environment,
 )
+from local.capture import LocalCaptureWriter
 from local.log_subscriptions import LocalLogSubscriptions
 from local.result_poller import ResultPoller, SweeperLoop
 from local.sagemaker_runtime import LocalSageMakerRuntime
@@ -47,6 +48,9 @@ LOCAL_AWS_ENVIRONMENT: Final[dict[str, str]] = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
 }
+# The router's settings in local mode: every request of a capturing model is captured (iris), so a short local
+# run gives the drift CLI enough to read; a model without a capture block still captures nothing.
+LOCAL_ROUTER_ENVIRONMENT: Final[dict[str, str]] = {"CAPTURE_SAMPLE_RATE": "1"}
 
 
 def serverless_endpoints(config: ModelsConfig, intra_op_threads: int = 1) -> dict[str, InvocationService]:
@@ -164,16 +168,20 @@ def start_local_stack(
     runtime: LocalSageMakerRuntime | None = None,
     async_options: AsyncOptions | None = AsyncOptions(),
     metrics_path: Path | None = None,
+    capture_dir: Path | None = None,
 ) -> LocalStack:
     """Start the AWS emulator and the async resources (unless ``async_options`` is None), the SageMaker
     runtime (unless one is given), the API, the result poller and the sweeper, in background threads.
 
     The functions are built (their factories) after the environment points boto3 at the emulators, as the
     Lambda runtime would configure them. ``metrics_path``: where the router's and the shadow worker's EMF
-    documents are appended (``python -m local`` passes local/log_subscriptions.py ``local_metrics_path()``).
+    documents are appended (``python -m local`` passes local/log_subscriptions.py ``local_metrics_path()``);
+    ``capture_dir``: the root of the capture lines' ``capture/model=<m>/date=<d>/`` files (``python -m local``
+    passes local/capture.py ``local_capture_dir()``; None: printed only).
     """
     saved_environment = dict(os.environ)
     os.environ.update(LOCAL_AWS_ENVIRONMENT)
+    os.environ.update(LOCAL_ROUTER_ENVIRONMENT)
     config = load_models_config(config_path)
     aws: LocalAws | None = None
     resources: AsyncResources | None = None
@@ -206,7 +214,8 @@ def start_local_stack(
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] = runtime.url
     if config_path is not None:
         os.environ["MODELS_CONFIG_PATH"] = config_path
-    subscriptions = LocalLogSubscriptions(shadow_runner(config), metrics_path)
+    capture = LocalCaptureWriter(capture_dir) if capture_dir is not None else None
+    subscriptions = LocalLogSubscriptions(shadow_runner(config), metrics_path, capture=capture)
     router = router_from_env(subscriptions)
     api = LocalApiGateway(router, port=api_port).start()
     poller: ResultPoller | None = None

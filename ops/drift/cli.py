@@ -18,10 +18,10 @@ from functions.adapters.drift_files import DirectoryReportWriter, load_file_base
 from functions.config.config_reader import ConfigError
 from functions.config.models import load_models_config
 from functions.handlers.drift.app import DriftJob, DriftSettings, summary
+from local.capture import local_capture_dir
 from ops.drift.baseline import REPO_ROOT, BaselineError, baseline_path, make_baseline, read_reference, write_baseline
 
 DEFAULT_CONFIG = REPO_ROOT / "functions" / "models.json"
-LOCAL_STATE_DIR = REPO_ROOT / ".local"
 
 
 def add_baseline_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +53,7 @@ def add_drift_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--model", action="append", default=[], help="only this model (repeatable)")
     parser.add_argument("--days", type=int, default=1, help="the window: this many days up to today (default 1)")
-    parser.add_argument("--state-dir", type=Path, default=LOCAL_STATE_DIR, help="default: .local/")
+    parser.add_argument("--state-dir", type=Path, default=local_capture_dir(), help="default: .local/")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="the model config")
 
 
