@@ -7,6 +7,8 @@ NODE_STAMP := node_modules/.installed-stamp
 PORT ?= 3000
 RUNTIME_PORT ?= 8080
 STAGE ?= dev
+# The model config `make local` serves (local/models.rollout.json: iris with a canary and a shadow version).
+CONFIG ?= functions/models.json
 # jsii prints a page-long end-of-life banner on Node 20 in every process that loads aws-cdk-lib.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
@@ -30,9 +32,9 @@ $(NODE_STAMP): package.json package-lock.json
 setup: $(STAMP) $(NODE_STAMP)
 
 ## Run the whole system on 127.0.0.1: local API on :$(PORT), local SageMaker runtime on :$(RUNTIME_PORT)
-## (`make local PORT=3001 RUNTIME_PORT=8081` when either is taken).
+## (`make local PORT=3001 RUNTIME_PORT=8081` when either is taken; `CONFIG=local/models.rollout.json` for versions).
 local: setup
-	$(BIN)/python -m local --port $(PORT) --runtime-port $(RUNTIME_PORT)
+	$(BIN)/python -m local --port $(PORT) --runtime-port $(RUNTIME_PORT) --config $(CONFIG)
 
 ## ruff, mypy and the whole pytest suite (with the arm64 onnxruntime layer built, so its tests run; BUILD_LAYERS=1
 ## also builds the same recipe for this machine and runs a model with it: ~40 MB of wheels from PyPI, cached).

@@ -1,5 +1,5 @@
 """Weighted versions over real HTTP against the local stack (its own runtime serving both versions' endpoints,
-local/models.two_versions.json: iris 1 and 2 at 90/10): the share of version 2 over 2,000 distinct routing keys
+local/models.rollout.json: iris 1 and 2 at 90/10, 3 a shadow): the share of version 2 over 2,000 distinct routing keys
 holds within the binomial tolerance, a sticky X-Routing-Key always meets the same version, a version route pins."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from local.stack import LocalStack, start_local_stack
 
-TWO_VERSIONS = Path(__file__).resolve().parents[2] / "local" / "models.two_versions.json"
+ROLLOUT_CONFIG = Path(__file__).resolve().parents[2] / "local" / "models.rollout.json"
 INFER = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]}
 REQUESTS = 2_000
 SHARE_OF_2 = 0.10
@@ -25,7 +25,7 @@ SHARE_OF_2 = 0.10
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    started = start_local_stack(api_port=0, runtime_port=0, config_path=str(TWO_VERSIONS), async_options=None)
+    started = start_local_stack(api_port=0, runtime_port=0, config_path=str(ROLLOUT_CONFIG), async_options=None)
     try:
         yield started
     finally:
