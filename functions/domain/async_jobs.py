@@ -253,13 +253,17 @@ class AsyncJobService:
             settled = self.jobs.settle(job.job_id, FAILED, output_location=None, error=self._failure_reason(outcome))
         return Settlement.SETTLED if settled else Settlement.DUPLICATE
 
-    def sweep(self, *, now: int, limit: int = 100) -> dict[str, int]:
+    def sweep(
+        self, *, now: int, limit: int = 100, violated: Callable[[str, str], None] | None = None
+    ) -> dict[str, int]:
         """Settle jobs past their deadline that no notification settled: from S3 if the endpoint wrote an
         output or failure object, else as failed with ``timeout``. Returns counts by outcome
-        (:data:`SWEEP_OUTCOMES`) of the jobs this sweep moved: one a notification settled first is not counted."""
+        (:data:`SWEEP_OUTCOMES`) of the jobs this sweep moved: one a notification settled first is not counted.
+        A result that breaks the model's output contract fails its job (outcome "failed"), and ``violated`` is
+        told the model and the check, as :meth:`settle` tells it."""
         counts = dict.fromkeys(SWEEP_OUTCOMES, 0)
         for job in self.jobs.overdue(now, limit):
-            outcome = self._sweep_one(job, now)
+            outcome = self._sweep_one(job, now, violated)
             if outcome is not None:
                 counts[outcome] += 1
         return counts
@@ -269,7 +273,7 @@ class AsyncJobService:
         created = self.jobs.oldest_open_created_at()
         return 0 if created is None else max(0, now - created)
 
-    def _sweep_one(self, job: Job, now: int) -> str | None:
+    def _sweep_one(self, job: Job, now: int, violated: Callable[[str, str], None] | None) -> str | None:
         """The outcome this sweep gave ``job``, or None when another writer (a notification) settled it first."""
         adopted = False
         if job.status == SUBMITTING:
@@ -281,7 +285,10 @@ class AsyncJobService:
         if job.output_location and self.objects.size(job.output_location) is not None:
             breach = self._breach(job, job.output_location)
             if breach is not None:
-                return self._settled("failed", job, FAILED, error=str(breach))
+                outcome = self._settled("failed", job, FAILED, error=str(breach))
+                if outcome is not None and violated is not None:
+                    violated(job.model, str(breach.check))
+                return outcome
             return self._settled("succeeded", job, SUCCEEDED, output_location=job.output_location)
         if job.failure_location and self.objects.size(job.failure_location) is not None:
             reason = _reason_text(self.objects.read(job.failure_location)) or (

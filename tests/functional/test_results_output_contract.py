@@ -1,7 +1,8 @@
 """The result function in-process against moto: a success notification whose result breaks iris's output
 contract fails the job with the 502's message (what ``GET /v2/jobs/{id}`` shows), counts ``JobsFailed`` and
 ``OutputContractViolations`` by service, model and check, and reports no batch item failure; a result that
-keeps the contract still succeeds."""
+keeps the contract still succeeds. The sweeper, finding such a result for a job no notification settled, fails
+it and counts it the same way under its own service."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from functions.config.telemetry import RESULTS_SERVICE
+from functions.config.telemetry import RESULTS_SERVICE, SWEEPER_SERVICE
 from functions.handlers.results.app import ResultsHandler
 from functions.handlers.results.app import create_handler as create_results_handler
+from functions.handlers.sweeper.app import create_handler as create_sweeper_handler
 from local.api_gateway import LocalLambdaContext
 from local.aws import AsyncResources, LocalAsyncResources, LocalAws, create_async_resources, local_environment
 from local.sample_events import SAMPLE_JOB_ID
@@ -92,3 +94,32 @@ def test_a_result_inside_the_contract_succeeds(
     job = settle(world, results, json.dumps(GOOD).encode())
     assert (job.status, job.error) == ("succeeded", None)
     assert "OutputContractViolations" not in capsys.readouterr().out
+
+
+def test_the_sweeper_fails_an_overdue_job_whose_result_breaks_the_contract_and_counts_it(
+    world: tuple[LocalAws, AsyncResources], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    job_id = "d" * 32
+    store = queued_job(world, job_id, locations_of={"responseParameters": {}})  # its deadline long past
+    job = store.get(job_id)
+    assert job is not None
+    assert job.output_location is not None
+    broken = json.loads(json.dumps(GOOD))
+    broken["outputs"][1]["data"] = [0.1, 0.2, 0.1]
+    put(world, job.output_location, json.dumps(broken).encode())
+    sweeper = create_sweeper_handler(job_service_from_env())
+    counts = sweeper(sample("sweeper/scheduled", "unused"), LocalLambdaContext())
+    assert counts["failed"] >= 1
+    swept = store.get(job_id)
+    assert swept is not None
+    assert swept.status == "failed"
+    assert swept.error is not None
+    assert swept.error.startswith("model 'iris' answered outside its contract: output 'probabilities' fails the ")
+    assert "sum_to_one check" in swept.error
+    violations = [doc for doc in emf_documents(capsys.readouterr().out) if "OutputContractViolations" in doc]
+    assert [{key: doc[key] for key in ("service", "model", "check")} for doc in violations] == [
+        {"service": SWEEPER_SERVICE, "model": "iris", "check": "sum_to_one"}
+    ]
+    assert violations[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "model", "check"]]
+    logged = [record for record in caplog.records if record.getMessage().startswith("job failed: its result broke")]
+    assert [(vars(record)["model"], vars(record)["check"]) for record in logged] == [("iris", "sum_to_one")]

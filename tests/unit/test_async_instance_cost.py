@@ -4,6 +4,7 @@ the figure by hand from prices.json."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +179,7 @@ def test_a_bad_costing_variable_is_refused_naming_it(changes: dict[str, str], me
 
 
 class Jobs:
-    def sweep(self, *, now: int, limit: int) -> dict[str, int]:
+    def sweep(self, *, now: int, limit: int, violated: Callable[[str, str], None] | None = None) -> dict[str, int]:
         return {"timeout": 0}
 
     def oldest_open_age_s(self, *, now: int) -> int:

@@ -117,8 +117,12 @@ def test_a_result_that_is_gone_is_not_checked(world: World) -> None:
 
 def test_the_sweeper_fails_a_job_whose_result_breaks_the_contract(world: World) -> None:
     job, _ = finished(checked(world), answer([0.5, 0.2, 0.1]))
-    counts = world.service.sweep(now=world.jobs.jobs[job.job_id].deadline + 1)
+    violations: list[tuple[str, str]] = []
+    counts = world.service.sweep(
+        now=world.jobs.jobs[job.job_id].deadline + 1, violated=lambda *breach: violations.append(breach)
+    )
     assert (counts["failed"], counts["succeeded"]) == (1, 0)
+    assert violations == [("iris", "sum_to_one")]
     error = world.jobs.jobs[job.job_id].error
     assert error is not None
     assert "fails the sum_to_one check" in error

@@ -15,19 +15,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from functions.config.telemetry import (
-    CHECK_DIMENSION,
-    METRICS_NAMESPACE,
-    MISMATCHED_NOTIFICATIONS_METRIC,
-    MODEL_DIMENSION,
-    OUTPUT_CONTRACT_VIOLATIONS_METRIC,
-    RESULTS_SERVICE,
-    SERVICE_DIMENSION,
-)
+from functions.config.telemetry import METRICS_NAMESPACE, MISMATCHED_NOTIFICATIONS_METRIC, RESULTS_SERVICE
 from functions.domain.job_records import Settlement, parse_notification
+from functions.handlers.contract_violations import count_violation
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -52,16 +45,6 @@ class JobSettler(Protocol):
     ) -> Settlement: ...
 
 
-def count_violation(model: str, check: str) -> None:
-    """One ``OutputContractViolations`` by service, model and check, as the router counts its own."""
-    with single_metric(
-        name=OUTPUT_CONTRACT_VIOLATIONS_METRIC, unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE
-    ) as metric:
-        metric.add_dimension(name=SERVICE_DIMENSION, value=RESULTS_SERVICE)
-        metric.add_dimension(name=MODEL_DIMENSION, value=model)
-        metric.add_dimension(name=CHECK_DIMENSION, value=check)
-
-
 def create_handler(service: JobSettler) -> ResultsHandler:
     logger = Logger(service=RESULTS_SERVICE)
     metrics = Metrics(namespace=METRICS_NAMESPACE, service=RESULTS_SERVICE)
@@ -75,7 +58,7 @@ def create_handler(service: JobSettler) -> ResultsHandler:
         breach: dict[str, str] = {}
 
         def violated(model: str, check: str) -> None:
-            count_violation(model, check)
+            count_violation(RESULTS_SERVICE, model, check)
             breach.update(model=model, check=check)
 
         settlement = service.settle(

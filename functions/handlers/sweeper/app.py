@@ -1,8 +1,10 @@
 """The sweeper's wiring: :func:`create_handler` takes the job service and returns the scheduled handler.
 
 A lost notification must not leave a job open forever: the job is settled from the output or failure
-object SageMaker wrote, or else failed with ``timeout``. Each outcome is a metric. Each run also charges the
-async endpoints' running instances for the interval since the last (CostUsd by model, route ``async``).
+object SageMaker wrote, or else failed with ``timeout``. Each outcome is a metric. A result that breaks its
+model's output contract fails its job, counted as the result function counts it (``OutputContractViolations``
+by service, model and check). Each run also charges the async endpoints' running instances for the interval
+since the last (CostUsd by model, route ``async``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.config.telemetry import METRICS_NAMESPACE, OLDEST_OPEN_JOB_AGE_METRIC, SWEEPER_SERVICE
+from functions.handlers.contract_violations import count_violation
 
 if TYPE_CHECKING:
     from functions.domain.async_jobs import AsyncJobService
@@ -39,7 +42,14 @@ def create_handler(
     @logger.inject_lambda_context
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
         now = int(clock())
-        counts = service.sweep(now=now, limit=SWEEP_LIMIT)
+
+        def violated(model: str, check: str) -> None:
+            count_violation(SWEEPER_SERVICE, model, check)
+            logger.warning(
+                "job failed: its result broke the model's output contract", extra={"model": model, "check": check}
+            )
+
+        counts = service.sweep(now=now, limit=SWEEP_LIMIT, violated=violated)
         # Emitted every run, 0 included: a silent metric means the sweeper itself stopped, and the alarm on it
         # treats missing data as breaching.
         oldest_age = service.oldest_open_age_s(now=now)
