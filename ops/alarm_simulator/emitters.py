@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from functions.config.drift_contract import DRIFT_SERVICE, MAX_FEATURE_PSI_METRIC
 from functions.config.telemetry import (
     COST_METRIC,
     METRICS_NAMESPACE,
@@ -25,6 +26,7 @@ from functions.config.telemetry import (
     UNHANDLED_ERRORS_METRIC,
 )
 from functions.domain.cost import instance_cost
+from ops.alarm_simulator.scenarios import JOBS_PER_INSTANCE_MINUTE
 from ops.alarm_simulator.series import Samples
 from ops.alarm_simulator.template import DEAD_LETTER_QUEUE
 from ops.alarm_simulator.traffic import (
@@ -46,6 +48,10 @@ Emitter = Callable[[Minute, Answers, Mapping[str, str]], Samples | None]
 # set by the version that ran, and the router's EMF set by router_version. The simulated day runs one version.
 EXECUTED_VERSION: Final[tuple[frozenset[str], ...]] = (frozenset({"FunctionName", "Resource", "ExecutedVersion"}),)
 ROUTER_VERSION: Final[tuple[frozenset[str], ...]] = (frozenset({"service", "router_version"}),)
+# SageMaker publishes ModelLatency in microseconds ("Amazon SageMaker AI metrics in Amazon CloudWatch").
+MICROSECONDS_PER_MS: Final[int] = 1000
+# An async job holds its instance for a minute's share of the jobs it works through.
+ASYNC_JOB_MS: Final[float] = 60_000 / JOBS_PER_INSTANCE_MINUTE
 
 
 class UnknownMetricError(LookupError):
@@ -97,6 +103,11 @@ def _cost(capacity: Capacity) -> Emitter:
     return emit
 
 
+def _model_latency(median_ms: float, count: int) -> Samples:
+    """ModelLatency of ``count`` invocations: the endpoint's own time, which goes on past the router's deadline."""
+    return Samples.histogram((ms * MICROSECONDS_PER_MS, share * count) for ms, share in latency_histogram(median_ms))
+
+
 class SimulatedMetrics:
     """A :class:`~ops.alarm_simulator.engine.MetricSource` over a scenario's minutes for one stage."""
 
@@ -134,13 +145,27 @@ class SimulatedMetrics:
             "EndpointName": set(self.capacity.serverless_provisioned) | set(self.capacity.async_endpoints),
             "VariantName": {"AllTraffic"},
             "QueueName": {DEAD_LETTER_QUEUE},
-            "service": {ROUTER_SERVICE, RESULTS_SERVICE, SWEEPER_SERVICE},
+            "service": {ROUTER_SERVICE, RESULTS_SERVICE, SWEEPER_SERVICE, DRIFT_SERVICE},
             "model": set(self.capacity.models),
             "route": {"serverless", "async", "lambda"},
         }
         for name, value in dimensions.items():
             if name in known and value not in known[name]:
                 raise UnknownMetricError(f"{namespace} {metric_name}: nothing publishes {name}={value!r}")
+
+    def _invocations(
+        self, on_serverless: Callable[[Minute, Answers], Samples | None], on_async: Callable[[Minute], Samples | None]
+    ) -> Emitter:
+        """A variant's invocation metrics: the router's calls to a serverless endpoint, the jobs an async endpoint
+        works through; published only for minutes with invocations."""
+
+        def emit(minute: Minute, answered: Answers, dimensions: Mapping[str, str]) -> Samples | None:
+            # Any other endpoint name was refused by _check_values.
+            if dimensions["EndpointName"] in self.capacity.async_endpoints:
+                return on_async(minute) if minute.jobs_succeeded else None
+            return on_serverless(minute, answered) if answered.endpoint_calls else None
+
+        return emit
 
     def _families(self) -> dict[tuple[str, str], _Family]:
         capacity = self.capacity
@@ -266,7 +291,15 @@ class SimulatedMetrics:
                 ),
             ),
             (sagemaker, "Invocation5XXErrors"): _Family(
-                variant, serverless(lambda _, a, __: Samples.value(a.endpoint_failures))
+                variant,
+                self._invocations(lambda _, a: Samples.value(a.endpoint_failures), lambda _: Samples.value(0)),
+            ),
+            (sagemaker, "ModelLatency"): _Family(
+                variant,
+                self._invocations(
+                    lambda m, a: _model_latency(m.endpoint_ms, a.endpoint_calls),
+                    lambda m: _model_latency(ASYNC_JOB_MS, m.jobs_succeeded),
+                ),
             ),
             (sagemaker, "ServerlessProvisionedConcurrencySpilloverInvocations"): _Family(
                 variant,
@@ -330,6 +363,9 @@ class SimulatedMetrics:
             ),
             (METRICS_NAMESPACE, OLDEST_OPEN_JOB_AGE_METRIC): _Family(
                 service, custom(SWEEPER_SERVICE, lambda m: m.open_job_age_s)
+            ),
+            (METRICS_NAMESPACE, MAX_FEATURE_PSI_METRIC): _Family(
+                (frozenset({"service", "model"}),), custom(DRIFT_SERVICE, lambda m: m.max_feature_psi)
             ),
             (METRICS_NAMESPACE, "DegradedAnswers"): _Family(
                 (frozenset({"service", "model", "reason", "cause"}),),

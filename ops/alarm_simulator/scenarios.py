@@ -3,6 +3,8 @@
 The healthy day is diurnal: per model, from 30 requests a minute at 04:00 to 600 at 16:00, 1% of them 4XX, one
 endpoint 5XX in 5,000, and three batches of 20 async jobs (09:00, 13:00, 17:00) on an async endpoint that
 sleeps at zero instances and takes 8 minutes to wake. The sweeper reports the oldest open job every 5 minutes.
+The drift job runs at 01:00 over the previous day's captures (taken to be like this day's) and publishes each
+model's largest feature PSI, well under the ticket's threshold unless the scenario shifts an input.
 Each incident scenario is that day with one thing broken for a stretch (``quiet`` says whether on-call should
 hear nothing).
 """
@@ -22,6 +24,11 @@ WAKE_MINUTES: Final[int] = 8  # an async endpoint at zero instances until one is
 JOBS_PER_INSTANCE_MINUTE: Final[int] = 4
 IDLE_BEFORE_SCALE_IN: Final[int] = 15
 BATCHES: Final[tuple[int, ...]] = (9 * 60, 13 * 60, 17 * 60)
+DRIFT_RUN: Final[int] = 60  # 01:00: the daily drift job
+# MaxFeaturePsi of inputs drawn from the baseline's distribution: the e2e drift test measures 0.003-0.006 over
+# 2,000 iris rows; a column shifted by +2.0 measures about 8.
+STEADY_PSI: Final[float] = 0.01
+SHIFTED_PSI: Final[float] = 8.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +49,12 @@ def sync_day(rate: Callable[[int], float] = diurnal) -> list[Minute]:
     requests = spread(rates)
     client_errors = spread([per_minute * 0.01 for per_minute in rates])
     endpoint_errors = spread([per_minute / 5000 for per_minute in rates])
-    return [
+    day = [
         Minute(requests=total, client_errors=min(total, bad), endpoint_errors=min(total - min(total, bad), failed))
         for total, bad, failed in zip(requests, client_errors, endpoint_errors, strict=True)
     ]
+    # A day without captures publishes no PSI: no evidence either way.
+    return broken(day, range(DRIFT_RUN, DRIFT_RUN + 1), max_feature_psi=STEADY_PSI) if sum(requests) else day
 
 
 def with_async(minutes: list[Minute], batches: tuple[int, ...] = BATCHES, stuck: range = range(0)) -> list[Minute]:
@@ -131,6 +140,10 @@ def _sweeper_dead() -> list[Minute]:
     return broken(healthy(), hours(10, 24), open_job_age_s=None)
 
 
+def _feature_drift() -> list[Minute]:
+    return broken(healthy(), range(DRIFT_RUN, DRIFT_RUN + 1), max_feature_psi=SHIFTED_PSI)
+
+
 SCENARIOS: Final[tuple[Scenario, ...]] = (
     Scenario("healthy-day", "a diurnal day, 30-600 requests/min per model, async batches", True, healthy),
     Scenario("idle-night", "no requests 22:00-08:00 and no async jobs", True, _idle_night),
@@ -202,6 +215,12 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
         "no requests and no async jobs all day",
         True,
         lambda: with_async(sync_day(lambda _: 0.0), batches=()),
+    ),
+    Scenario(
+        "feature-drift",
+        "a healthy day whose captured inputs drifted: the drift job's largest feature PSI is far over the ticket's",
+        True,
+        _feature_drift,
     ),
     Scenario(
         "forged-notifications",

@@ -59,6 +59,7 @@ class Minute:
     crashes: int = 0  # router invocations that failed (timeout, crash): Lambda Errors, API 502
     unhandled: int = 0  # router answers that are a 500 for an exception no rule handles
     forged: int = 0  # notifications the result function ignored as not the job's
+    max_feature_psi: float | None = None  # what the drift job publishes per model when it runs; None: it did not
 
 
 ROUTER_OVERHEAD_MS = 6.0

@@ -257,3 +257,46 @@ def test_cost_is_emitted_as_the_router_and_the_sweeper_price_it() -> None:
 
 def metrics_without_prices() -> SimulatedMetrics:
     return SimulatedMetrics([Minute(requests=10)], CAPACITY)
+
+
+def test_the_endpoint_variants_publish_model_latency_in_microseconds_and_their_5xx() -> None:
+    """Serverless: the endpoint's own time for each router call, past the router's deadline too; async: the jobs
+    the instances worked through (4 a minute each, so 15 s a job), none failed; nothing in a minute without."""
+    hung = Minute(requests=100, endpoint_ms=30_000.0)
+    metrics = SimulatedMetrics([hung, Minute(jobs_succeeded=8), Minute()], CAPACITY)
+    serverless = {"EndpointName": "s-iris", "VariantName": "AllTraffic"}
+    latency = metrics.samples("AWS/SageMaker", "ModelLatency", serverless)
+    # The histogram around the median: 50% at 0.8x, 30% at 1x (so p80 is the median), the tail at up to 3x.
+    assert statistic(latency[:1], "p80") == 30_000_000  # 30 s, not the router's 19.7 s deadline
+    assert statistic(latency[:1], "SampleCount") == 100
+    assert latency[1:] == [None, None]
+    asynchronous = {"EndpointName": "s-iris-async", "VariantName": "AllTraffic"}
+    jobs = metrics.samples("AWS/SageMaker", "ModelLatency", asynchronous)
+    assert jobs[0] is None
+    assert jobs[2] is None
+    assert statistic(jobs[1:2], "p80") == 15_000_000
+    assert statistic(jobs[1:2], "SampleCount") == 8
+    errors = metrics.samples("AWS/SageMaker", "Invocation5XXErrors", asynchronous)
+    assert [None if sample is None else statistic([sample], "Sum") for sample in errors] == [None, 0, None]
+    with pytest.raises(UnknownMetricError, match="nothing publishes EndpointName='s-iris-async'"):
+        SimulatedMetrics([hung], replace(CAPACITY, async_endpoints=())).samples(
+            "AWS/SageMaker", "ModelLatency", asynchronous
+        )
+
+
+def scenario_day(name: str) -> SimulatedMetrics:
+    return SimulatedMetrics(next(s for s in SCENARIOS if s.name == name).build(), CAPACITY)
+
+
+def test_the_drift_job_publishes_its_largest_feature_psi_once_a_day_per_model() -> None:
+    per_model = {"service": "inference-drift", "model": "iris"}
+    drifted = scenario_day("feature-drift").samples("InferenceRouter", "MaxFeaturePsi", per_model)
+    published = [(minute, statistic([s], "Maximum")) for minute, s in enumerate(drifted) if s is not None]
+    assert published == [(60, 8.0)]
+    steady = scenario_day("healthy-day").samples("InferenceRouter", "MaxFeaturePsi", per_model)
+    assert statistic(steady, "Maximum") == pytest.approx(0.01)
+    assert statistic(steady, "SampleCount") == 1
+    # No captures on a day without requests: the job publishes nothing.
+    assert set(scenario_day("idle-day").samples("InferenceRouter", "MaxFeaturePsi", per_model)) == {None}
+    with pytest.raises(UnknownMetricError, match="not published with dimensions"):
+        scenario_day("feature-drift").samples("InferenceRouter", "MaxFeaturePsi", {"service": "inference-drift"})
