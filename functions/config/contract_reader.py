@@ -1,5 +1,6 @@
 """Reading an output's optional ``contract``: what the router checks of an endpoint's answer before it reaches
-the caller (functions/domain/output_contract.py). Every error names the field.
+the caller (functions/domain/output_contract.py). Every error names the field. A static fallback answers in
+place of the endpoint, so its data must keep the same contract (the same check, functions/config/contract_checks.py).
 
 Example:
     >>> reader = ContractReader("models.json")
@@ -12,8 +13,9 @@ from __future__ import annotations
 from typing import Any, Final
 
 from functions.config.config_reader import ConfigReader
+from functions.config.contract_checks import flat, values_breach
 from functions.config.datatypes import FLOAT_TYPES
-from functions.config.model_types import OutputContract, ValueRange
+from functions.config.model_types import OutputContract, TensorSpec, ValueRange
 
 # A tolerance this wide no longer tells a probability vector from any other: a typo, refused.
 MAX_SUM_TOLERANCE: Final[float] = 0.5
@@ -38,6 +40,16 @@ class ContractReader(ConfigReader):
         if "sum_to_one" in raw:
             tolerance, axis = self._sum_to_one(raw["sum_to_one"], f"{path}.sum_to_one", datatype, shape)
         return OutputContract(value_range, finite, tolerance, axis)
+
+    def static_keeps_contract(self, spec: TensorSpec, data: Any, shape: list[int], path: str) -> None:
+        """A static fallback's ``data`` for output ``spec`` (its element count already checked against ``shape``)
+        keeps the output's contract, or is refused naming ``path``: a fallback that broke it would answer what
+        the endpoint may not."""
+        if spec.contract is None:
+            return
+        breach = values_breach(flat(data) if isinstance(data, list) else [data], shape, spec.contract)
+        if breach is not None:
+            raise self.fail(path, f"breaks the output's contract, the {breach.check} check: {breach.detail}")
 
     def _range(self, raw_value: Any, path: str) -> ValueRange | None:
         if raw_value is None:

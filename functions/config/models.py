@@ -269,7 +269,7 @@ class _Reader(VersionReader, CaptureReader, ContractReader):
 
     def static_outputs(self, raw_value: Any, path: str, declared: tuple[TensorSpec, ...]) -> None:
         """A static fallback answers OIP outputs the model declares: known names, their datatype, a shape that
-        fits the declared one (-1 free), and as many data elements as the shape holds."""
+        fits the declared one (-1 free), as many data elements as the shape holds, and the output's contract."""
         if not isinstance(raw_value, list) or not raw_value:
             raise self.fail(path, "must list the OIP outputs the fallback answers")
         by_name = {spec.name: spec for spec in declared}
@@ -297,6 +297,7 @@ class _Reader(VersionReader, CaptureReader, ContractReader):
             count = _element_count(self.required(output, "data", where))
             if count != math.prod(shape):
                 raise self.fail(f"{where}.data", f"holds {count} elements; shape {shape} needs {math.prod(shape)}")
+            self.static_keeps_contract(spec, output["data"], shape, f"{where}.data")
 
     def config(self, raw_value: Any) -> ModelsConfig:
         raw = self.obj(raw_value, "", frozenset({"$schema", "server", "models"}))

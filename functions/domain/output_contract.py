@@ -16,23 +16,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
-from enum import StrEnum
 from typing import Any
 
+from functions.config.contract_checks import ContractCheck, flat, values_breach
 from functions.config.model_types import ModelConfig, OutputContract, TensorSpec
 from functions.domain.echo import clip, clip_message
 from functions.domain.errors import EndpointRejectedError
-
-
-class ContractCheck(StrEnum):
-    """Which check an answer failed: the ``check`` dimension of ``OutputContractViolations`` (a closed set)."""
-
-    MALFORMED = "malformed"  # not an OIP response, or an output's data is not numbers
-    SHAPE = "shape"  # the shape does not fit the declared one, or the data does not fill it
-    FINITE = "finite"
-    RANGE = "range"
-    SUM_TO_ONE = "sum_to_one"
 
 
 class OutputContractError(EndpointRejectedError):
@@ -76,9 +65,6 @@ def check_answer(model: ModelConfig, answer: bytes) -> None:
 
 
 def _check_output(model: str, spec: TensorSpec, contract: OutputContract, output: dict[str, Any]) -> None:
-    def breach(check: ContractCheck, detail: str) -> OutputContractError:
-        return OutputContractError(model, spec.name, check, detail)
-
     shape = output.get("shape")
     if (
         not isinstance(shape, list)
@@ -86,64 +72,15 @@ def _check_output(model: str, spec: TensorSpec, contract: OutputContract, output
         or any(isinstance(dim, bool) or not isinstance(dim, int) or dim < 0 for dim in shape)
         or any(want not in (-1, got) for got, want in zip(shape, spec.shape, strict=True))
     ):
-        raise breach(ContractCheck.SHAPE, f"shape {clip(shape)} does not fit the declared {list(spec.shape)}")
+        detail = f"shape {clip(shape)} does not fit the declared {list(spec.shape)}"
+        raise OutputContractError(model, spec.name, ContractCheck.SHAPE, detail)
     data = output.get("data")
     if not isinstance(data, list):
-        raise breach(ContractCheck.MALFORMED, f"data is {clip(data)}, not a list")
-    values = _flat(data)
+        raise OutputContractError(model, spec.name, ContractCheck.MALFORMED, f"data is {clip(data)}, not a list")
+    values = flat(data)
     if len(values) != math.prod(shape):
-        raise breach(ContractCheck.SHAPE, f"data holds {len(values)} elements; shape {shape} needs {math.prod(shape)}")
-    for flat_index, value in enumerate(values):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise breach(ContractCheck.MALFORMED, f"element {_index(flat_index, shape)} is {clip(value)}, not a number")
-        if contract.finite and not math.isfinite(value):
-            raise breach(ContractCheck.FINITE, f"element {_index(flat_index, shape)} is {value!r}")
-    if contract.value_range is not None:
-        low, high = contract.value_range.minimum, contract.value_range.maximum
-        for flat_index, value in enumerate(values):
-            if low is not None and not value >= low:  # NaN fails both comparisons: out of any range
-                bound = f"below the minimum {low:g}" if value < low else "outside the range"
-            elif high is not None and not value <= high:
-                bound = f"above the maximum {high:g}" if value > high else "outside the range"
-            else:
-                continue
-            raise breach(ContractCheck.RANGE, f"element {_index(flat_index, shape)} is {value!r}, {bound}")
-    if contract.sum_to_one_tolerance is not None:
-        _check_sums(values, shape, contract.sum_to_one_axis, contract.sum_to_one_tolerance, breach)
-
-
-def _check_sums(
-    values: list[Any], shape: list[int], axis: int, tolerance: float, breach: Callable[[ContractCheck, str], Exception]
-) -> None:
-    """Every vector along ``axis`` sums to 1 within ``tolerance``; the first that does not is named by the
-    index of its first element, the axis shown as ``:``."""
-    axis %= len(shape)
-    size = shape[axis]
-    inner = math.prod(shape[axis + 1 :])
-    outer = math.prod(shape[:axis])
-    for block in range(outer):
-        for offset in range(inner):
-            start = block * size * inner + offset
-            total = math.fsum(values[start + step * inner] for step in range(size))
-            if not abs(total - 1.0) <= tolerance:
-                where = _index(start, shape, free_axis=axis)
-                raise breach(ContractCheck.SUM_TO_ONE, f"{where} sums to {total:g}, not 1 within {tolerance:g}")
-
-
-def _flat(data: list[Any]) -> list[Any]:
-    """OIP ``data``, flat or nested row-major, as one flat list."""
-    if not any(isinstance(item, list) for item in data):
-        return data
-    flat: list[Any] = []
-    for item in data:
-        flat.extend(_flat(item) if isinstance(item, list) else [item])
-    return flat
-
-
-def _index(flat_index: int, shape: list[int], free_axis: int | None = None) -> str:
-    """The element at ``flat_index`` of a row-major ``shape`` as ``[i, j, ...]`` (``:`` at ``free_axis``)."""
-    position: list[str] = []
-    for axis in range(len(shape) - 1, -1, -1):
-        flat_index, coordinate = divmod(flat_index, shape[axis]) if shape[axis] else (flat_index, 0)
-        position.append(":" if axis == free_axis else str(coordinate))
-    return f"[{', '.join(reversed(position))}]"
+        detail = f"data holds {len(values)} elements; shape {shape} needs {math.prod(shape)}"
+        raise OutputContractError(model, spec.name, ContractCheck.SHAPE, detail)
+    breach = values_breach(values, shape, contract)
+    if breach is not None:
+        raise OutputContractError(model, spec.name, breach.check, breach.detail)

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from functions.config.config_reader import ConfigError
+from functions.config.contract_checks import ContractCheck
 from functions.config.model_types import ModelConfig
 from functions.config.models import DEFAULT_CONFIG_PATH, load_models_config, parse_models_config
 from functions.domain.errors import EndpointRejectedError
-from functions.domain.output_contract import ContractCheck, OutputContractError, check_answer, has_contract
+from functions.domain.output_contract import OutputContractError, check_answer, has_contract
 
 VALID: dict[str, Any] = json.loads(DEFAULT_CONFIG_PATH.read_text())
 IRIS = load_models_config().model("iris")
@@ -232,3 +233,77 @@ def test_an_input_may_not_declare_a_contract() -> None:
     document["models"][0]["inputs"][0]["contract"] = {"finite": True}
     with pytest.raises(ConfigError, match=r"models\[0\]\.inputs\[0\]\.contract: unknown field"):
         parse_models_config(document, "models.json")
+
+
+def iris_with_static(outputs: list[dict[str, Any]]) -> dict[str, Any]:
+    document = copy.deepcopy(VALID)
+    [iris] = [model for model in document["models"] if model["name"] == "iris"]
+    iris.setdefault("resilience", {})["fallback"] = {"static": {"outputs": outputs}}
+    return document
+
+
+STATIC_PATH = r"models\[\d+\]\.resilience\.fallback\.static\.outputs"
+
+
+@pytest.mark.parametrize(
+    ("outputs", "field", "message"),
+    [
+        (
+            [probabilities([0.1, 1.7, 0.1])],
+            "[0].data",
+            "breaks the output's contract, the range check: element [0, 1] is 1.7, above the maximum 1",
+        ),
+        ([probabilities([0.5, math.nan, 0.5])], "[0].data", "the finite check: element [0, 1] is nan"),
+        (
+            [probabilities([[0.2, 0.2, 0.4]], shape=[1, 3])],
+            "[0].data",
+            "the sum_to_one check: [0, :] sums to 0.8, not 1 within",
+        ),
+        ([label([0]), label([3]) | {"name": "probabilities"}], "[1].datatype", "is not the model's FP32"),
+        ([label([3])], "[0].data", "the range check: element [0] is 3, above the maximum 2"),
+        ([probabilities(["1", 0, 0])], "[0].data", "the malformed check: element [0, 0] is '1', not a number"),
+    ],
+)
+def test_a_static_fallback_that_breaks_the_contract_is_refused(
+    outputs: list[dict[str, Any]], field: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=rf"{STATIC_PATH}{re.escape(field)}: .*{re.escape(message)}"):
+        parse_models_config(iris_with_static(outputs), "models.json")
+
+
+def test_a_static_fallback_inside_the_contract_loads() -> None:
+    config = parse_models_config(
+        iris_with_static([label([1]), probabilities([[0.1, 0.8, 0.1]], shape=[1, 3])]), "models.json"
+    )
+    iris = config.model("iris")
+    assert iris is not None
+    assert iris.resilience.static_response is not None
+
+
+@pytest.mark.parametrize(
+    ("row", "total"),
+    [
+        ([math.inf, -math.inf, 1.0], "nan"),  # math.fsum refuses inf + -inf: a breach, never a crash
+        ([1e308, 1e308, 0.0], "nan"),  # math.fsum's intermediate overflow
+        ([math.nan, 0.5, 0.5], "nan"),
+        ([math.inf, 0.0, 0.0], "inf"),
+    ],
+)
+def test_sums_without_finite_never_crash(row: list[float], total: str) -> None:
+    model = model_with({"sum_to_one": {"tolerance": 1e-3}})
+    data = [0.2, 0.3, 0.5, *row]
+    body = json.dumps({"outputs": [{"name": "scores", "shape": [2, 3], "data": data}]}).encode()
+    error = breach(model, body)
+    assert error.check is ContractCheck.SUM_TO_ONE
+    assert error.message.endswith(f"[1, :] sums to {total}, not 1 within 0.001")
+
+
+def test_the_first_breach_of_many_rows_is_named() -> None:
+    rows = [0.2, 0.3, 0.5] * 500 + [0.2, 0.3, 0.4] + [0.2, 0.3, 0.2] + [0.2, 0.3, 0.5] * 10
+    error = breach(IRIS, answer(probabilities(rows)))
+    assert error.message.endswith("[500, :] sums to 0.9, not 1 within 0.001")
+    values = [0.5] * 3000
+    values[2100], values[2500] = -0.25, 1.5
+    assert breach(IRIS, answer(probabilities(values))).message.endswith(
+        "element [700, 0] is -0.25, below the minimum 0"
+    )
