@@ -24,6 +24,7 @@ from infra.constructs.alarms import RouterAlarms
 from infra.constructs.api import InferenceApi
 from infra.constructs.async_pipeline import AsyncPipeline
 from infra.constructs.async_storage import AsyncStorage
+from infra.constructs.capture import CaptureDelivery
 from infra.constructs.data_perimeter import enforce_data_perimeter
 from infra.constructs.in_lambda_models import DEFAULT_ONNXRUNTIME_LAYER, InLambdaModels
 from infra.constructs.on_call_alarm import pascal
@@ -49,7 +50,7 @@ class PlatformStack(Stack):
         onnxruntime_layer_zip: the layer ``make layers`` builds; needed only when a model's route is ``lambda``.
 
     Attributes: ``router``, ``api``, ``storage``, ``alarms``, ``pipeline``, ``shadow`` (None without a shadow
-    version in ``models``).
+    version in ``models``), ``capture`` (None when no model has a capture block).
     """
 
     def __init__(
@@ -161,6 +162,17 @@ class PlatformStack(Stack):
             )
         else:
             self.shadow = None
+        # Capture is opt-in per model: only a config where some model captures delivers capture lines.
+        self.capture: CaptureDelivery | None = None
+        if any(model.capture is not None for model in models.models):
+            self.capture = CaptureDelivery(
+                self,
+                "Capture",
+                router_log_group=router.log_group,
+                access_log_bucket=storage.access_log_bucket,
+                retention_days=stage.capture.retention_days,
+                removal_policy=removal,
+            )
         enforce_data_perimeter(
             storage,
             function_roles=[router.role, pipeline.results.role, pipeline.sweeper.role],
@@ -250,6 +262,13 @@ class PlatformStack(Stack):
         CfnOutput(self, "DeadLetterQueueUrl", value=self.storage.dead_letter_queue.queue_url)
         CfnOutput(self, "JobTable", value=self.storage.job_table.table_name)
         CfnOutput(self, "EndpointNamePrefix", value=stage.endpoint_name_prefix)
+        if self.capture is not None:
+            CfnOutput(
+                self,
+                "CaptureBucket",
+                value=self.capture.capture_bucket.bucket_name,
+                description="Captured requests (capture/model=<m>/date=<d>/) and drift reports (reports/drift/)",
+            )
         for topic_name, topic in self.alarms.topics.items():
             CfnOutput(
                 self, f"{pascal(topic_name)}TopicArn", value=topic.topic_arn, description=f"Alarm topic: {topic_name}"

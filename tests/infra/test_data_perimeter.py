@@ -149,7 +149,7 @@ def bucket_statements(policies: Policies) -> list[dict[str, Any]]:
     [bucket_id] = [
         i
         for i, r in policies.synth.platform.resources("AWS::S3::Bucket").items()
-        if "LoggingConfiguration" in r["Properties"]
+        if "LoggingConfiguration" in r["Properties"] and i.startswith("AsyncStorage")
     ]
     return policies.statements("AWS::S3::BucketPolicy", "PolicyDocument", bucket_id)
 
