@@ -77,6 +77,7 @@ bench: setup
 	$(BIN)/python -m bench.router_overhead
 	$(BIN)/python -m bench.shadow_overhead
 	$(BIN)/python -m bench.capture_overhead
+	$(BIN)/python -m bench.output_contract
 	$(BIN)/python -m bench.hostile_bodies
 	BENCH_TARGET=report $(BIN)/python -m bench.batching
 	BENCH_MODELS=mlp BENCH_MLP_WIDTH=2048 $(BIN)/python -m bench.batching

@@ -4,8 +4,9 @@ a probability vector, sum to one. One implementation for the two places that che
 refused naming the field), so a fallback can never answer what the check refuses.
 
 Built-in passes (``map``, ``min``, ``max``, ``math.fsum`` over a slice) do the work, and only a breach is looked
-for element by element to name the first: the router has no numpy (only the in-Lambda layer does), and a Python
-loop over every element cost about twice as much (bench/output_contract.py measures it).
+for element by element to name the first: the router has no numpy (only the in-Lambda layer does). check_answer
+on a 1,000-row iris answer went from ~1.2 to ~0.7 ms p50 (json.loads is ~0.15 of it) against a loop per element,
+on a quiet 2-core host; ~1.1 ms p50 under the load of parallel test runs (bench/output_contract.py).
 
 Example:
     >>> values_breach([0.2, 0.3, 0.4], [1, 3], OutputContract(sum_to_one_tolerance=1e-3))

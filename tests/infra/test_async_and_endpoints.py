@@ -74,7 +74,7 @@ def test_both_async_topics_feed_the_result_queue(dev: Synthesized) -> None:
 
 def test_async_bucket_is_encrypted_private_logged_and_expiring(dev: Synthesized) -> None:
     buckets = [r["Properties"] for r in dev.resources("AWS::S3::Bucket").values()]
-    [data] = [b for b in buckets if "LoggingConfiguration" in b]
+    [data] = [b for b in buckets if b.get("LoggingConfiguration", {}).get("LogFilePrefix") == "async-bucket/"]
     encryption = data["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert encryption["SSEAlgorithm"] == "aws:kms"
     assert data["PublicAccessBlockConfiguration"] == {

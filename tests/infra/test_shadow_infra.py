@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from functions.config.models import DEFAULT_CONFIG_PATH, load_models_config
+from infra.constructs.capture import FILTER_PATTERN as CAPTURE_FILTER_PATTERN
 from infra.constructs.shadow import FILTER_PATTERN, HANDLER, MAX_CONCURRENCY, SHADOW_TIMEOUT_MS
 from tests.helpers.synth import Synthesized, ref_id, synthesize
 from tests.infra.test_dashboards import dashboards
@@ -37,6 +38,12 @@ def shadowed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     folder = tmp_path_factory.mktemp(f"shadow-{request.param}")
     (folder / "models.json").write_text(json.dumps(with_shadow()))
     return synthesize(request.param, folder / "out", models=load_models_config(folder / "models.json"))
+
+
+def shadow_subscriptions(synth: Synthesized) -> list[dict[str, Any]]:
+    """The router log group's subscription filters other than the capture delivery's."""
+    filters = synth.platform.resources("AWS::Logs::SubscriptionFilter").values()
+    return [f for f in filters if f["Properties"]["FilterPattern"] != CAPTURE_FILTER_PATTERN]
 
 
 def worker(synth: Synthesized) -> tuple[str, dict[str, Any]]:
@@ -64,7 +71,7 @@ def test_the_worker_runs_on_graviton_python_314_with_its_settings(shadowed: Synt
 
 def test_the_router_log_group_feeds_only_shadow_lines_to_the_worker(shadowed: Synthesized) -> None:
     worker_id, _ = worker(shadowed)
-    [subscription] = shadowed.platform.resources("AWS::Logs::SubscriptionFilter").values()
+    [subscription] = shadow_subscriptions(shadowed)
     props = subscription["Properties"]
     assert props["FilterPattern"] == '{ $.shadow_request.model = "*" }'
     assert props["FilterPattern"] == FILTER_PATTERN.log_pattern_string
@@ -136,7 +143,7 @@ def test_the_model_dashboard_shows_the_shadows_agreement_errors_and_p99(shadowed
 def test_without_a_shadow_version_there_is_no_worker_nor_subscription(dev: Synthesized, prod: Synthesized) -> None:
     for synth in (dev, prod):
         assert not synth.platform.resources("AWS::Lambda::Function", {"Handler": HANDLER})
-        assert not synth.platform.resources("AWS::Logs::SubscriptionFilter")
+        assert not shadow_subscriptions(synth)
         assert synth.stack.shadow is None
         [dashboard] = dashboards(synth.models["iris"])
         assert not [title for title in dashboard.titles() if title.startswith("Shadow")]
