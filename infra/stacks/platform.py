@@ -26,6 +26,7 @@ from infra.constructs.async_pipeline import AsyncPipeline
 from infra.constructs.async_storage import AsyncStorage
 from infra.constructs.capture import CaptureDelivery
 from infra.constructs.data_perimeter import enforce_data_perimeter
+from infra.constructs.drift import DriftJob, capture_baselines
 from infra.constructs.in_lambda_models import DEFAULT_ONNXRUNTIME_LAYER, InLambdaModels
 from infra.constructs.on_call_alarm import pascal
 from infra.constructs.platform_parameters import ALARM_TOPIC_VALUES, PlatformValue, publish_platform_values
@@ -50,7 +51,7 @@ class PlatformStack(Stack):
         onnxruntime_layer_zip: the layer ``make layers`` builds; needed only when a model's route is ``lambda``.
 
     Attributes: ``router``, ``api``, ``storage``, ``alarms``, ``pipeline``, ``shadow`` (None without a shadow
-    version in ``models``), ``capture`` (None when no model has a capture block).
+    version in ``models``), ``capture`` and ``drift`` (None when no model has a capture block).
     """
 
     def __init__(
@@ -212,6 +213,23 @@ class PlatformStack(Stack):
             subscriptions=stage.alarm_subscriptions,
             removal_policy=removal,
         )
+        # The drift job reads what capture delivers: a stage without capture has nothing to compare.
+        self.drift: DriftJob | None = None
+        if self.capture is not None:
+            self.drift = DriftJob(
+                self,
+                "Drift",
+                baselines=capture_baselines(models.models),
+                capture_bucket=self.capture.capture_bucket,
+                capture_key=self.capture.capture_key,
+                drift=stage.drift,
+                on_call=alarms.on_call,
+                code=code,
+                powertools_layer_arn=stage.powertools_layer_arn,
+                log_retention=RETENTION_BY_DAYS[stage.router.log_retention_days],
+                log_level=stage.router.log_level,
+                log_removal_policy=removal,
+            )
         StageDashboard(
             self,
             "StageDashboard",
