@@ -1,4 +1,4 @@
-"""`make local` passes both ports to `python -m local`: the runtime's 8080 is often taken."""
+"""`make local` passes both ports and the model config to `python -m local`: the runtime's 8080 is often taken."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize(
     ("overrides", "ports"),
-    [([], "--port 3000 --runtime-port 8080"), (["PORT=3456", "RUNTIME_PORT=9123"], "--port 3456 --runtime-port 9123")],
+    [
+        ([], "--port 3000 --runtime-port 8080 --config functions/models.json"),
+        (
+            ["PORT=3456", "RUNTIME_PORT=9123", "CONFIG=local/models.rollout.json"],
+            "--port 3456 --runtime-port 9123 --config local/models.rollout.json",
+        ),
+    ],
 )
 def test_make_local_passes_the_api_and_runtime_ports(overrides: list[str], ports: str) -> None:
     make = shutil.which("make")

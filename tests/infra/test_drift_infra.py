@@ -130,7 +130,9 @@ def test_each_capturing_model_ships_its_baseline_as_an_asset_the_job_reads_objec
     _, props = job(template)
     uris = json.loads(props["Environment"]["Variables"][BASELINES_VARIABLE])
     assert [m.name for m in load_models_config().models if m.capture is not None] == ["iris"]
-    assert list(uris) == ["iris"] and uris["iris"].startswith("s3://cdk-") and uris["iris"].endswith(".json")
+    assert list(uris) == ["iris"]
+    assert uris["iris"].startswith("s3://cdk-")
+    assert uris["iris"].endswith(".json")
     bucket, key = uris["iris"].removeprefix("s3://").split("/", 1)
     reads = [r for s in statements(template, props) if s["Action"] == "s3:GetObject" for r in resources(s)]
     assert f"arn:aws:s3:::{bucket}/{key}" in reads
