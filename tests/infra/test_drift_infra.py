@@ -175,7 +175,8 @@ def test_the_schedule_runs_the_job_and_a_failed_run_lands_in_the_failure_queue(t
     [rule] = of_type(template, "AWS::Events::Rule").values()
     assert rule["Properties"]["ScheduleExpression"] == "rate(1 day)"
     [target] = rule["Properties"]["Targets"]
-    assert ref_id(target["Arn"]) == logical_id and target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    assert ref_id(target["Arn"]) == logical_id
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
     [invoke_config] = of_type(template, "AWS::Lambda::EventInvokeConfig").values()
     destination = invoke_config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
     assert ref_id(destination) in of_type(template, "AWS::SQS::Queue")
