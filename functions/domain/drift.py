@@ -23,6 +23,10 @@ MAX_SAMPLE: Final[int] = 1000
 # A bin with no values on one side makes ln(a/e) infinite; proportions are floored at 1e-4 (under one value in
 # the 2,000 a window of a day usually holds), so one empty 10% bin alone adds about 0.69.
 PSI_EPSILON: Final[float] = 1e-4
+# Numeric values are compared at 6 decimals on both sides, the baseline's reference data and the captured window
+# alike: the stored cuts are then the cuts the proportions were counted with, and a float32 probability of 1e-8 on
+# one CPU and 3e-8 on another is the same 0.0 (setosa's probabilities[2] straddled an unrounded cut otherwise).
+DECIMALS: Final[int] = 6
 NUMERIC_DATATYPES: Final[frozenset[str]] = frozenset({"FP16", "FP32", "FP64", "BF16"})
 
 Kind = Literal["numeric", "categorical"]
@@ -40,8 +44,8 @@ class FeatureBaseline:
     sample: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """Values rounded to 6 decimals: the same reference data gives the same bytes whatever the CPU's last
-        float32 bits were; the cuts lie halfway between distinct values, so no value changes bins."""
+        """Values at 6 decimals (``DECIMALS``), as they were counted: the same reference data gives the same
+        bytes whatever the CPU's last float32 bits were."""
         shares = rounded(self.proportions)
         if self.kind == "categorical":
             return {"kind": self.kind, "categories": list(self.categories), "proportions": shares}
@@ -66,7 +70,7 @@ class FeatureBaseline:
             return counts
         counts = [0] * (len(self.edges) + 1)
         for value in values:
-            counts[bisect_left(self.edges, float(value))] += 1
+            counts[bisect_left(self.edges, quantize(value))] += 1
         return counts
 
 
@@ -97,8 +101,12 @@ class Baseline:
         )
 
 
+def quantize(value: float | str) -> float:
+    return round(float(value), DECIMALS)
+
+
 def rounded(values: Iterable[float]) -> list[float]:
-    return [round(float(value), 6) for value in values]
+    return [quantize(value) for value in values]
 
 
 def category_of(value: float | str) -> str:
@@ -151,8 +159,9 @@ def feature_baseline(kind: Kind, values: Sequence[float | str], bins: int = DEFA
         counts = Counter(category_of(value) for value in values)
         categories = tuple(sorted(counts, key=lambda name: (len(name), name)))
         return FeatureBaseline(kind, proportions([counts[c] for c in categories]), categories=categories)
-    numbers = [float(value) for value in values]
-    shell = FeatureBaseline(kind, (), edges=quantile_edges(numbers, bins))
+    numbers = rounded(float(value) for value in values)
+    # A cut halfway between two values may round onto one of them, or onto the next cut: kept once, as stored.
+    shell = FeatureBaseline(kind, (), edges=tuple(dict.fromkeys(rounded(quantile_edges(numbers, bins)))))
     return FeatureBaseline(
         kind, proportions(shell.bin_counts(numbers)), edges=shell.edges, sample=evenly_spaced(numbers)
     )

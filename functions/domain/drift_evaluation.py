@@ -18,6 +18,7 @@ from functions.domain.drift import (
     ks_statistic,
     proportions,
     psi,
+    quantize,
     tensor_features,
 )
 
@@ -101,7 +102,7 @@ def compare(reference: FeatureBaseline, values: list[Any], thresholds: DriftThre
     index = psi(expected, window)
     statistic = p_value = None
     if reference.kind == "numeric" and reference.sample and len(values) >= thresholds.ks_min_samples:
-        numbers = [float(value) for value in values]
+        numbers = [quantize(value) for value in values]
         statistic = ks_statistic(reference.sample, numbers)
         p_value = ks_p_value(statistic, len(reference.sample), len(numbers))
     drifted = index > thresholds.psi or (p_value is not None and p_value < thresholds.ks_p_value)

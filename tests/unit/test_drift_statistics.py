@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -21,6 +22,7 @@ from functions.domain.drift import (
     quantile_edges,
     tensor_features,
 )
+from functions.domain.drift_evaluation import DriftThresholds, compare
 
 
 def test_psi_of_identical_distributions_is_zero_and_grows_with_the_shift() -> None:
@@ -114,3 +116,19 @@ def test_baseline_round_trips_through_json_and_refuses_another_format() -> None:
 def test_a_feature_without_reference_values_is_refused() -> None:
     with pytest.raises(ValueError, match="no reference values"):
         feature_baseline("numeric", [])
+
+
+def test_values_under_a_millionth_compare_at_six_decimals_on_both_sides() -> None:
+    """A third of the reference sits at float32 noise around 0 (setosa's probabilities[2]: 1e-9 .. 4e-7); the
+    window's noise differs (another CPU, another jitter). The stored baseline's cuts are the ones it was counted
+    with, and the same draw with other noise is no drift, by PSI or KS."""
+    reference = [1e-9 * (i + 1) for i in range(400)] + [0.1 + 0.001 * i for i in range(800)]
+    window = [3e-8 + 1e-10 * i for i in range(400)] + [0.1 + 0.001 * i + 0.0004 for i in range(800)]
+    stored = FeatureBaseline.from_json(json.loads(json.dumps(feature_baseline("numeric", reference).to_json())))
+    assert list(stored.edges) == sorted(set(stored.edges))
+    assert stored.proportions[0] == pytest.approx(1 / 3)
+    result = compare(stored, window, DriftThresholds())
+    assert result.psi < 0.01
+    assert result.ks_p_value is not None
+    assert result.ks_p_value > 0.5
+    assert not result.drifted
