@@ -292,9 +292,9 @@ def test_the_drift_job_publishes_its_largest_feature_psi_once_a_day_per_model() 
     per_model = {"service": "inference-drift", "model": "iris"}
     drifted = scenario_day("feature-drift").samples("InferenceRouter", "MaxFeaturePsi", per_model)
     published = [(minute, statistic([s], "Maximum")) for minute, s in enumerate(drifted) if s is not None]
-    assert published == [(60, 8.0)]
+    assert published == [(60, 5.56)]
     steady = scenario_day("healthy-day").samples("InferenceRouter", "MaxFeaturePsi", per_model)
-    assert statistic(steady, "Maximum") == pytest.approx(0.01)
+    assert statistic(steady, "Maximum") == pytest.approx(0.005)
     assert statistic(steady, "SampleCount") == 1
     # No captures on a day without requests: the job publishes nothing.
     assert set(scenario_day("idle-day").samples("InferenceRouter", "MaxFeaturePsi", per_model)) == {None}
