@@ -1,4 +1,4 @@
-"""The router with two versions of iris (90/10, local/models.two_versions.json): each answer names the version
+"""The router with iris v1 and v2 at 90/10 and a v3 shadow (local/models.rollout.json): each answer names the version
 that served it, a pin wins, metadata lists the versions, each version's circuit opens alone, and the metrics
 carry the serving version. Real boto3 against a local SageMaker runtime serving both versions' endpoints."""
 
@@ -21,7 +21,7 @@ from local.sagemaker_runtime import FaultSpec, LocalSageMakerRuntime
 from local.stack import serverless_endpoints
 from tests.helpers.events import HandlerAnswer, answer_of
 
-TWO_VERSIONS = Path(__file__).resolve().parents[2] / "local" / "models.two_versions.json"
+ROLLOUT_CONFIG = Path(__file__).resolve().parents[2] / "local" / "models.rollout.json"
 INFER: dict[str, Any] = {
     "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]
 }
@@ -30,7 +30,7 @@ URLS = ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL_SAGEMAKER")
 
 @pytest.fixture(scope="module")
 def two_version_runtime(local_runtime: LocalSageMakerRuntime) -> Iterator[LocalSageMakerRuntime]:
-    runtime = LocalSageMakerRuntime(serverless_endpoints(load_models_config(TWO_VERSIONS))).start()
+    runtime = LocalSageMakerRuntime(serverless_endpoints(load_models_config(ROLLOUT_CONFIG))).start()
     saved = {name: os.environ[name] for name in URLS}
     os.environ.update(dict.fromkeys(URLS, runtime.url))
     yield runtime
@@ -41,7 +41,7 @@ def two_version_runtime(local_runtime: LocalSageMakerRuntime) -> Iterator[LocalS
 @pytest.fixture
 def router(two_version_runtime: LocalSageMakerRuntime) -> Iterator[RouterApp]:
     two_version_runtime.clear_faults()
-    yield create_app(RouterSettings(models_config_path=str(TWO_VERSIONS)), None, RouterClients(SageMakerBackend()))
+    yield create_app(RouterSettings(models_config_path=str(ROLLOUT_CONFIG)), None, RouterClients(SageMakerBackend()))
     two_version_runtime.clear_faults()
 
 
@@ -81,11 +81,11 @@ def test_a_version_route_and_a_body_model_version_pin(router: RouterApp) -> None
         assert served_version(body_pin) == "1"
     unknown = call(router, "/v2/models/iris/versions/7/infer")
     assert unknown.status == 404
-    assert "versions: '1', '2'" in unknown.body["error"]
+    assert "versions: '1', '2', '3'" in unknown.body["error"]
 
 
 def test_metadata_lists_the_versions(router: RouterApp) -> None:
-    assert call(router, "/v2/models/iris", body=None).body["versions"] == ["1", "2"]
+    assert call(router, "/v2/models/iris", body=None).body["versions"] == ["1", "2", "3"]
     assert call(router, "/v2/models/iris/versions/2", body=None).status == 200
 
 

@@ -180,7 +180,7 @@ def test_deployed_status_reports_a_cloudwatch_error(
 
 def test_promote_writes_the_config_and_rollback_undoes_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "models.json"
-    shutil.copy(REPO / "local" / "models.two_versions.json", config)
+    shutil.copy(REPO / "local" / "models.rollout.json", config)
     before = config.read_text()
     assert main(["rollout", "promote", "iris", "2", "--config", str(config), "--dry-run"]) == 0
     assert "(dry run: nothing written)" in capsys.readouterr().out

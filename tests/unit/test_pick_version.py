@@ -16,7 +16,11 @@ from functions.domain.model_versions import model_versions, pick_version
 
 KEYS = 20_000
 V2 = {"version": "2", "route": {"sync": "serverless", "serverless_endpoint": "iris-v2"}}
-V3_SHADOW = {"version": "3", "route": {"sync": "lambda"}, "shadow": {"sample_rate": 0.5}}
+V3_SHADOW = {
+    "version": "3",
+    "route": {"sync": "serverless", "serverless_endpoint": "iris-v3"},
+    "shadow": {"sample_rate": 0.5},
+}
 
 
 def iris(**fields: Any) -> ModelConfig:
