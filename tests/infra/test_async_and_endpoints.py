@@ -58,7 +58,8 @@ def test_queues_refuse_plain_http(dev: Synthesized) -> None:
             s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
             for s in statements
         )
-    assert len(list(policies)) == 2
+    # The result queue, its dead-letter queue and the drift job's failure queue (iris captures).
+    assert len(list(policies)) == 3
 
 
 def test_both_async_topics_feed_the_result_queue(dev: Synthesized) -> None:

@@ -98,7 +98,10 @@ def test_the_worker_may_only_invoke_the_stages_endpoints(shadowed: Synthesized) 
 
 def test_a_failed_invocation_goes_to_the_failure_queue_without_retries(shadowed: Synthesized) -> None:
     worker_id, _ = worker(shadowed)
-    [config] = shadowed.platform.resources("AWS::Lambda::EventInvokeConfig").values()
+    # The shadow worker's (the drift job has its own).
+    [config] = [
+        c for c in shadowed.platform.resources("AWS::Lambda::EventInvokeConfig").values() if worker_id in str(c)
+    ]
     props = config["Properties"]
     assert ref_id(props["FunctionName"]) == worker_id
     assert props["MaximumRetryAttempts"] == 0

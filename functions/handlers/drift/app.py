@@ -126,16 +126,22 @@ def summary(results: Mapping[str, tuple[ModelDrift, str | None]]) -> dict[str, A
 def create_handler(
     environ: Mapping[str, str], clock: Callable[[], float] = time.time
 ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The scheduled Lambda: the capture bucket, the baselines' S3 URIs and the settings from ``environ``."""
-    bucket = environ[CAPTURE_BUCKET_VARIABLE]
-    job = DriftJob(
-        store=S3CaptureStore(bucket),
-        baselines=load_s3_baselines(json.loads(environ[BASELINES_VARIABLE])),
-        settings=DriftSettings.from_json(json.loads(environ.get(DRIFT_SETTINGS_VARIABLE) or "{}")),
-        write_report=S3ReportWriter(bucket),
-    )
+    """The scheduled Lambda: the capture bucket, the baselines' S3 URIs and the settings from ``environ``, read
+    on the first run and kept: importing the handler reads nothing (the baselines are S3 objects)."""
+    built: list[DriftJob] = []
 
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if not built:
+            bucket = environ[CAPTURE_BUCKET_VARIABLE]
+            built.append(
+                DriftJob(
+                    store=S3CaptureStore(bucket),
+                    baselines=load_s3_baselines(json.loads(environ[BASELINES_VARIABLE])),
+                    settings=DriftSettings.from_json(json.loads(environ.get(DRIFT_SETTINGS_VARIABLE) or "{}")),
+                    write_report=S3ReportWriter(bucket),
+                )
+            )
+        job = built[0]
         now = clock()
         start, end = scheduled_window(datetime.fromtimestamp(now, UTC).date(), job.settings.window_days)
         return summary(job.run(start, end, int(now * 1000)))
