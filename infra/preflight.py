@@ -105,7 +105,7 @@ def quota_needs(stage: StageConfig) -> list[QuotaNeed]:
 def layer_prerequisite(models: ModelsConfig, layer_zip: Path) -> tuple[str, bool] | None:
     """The onnxruntime layer line when some model runs inside the router, and whether the layer is missing
     (synth stops without it); None when no model is ``lambda``-routed."""
-    in_lambda = [model.name for model in models.models if model.route.sync == "lambda"]
+    in_lambda = sorted({model.name for model in models.in_lambda_models()})
     if not in_lambda:
         return None
     names = ", ".join(in_lambda)

@@ -236,3 +236,13 @@ class ModelsConfig:
 
     def model(self, name: str) -> ModelConfig | None:
         return self.by_name.get(name)
+
+    def in_lambda_models(self) -> list[ModelConfig]:
+        """Every version that runs inside the router (route ``lambda``), as that version serves it: what the
+        router loads and what the templates put in its model layer."""
+        return [
+            model.for_version(entry)
+            for model in self.models
+            for entry in model.versions
+            if entry.route.sync == "lambda"
+        ]

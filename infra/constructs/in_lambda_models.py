@@ -61,8 +61,13 @@ class InLambdaModels(Construct):
                 self,
                 "Models",
                 code=lambda_.Code.from_asset(str(staging)),
-                description=f"Model files for {', '.join(m.name for m in models)}",
+                description=f"Model files for {layer_contents(models)}",
                 **compatibility,  # type: ignore[arg-type]
             ),
         ]
         self.environment = {"MODEL_ROOT": MODEL_ROOT}
+
+
+def layer_contents(models: Sequence[ModelConfig]) -> str:
+    """The model versions a layer holds: ``digits v1, iris v2``."""
+    return ", ".join(f"{model.name} v{model.version}" for model in models)

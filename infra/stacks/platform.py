@@ -109,7 +109,7 @@ class PlatformStack(Stack):
             code=code,
         )
         storage.grant_router(router.role)
-        in_lambda_models = [model for model in models.models if model.route.sync == "lambda"]
+        in_lambda_models = models.in_lambda_models()
         if in_lambda_models:
             in_lambda = InLambdaModels(
                 self, "InLambdaModels", models=in_lambda_models, onnxruntime_layer_zip=onnxruntime_layer_zip

@@ -4,12 +4,13 @@ layers, the model has no SageMaker stack, and its SLO alarms live in the platfor
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from functions.config.models import load_models_config
-from tests.helpers.synth import Synthesized, ref_id
+from functions.config.models import DEFAULT_CONFIG_PATH, load_models_config
+from tests.helpers.synth import Synthesized, ref_id, synthesize
 
 POWERTOOLS_ARN_PREFIX = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-"
 
@@ -42,7 +43,7 @@ def test_the_router_carries_the_onnxruntime_and_model_layers(stage: Synthesized)
     assert attached == set(versions)
     descriptions = sorted(version["Properties"]["Description"] for version in versions.values())
     assert descriptions == [
-        "Model files for digits",
+        "Model files for digits v1",
         "onnxruntime + numpy for the in-Lambda model tier (manylinux aarch64)",
     ]
     for version in versions.values():
@@ -66,3 +67,21 @@ def test_the_in_lambda_model_has_its_slo_alarms_in_the_platform(stage: Synthesiz
     ]
     assert names, "no alarm for digits in the platform stack"
     assert all("digits" in json.dumps(name).lower() for name in names)
+
+
+def test_a_non_primary_version_on_the_in_lambda_tier_gets_the_layers(tmp_path: Path) -> None:
+    document = json.loads(DEFAULT_CONFIG_PATH.read_text())
+    document["models"] = [model for model in document["models"] if model["name"] == "iris"]
+    document["models"][0]["versions"] = [{"version": "2", "route": {"sync": "lambda"}}]
+    path = tmp_path / "models.json"
+    path.write_text(json.dumps(document))
+    models = load_models_config(path)
+    assert [(m.name, m.version) for m in models.in_lambda_models()] == [("iris", "2")]
+    synth = synthesize("dev", tmp_path / "out", models=models, model_package_dir=tmp_path / "packages")
+    descriptions = sorted(
+        v["Properties"]["Description"] for v in synth.platform.resources("AWS::Lambda::LayerVersion").values()
+    )
+    assert descriptions == [
+        "Model files for iris v2",
+        "onnxruntime + numpy for the in-Lambda model tier (manylinux aarch64)",
+    ]

@@ -157,9 +157,7 @@ def create_app(
     duration is then part of its first request's cost."""
     logger = Logger(service=ROUTER_SERVICE)
     config = load_models_config(settings.models_config_path)
-    in_lambda_models = [
-        model.for_version(entry) for model in config.models for entry in model.versions if entry.route.sync == "lambda"
-    ]
+    in_lambda_models = config.in_lambda_models()
     in_lambda = (
         clients.in_lambda(Path(settings.model_root) if settings.model_root else REPO_ROOT) if in_lambda_models else None
     )
