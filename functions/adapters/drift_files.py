@@ -1,4 +1,5 @@
-"""Where the drift job reads baselines and writes reports: S3 in AWS, a directory in local mode."""
+"""Where the drift job reads baselines (the Lambda layer's directory in AWS, each artifact's baseline.json in
+local mode) and writes reports (S3 in AWS, a directory in local mode)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,22 @@ from pathlib import Path
 from typing import Any
 
 from functions.adapters import aws_clients
-from functions.config.async_contract import split_s3_uri
+from functions.config.drift_contract import BASELINES_LAYER_SUFFIX
 from functions.domain.drift import Baseline
 
 
-def load_s3_baselines(uris: Mapping[str, str], s3_client: Any | None = None) -> dict[str, Baseline]:
-    """Each model's baseline.json from its S3 URI (the CDK file asset the stack uploaded)."""
-    s3 = s3_client or aws_clients.client("s3")
-    baselines: dict[str, Baseline] = {}
-    for model, uri in uris.items():
-        bucket, key = split_s3_uri(uri)
-        baselines[model] = Baseline.from_json(json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
-    return baselines
+class BaselinesMissingError(FileNotFoundError):
+    """The drift job's baselines directory is absent or holds no baseline: it would compare nothing."""
+
+
+def load_directory_baselines(directory: Path) -> dict[str, Baseline]:
+    """Each ``<model>.json`` of ``directory`` (the drift function's baselines layer), by model name."""
+    paths = sorted(directory.glob(f"*{BASELINES_LAYER_SUFFIX}")) if directory.is_dir() else []
+    if not paths:
+        raise BaselinesMissingError(
+            f"no baseline {BASELINES_LAYER_SUFFIX} files in {directory}: the drift job's baselines layer is missing"
+        )
+    return load_file_baselines({path.name.removesuffix(BASELINES_LAYER_SUFFIX): path for path in paths})
 
 
 def load_file_baselines(paths: Mapping[str, Path]) -> dict[str, Baseline]:

@@ -12,8 +12,11 @@ CAPTURE_PREFIX: Final[str] = "capture/"
 DRIFT_REPORT_PREFIX: Final[str] = "reports/drift/"
 
 # Each model's reference statistics, next to its artifact (<artifact dir>/baseline.json): `python -m ops baseline`
-# writes it, the platform stack ships it to the drift job as a file asset.
+# writes it; the platform stack ships every capturing model's copy to the drift job in one Lambda layer, as
+# <BASELINES_LAYER_DIR>/<model>.json, which Lambda extracts under /opt.
 BASELINE_FILE: Final[str] = "baseline.json"
+BASELINES_LAYER_DIR: Final[str] = "baselines"
+BASELINES_LAYER_SUFFIX: Final[str] = ".json"
 
 DRIFT_SERVICE: Final[str] = "inference-drift"
 # By model and feature (an input's column, "input[2]"); FeatureDrifted is 1 or 0.
@@ -29,8 +32,8 @@ OUTPUT_DIMENSION: Final[str] = "output"
 
 # The drift function's environment, set by infra/constructs/drift.py.
 CAPTURE_BUCKET_VARIABLE: Final[str] = "CAPTURE_BUCKET"
-# JSON {"<model>": "s3://<bucket>/<key>"}: each model's baseline.json, a CDK file asset.
-BASELINES_VARIABLE: Final[str] = "DRIFT_BASELINES"
+# The directory of the baselines layer (/opt/baselines): one variable however many models capture.
+BASELINES_DIR_VARIABLE: Final[str] = "DRIFT_BASELINES_DIR"
 # JSON {"psi": 0.2, "ks_p_value": 0.01, "ks_min_samples": 100, "window_days": 1}.
 DRIFT_SETTINGS_VARIABLE: Final[str] = "DRIFT_SETTINGS"
 

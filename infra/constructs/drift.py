@@ -2,13 +2,17 @@
 
 EventBridge runs it on the stage's ``drift.schedule`` (functions/handlers/drift/): it reads ``capture/`` of the
 capture bucket, writes an HTML report under ``reports/drift/`` and publishes ``MaxFeaturePsi`` per model, which
-the ``feature_drift`` ticket watches. Each model's ``baseline.json`` (next to its artifact) ships as a CDK file
-asset the function may read, object by object.
+each model's ``feature_drift`` ticket watches (:func:`feature_drift_alarm`: in the model's own stack, or in the
+platform for a model without one). Every capturing model's ``baseline.json`` (next to its artifact) ships in
+one Lambda layer, ``/opt/baselines/<model>.json``: one resource, one environment variable and no grant however
+many models capture.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
@@ -23,13 +27,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.config.drift_contract import (
     BASELINE_FILE,
-    BASELINES_VARIABLE,
+    BASELINES_DIR_VARIABLE,
+    BASELINES_LAYER_DIR,
+    BASELINES_LAYER_SUFFIX,
     CAPTURE_BUCKET_VARIABLE,
     CAPTURE_PREFIX,
     DRIFT_REPORT_PREFIX,
@@ -40,8 +45,8 @@ from functions.config.drift_contract import (
 from functions.config.model_types import ModelConfig
 from functions.config.telemetry import METRICS_NAMESPACE, MODEL_DIMENSION, SERVICE_DIMENSION
 from infra.config.types import DriftConfig
-from infra.constructs.on_call_alarm import OnCallAlarms, pascal
-from infra.constructs.python_function import REPO_ROOT, PythonFunction
+from infra.constructs.on_call_alarm import OnCallAlarms
+from infra.constructs.python_function import ARCHITECTURE, REPO_ROOT, RUNTIME, PythonFunction
 from infra.guardrails import acknowledge, resource_token
 
 HANDLER: Final[str] = "functions.handlers.drift.handler.lambda_handler"
@@ -53,10 +58,18 @@ FUNCTION_TIMEOUT: Final[Duration] = Duration.minutes(15)
 RETRY_ATTEMPTS: Final[int] = 2
 MAX_EVENT_AGE: Final[Duration] = Duration.hours(6)
 FAILURE_RETENTION: Final[Duration] = Duration.days(14)
+# Lambda extracts layers under /opt.
+BASELINES_DIR: Final[str] = f"/opt/{BASELINES_LAYER_DIR}"
+# Lambda's quota: 250 MB unzipped for a function's code and all its layers together. The drift function's code
+# (functions/, ~1.4 MB) and the Powertools layer take a few MB of it; the baselines may have 200 MB. An iris-sized
+# baseline (4 inputs) is 7.5 KB, a digits-sized one (64 inputs, 10 probabilities) 370 KB: 200 models take 1.5 MB
+# or 74 MB.
+BASELINES_MAX_BYTES: Final[int] = 200_000_000
 
 
 class DriftSetupError(ValueError):
-    """A capturing model the drift job cannot compare: no artifact, or no baseline.json next to it."""
+    """A capturing model the drift job cannot compare (no artifact, or no baseline.json next to it), or
+    baselines too large for the drift function's layer."""
 
 
 def capture_baselines(models: Sequence[ModelConfig], repo_root: Path = REPO_ROOT) -> dict[str, Path]:
@@ -80,6 +93,24 @@ def capture_baselines(models: Sequence[ModelConfig], repo_root: Path = REPO_ROOT
     return found
 
 
+def stage_baselines(baselines: Mapping[str, Path], staging: Path, max_bytes: int = BASELINES_MAX_BYTES) -> Path:
+    """Copy each model's baseline to ``<staging>/baselines/<model>.json`` (the layer's tree); refused over
+    ``max_bytes`` in all, naming the largest."""
+    sizes = {model: path.stat().st_size for model, path in baselines.items()}
+    if sum(sizes.values()) > max_bytes:
+        largest = sorted(sizes, key=lambda model: sizes[model], reverse=True)[:3]
+        raise DriftSetupError(
+            f"the baselines of {len(sizes)} capturing models take {sum(sizes.values()):,} bytes, over the "
+            f"{max_bytes:,} the drift function's layer may hold (Lambda: 250 MB unzipped with its code); largest: "
+            + ", ".join(f"{model} ({sizes[model]:,} bytes)" for model in largest)
+        )
+    folder = staging / BASELINES_LAYER_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for model, path in sorted(baselines.items()):
+        shutil.copyfile(path, folder / f"{model}{BASELINES_LAYER_SUFFIX}")
+    return staging
+
+
 def max_feature_psi(model: str, statistic: str, period: Duration) -> cloudwatch.Metric:
     return cloudwatch.Metric(
         namespace=METRICS_NAMESPACE,
@@ -90,14 +121,24 @@ def max_feature_psi(model: str, statistic: str, period: Duration) -> cloudwatch.
     )
 
 
+def feature_drift_alarm(scope: Construct, on_call: OnCallAlarms, model: str) -> cloudwatch.Alarm:
+    """The ``feature_drift`` ticket of one capturing model (construct id ``FeatureDrift<Model>``)."""
+    return on_call.add(
+        scope,
+        "feature_drift",
+        model,
+        f"model {model}",
+        lambda statistic, period: max_feature_psi(model, statistic, period),
+    )
+
+
 class DriftJob(Construct):
     """Props (keyword-only): baselines (model -> its baseline.json), capture_bucket and capture_key (its KMS key,
-    None for S3-managed encryption), drift (the stage's schedule and thresholds), on_call (the ``feature_drift``
-    ticket is made there, one per model), code, powertools_layer_arn, log_retention, log_level,
-    log_removal_policy.
+    None for S3-managed encryption), drift (the stage's schedule and thresholds), code, powertools_layer_arn,
+    log_retention, log_level, log_removal_policy.
 
     Attributes: ``function`` (PythonFunction), ``schedule`` (events.Rule), ``failures`` (sqs.Queue),
-    ``baselines`` (model -> s3_assets.Asset), ``alarms`` (model -> cloudwatch.Alarm).
+    ``baselines`` (the layer of every model's baseline).
     """
 
     def __init__(
@@ -109,7 +150,6 @@ class DriftJob(Construct):
         capture_bucket: s3.IBucket,
         capture_key: kms.IKey | None,
         drift: DriftConfig,
-        on_call: OnCallAlarms,
         code: lambda_.Code,
         powertools_layer_arn: str,
         log_retention: logs.RetentionDays,
@@ -117,10 +157,15 @@ class DriftJob(Construct):
         log_removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.baselines = {
-            model: s3_assets.Asset(self, f"{pascal(model)}Baseline", path=str(path))
-            for model, path in baselines.items()
-        }
+        staging = stage_baselines(baselines, Path(tempfile.mkdtemp(prefix="inference-router-baselines-")))
+        self.baselines = lambda_.LayerVersion(
+            self,
+            "Baselines",
+            code=lambda_.Code.from_asset(str(staging)),
+            description="Each capturing model's drift baseline, baselines/<model>.json",
+            compatible_architectures=[ARCHITECTURE],
+            compatible_runtimes=[RUNTIME],
+        )
         settings = {"psi": drift.psi_threshold, "ks_p_value": drift.ks_p_value, "window_days": drift.window_days}
         self.function = PythonFunction(
             self,
@@ -133,9 +178,7 @@ class DriftJob(Construct):
             timeout=FUNCTION_TIMEOUT,
             environment={
                 CAPTURE_BUCKET_VARIABLE: capture_bucket.bucket_name,
-                BASELINES_VARIABLE: json.dumps(
-                    {model: asset.s3_object_url for model, asset in self.baselines.items()}, sort_keys=True
-                ),
+                BASELINES_DIR_VARIABLE: BASELINES_DIR,
                 DRIFT_SETTINGS_VARIABLE: json.dumps(settings, sort_keys=True),
                 "POWERTOOLS_SERVICE_NAME": DRIFT_SERVICE,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
@@ -146,14 +189,8 @@ class DriftJob(Construct):
             # One run at a time: two would write the same report and publish the same day twice.
             reserved_concurrency=1,
         )
-        role = self.function.role
-        for asset in self.baselines.values():
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=["s3:GetObject"], resources=[asset.bucket.arn_for_objects(asset.s3_object_key)]
-                )
-            )
-        self._may_use_capture_bucket(role, capture_bucket, capture_key)
+        self.function.function.add_layers(self.baselines)
+        self._may_use_capture_bucket(self.function.role, capture_bucket, capture_key)
 
         self.failures = sqs.Queue(
             self,
@@ -181,16 +218,6 @@ class DriftJob(Construct):
             schedule=events.Schedule.expression(drift.schedule),
             targets=[targets.LambdaFunction(self.function.function, retry_attempts=RETRY_ATTEMPTS)],
         )
-        self.alarms = {
-            model: on_call.add(
-                self,
-                "feature_drift",
-                model,
-                f"model {model}",
-                lambda statistic, period, name=model: max_feature_psi(name, statistic, period),  # type: ignore[misc]
-            )
-            for model in baselines
-        }
 
     def _may_use_capture_bucket(self, role: iam.IRole, bucket: s3.IBucket, key: kms.IKey | None) -> None:
         """Read the captures, write the reports, nothing else of the bucket."""

@@ -24,6 +24,7 @@ from infra.config.endpoints import sagemaker_versions
 from infra.config.instances import ImageVariant, image_variant
 from infra.config.types import IMAGE_ASSET, ModelDeployConfig, StageConfig
 from infra.constructs.async_storage_ref import AsyncStorageRef
+from infra.constructs.drift import feature_drift_alarm
 from infra.constructs.endpoint_alarms import EndpointAlarms
 from infra.constructs.model_dashboard import ModelDashboard
 from infra.constructs.model_endpoint import ModelEndpoint
@@ -50,8 +51,8 @@ class ModelStack(Stack):
         model_package_dir: where model.tar.gz archives are written before CDK stages them as assets.
 
     Attributes: ``endpoints`` (version -> its ModelEndpoint, for every version on SageMaker), ``endpoint`` (the
-    first of them: the primary's when it runs on SageMaker), ``alarms`` (EndpointAlarms), ``slo`` (the model's
-    SLOs and pages).
+    first of them: the primary's when it runs on SageMaker), ``alarms`` (EndpointAlarms, and the model's
+    ``feature_drift`` ticket when it captures), ``slo`` (the model's SLOs and pages).
     """
 
     def __init__(
@@ -116,6 +117,9 @@ class ModelStack(Stack):
             slo_name_prefix=slo_name_prefix(stage.name),
             on_call=self.alarms.on_call,
         )
+        # The drift job (in the platform) publishes MaxFeaturePsi by model; the model's ticket on it lives here.
+        if model.capture is not None:
+            feature_drift_alarm(self.alarms, self.alarms.on_call, model.name)
         ModelDashboard(
             self,
             f"{pascal(model.name)}Dashboard",

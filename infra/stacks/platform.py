@@ -26,7 +26,7 @@ from infra.constructs.async_pipeline import AsyncPipeline
 from infra.constructs.async_storage import AsyncStorage
 from infra.constructs.capture import CaptureDelivery
 from infra.constructs.data_perimeter import enforce_data_perimeter
-from infra.constructs.drift import DriftJob, capture_baselines
+from infra.constructs.drift import DriftJob, capture_baselines, feature_drift_alarm
 from infra.constructs.in_lambda_models import DEFAULT_ONNXRUNTIME_LAYER, InLambdaModels
 from infra.constructs.on_call_alarm import pascal
 from infra.constructs.platform_parameters import ALARM_TOPIC_VALUES, PlatformValue, publish_platform_values
@@ -223,13 +223,16 @@ class PlatformStack(Stack):
                 capture_bucket=self.capture.capture_bucket,
                 capture_key=self.capture.capture_key,
                 drift=stage.drift,
-                on_call=alarms.on_call,
                 code=code,
                 powertools_layer_arn=stage.powertools_layer_arn,
                 log_retention=RETENTION_BY_DAYS[stage.router.log_retention_days],
                 log_level=stage.router.log_level,
                 log_removal_policy=removal,
             )
+            # A model with a stack of its own has its drift ticket there; here only those without one.
+            for model in models.models:
+                if model.capture is not None and model.name not in stage.models:
+                    feature_drift_alarm(self.drift, alarms.on_call, model.name)
         StageDashboard(
             self,
             "StageDashboard",

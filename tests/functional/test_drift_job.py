@@ -17,8 +17,14 @@ from moto import mock_aws
 
 from functions.adapters import aws_clients
 from functions.adapters.capture_store import DirectoryCaptureStore, S3CaptureStore, decode_records
-from functions.adapters.drift_files import DirectoryReportWriter, S3ReportWriter, load_file_baselines
-from functions.config.drift_contract import BASELINES_VARIABLE, CAPTURE_BUCKET_VARIABLE, DRIFT_SETTINGS_VARIABLE
+from functions.adapters.drift_files import (
+    BaselinesMissingError,
+    DirectoryReportWriter,
+    S3ReportWriter,
+    load_directory_baselines,
+    load_file_baselines,
+)
+from functions.config.drift_contract import BASELINES_DIR_VARIABLE, CAPTURE_BUCKET_VARIABLE, DRIFT_SETTINGS_VARIABLE
 from functions.domain.drift import Baseline
 from functions.handlers.drift.app import DriftJob, DriftSettings, create_handler, scheduled_window, summary
 
@@ -105,21 +111,40 @@ def test_settings_refuse_bad_values(raw: dict[str, Any], message: str) -> None:
         DriftSettings.from_json(raw)
 
 
+def test_the_baselines_directory_names_each_model_by_its_file(tmp_path: Path) -> None:
+    (tmp_path / "iris.json").write_bytes(IRIS_BASELINE.read_bytes())
+    (tmp_path / "iris.v2.json").write_bytes(IRIS_BASELINE.read_bytes())
+    (tmp_path / "README").write_text("not a baseline")
+    baselines = load_directory_baselines(tmp_path)
+    assert list(baselines) == ["iris", "iris.v2"]
+    assert baselines["iris"] == iris_baseline()
+
+
+@pytest.mark.parametrize("folder", ["absent", "empty"])
+def test_a_missing_or_empty_baselines_directory_is_refused(tmp_path: Path, folder: str) -> None:
+    directory = tmp_path / folder
+    if folder == "empty":
+        directory.mkdir()
+    with pytest.raises(BaselinesMissingError, match=rf"no baseline \.json files in {directory}"):
+        load_directory_baselines(directory)
+
+
 @mock_aws
-def test_the_lambda_reads_s3_captures_and_baselines_and_writes_the_report_to_s3(
-    monkeypatch: pytest.MonkeyPatch,
+def test_the_lambda_reads_s3_captures_and_its_layers_baselines_and_writes_the_report_to_s3(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="capture")
-    s3.create_bucket(Bucket="assets")
-    s3.put_object(Bucket="assets", Key="iris.json", Body=IRIS_BASELINE.read_bytes())
+    layer = tmp_path / "opt" / "baselines"  # the layer's tree as Lambda extracts it
+    layer.mkdir(parents=True)
+    (layer / "iris.json").write_bytes(IRIS_BASELINE.read_bytes())
     yesterday = scheduled_window(datetime.now(UTC).date(), 1)[1].isoformat()
     for part in range(2):  # Firehose writes gzip objects, several per day
         body = gzip.compress("".join(json.dumps(r) + "\n" for r in iris_records(300, seed=part)).encode())
         s3.put_object(Bucket="capture", Key=f"capture/model=iris/date={yesterday}/part-{part}.gz", Body=body)
     monkeypatch.setenv(CAPTURE_BUCKET_VARIABLE, "capture")
-    monkeypatch.setenv(BASELINES_VARIABLE, json.dumps({"iris": "s3://assets/iris.json"}))
+    monkeypatch.setenv(BASELINES_DIR_VARIABLE, str(layer))
     monkeypatch.setenv(DRIFT_SETTINGS_VARIABLE, json.dumps({"psi": 0.25, "window_days": 1}))
     aws_clients.reset_clients()
     now = datetime.now(UTC).timestamp()

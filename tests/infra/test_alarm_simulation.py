@@ -163,9 +163,9 @@ def test_the_table_and_the_json_hold_every_alarm_and_scenario(runs: dict[str, St
 def test_the_drift_ticket_fires_only_when_the_inputs_drifted(runs: dict[str, StageRun], stage: str) -> None:
     """The drift job publishes MaxFeaturePsi once a day: far over the 0.2 threshold when a column shifted, well
     under it on every other day (and nothing on a day without captures)."""
-    # In the platform stack (one per capturing model, iris here): no model suffix.
+    # In the stack of each capturing model (iris here), so named with its model.
     drift = [entry.alarm.name for entry in runs[stage].alarms if base_name(entry.alarm.name) == "feature-drift"]
-    assert drift == ["feature-drift"]
+    assert drift == ["feature-drift [iris]"]
     fired = [scenario for scenario, alarms in runs[stage].fired.items() if alarms[drift[0]]]
     assert fired == ["feature-drift"]
 

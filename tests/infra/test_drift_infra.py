@@ -1,5 +1,6 @@
-"""The drift job's infra: its function, schedule, grants, baseline assets, failure path and ticket, built in a
-small stack around a stand-in capture bucket (cdk-nag runs at synth), and the stage's ``drift`` section."""
+"""The drift job's infra: its function, schedule, grants, baselines layer and failure path, built in a small stack
+around a stand-in capture bucket (cdk-nag runs at synth); each capturing model's ticket in its own stack (in the
+platform for a model without one), in the synthesized stages; and the stage's ``drift`` section."""
 
 from __future__ import annotations
 
@@ -14,11 +15,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
 from functions.config.drift_contract import (
-    BASELINES_VARIABLE,
+    BASELINES_DIR_VARIABLE,
     CAPTURE_BUCKET_VARIABLE,
     DRIFT_SERVICE,
     DRIFT_SETTINGS_VARIABLE,
@@ -28,17 +28,25 @@ from functions.config.models import DEFAULT_CONFIG_PATH, load_models_config
 from infra.app import new_app
 from infra.config.loader import DEFAULT_STAGES_PATH, load_stage_config, parse_stage_config
 from infra.config.types import DriftConfig, StageConfigError
-from infra.constructs.drift import HANDLER, DriftJob, DriftSetupError, capture_baselines
-from infra.constructs.on_call_alarm import OnCallAlarms
+from infra.constructs.drift import (
+    BASELINES_MAX_BYTES,
+    HANDLER,
+    DriftJob,
+    DriftSetupError,
+    capture_baselines,
+    stage_baselines,
+)
 from infra.guardrails import add_guardrails
-from tests.helpers.synth import ref_id
+from tests.helpers.synth import Synthesized, SynthesizedStack, platform_ref_id, ref_id, synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
+IRIS_BASELINE = ROOT / "layers" / "models" / "iris" / "baseline.json"
+DIGITS_BASELINE = ROOT / "layers" / "models" / "digits" / "baseline.json"
 POWERTOOLS = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-arm64:38"
-RUNBOOKS = "https://example.com/runbooks"
 
 
 def synth_job(tmp_path: Path, drift: DriftConfig, *, encrypted: bool = True) -> dict[str, Any]:
+    """The job's stack template, with the assembly's directory under ``"Outdir"``."""
     app = new_app(outdir=str(tmp_path / "out"))
     add_guardrails(app)
     stack = Stack(app, "DriftTest", env={"account": "111111111111", "region": "us-east-1"})
@@ -52,9 +60,6 @@ def synth_job(tmp_path: Path, drift: DriftConfig, *, encrypted: bool = True) -> 
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
         server_access_logs_prefix="access/",
     )
-    topic = sns.Topic(stack, "Ticket", master_key=kms.Key(stack, "TopicKey", enable_key_rotation=True))
-    stage = load_stage_config("prod")
-    on_call = OnCallAlarms(configs=stage.alarms, runbook_base_url=RUNBOOKS, topic=lambda _: topic)
     baselines = capture_baselines(load_models_config().models)
     DriftJob(
         stack,
@@ -63,7 +68,6 @@ def synth_job(tmp_path: Path, drift: DriftConfig, *, encrypted: bool = True) -> 
         capture_bucket=bucket,
         capture_key=key,
         drift=drift,
-        on_call=on_call,
         code=lambda_.Code.from_inline("def lambda_handler(event, context): pass"),
         powertools_layer_arn=POWERTOOLS,
         log_retention=logs.RetentionDays.ONE_MONTH,
@@ -71,7 +75,8 @@ def synth_job(tmp_path: Path, drift: DriftConfig, *, encrypted: bool = True) -> 
         log_removal_policy=stage_removal(),
     )
     app.synth()  # cdk-nag: an unacknowledged finding raises here
-    return Template.from_stack(stack).to_json()
+    template: dict[str, Any] = Template.from_stack(stack).to_json()
+    return {**template, "Outdir": str(tmp_path / "out")}
 
 
 def stage_removal() -> Any:
@@ -99,6 +104,11 @@ def job(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return logical_id, function["Properties"]
 
 
+def staged_asset(outdir: Path, layer: dict[str, Any]) -> Path:
+    """The directory CDK zips into a layer's asset (``asset.<hash>`` for S3 key ``<hash>.zip``)."""
+    return outdir / f"asset.{layer['Properties']['Content']['S3Key'].removesuffix('.zip')}"
+
+
 def statements(template: dict[str, Any], function_props: dict[str, Any]) -> list[dict[str, Any]]:
     role_id = ref_id(function_props["Role"])
     return [
@@ -124,20 +134,41 @@ def resources(statement: dict[str, Any]) -> list[Any]:
     return found if isinstance(found, list) else [found]
 
 
-def test_each_capturing_model_ships_its_baseline_as_an_asset_the_job_reads_object_by_object(
+def test_every_capturing_models_baseline_ships_in_one_layer_the_job_reads_from_a_directory(
     template: dict[str, Any],
 ) -> None:
     _, props = job(template)
-    uris = json.loads(props["Environment"]["Variables"][BASELINES_VARIABLE])
     assert [m.name for m in load_models_config().models if m.capture is not None] == ["iris"]
-    assert list(uris) == ["iris"]
-    assert uris["iris"].startswith("s3://cdk-")
-    assert uris["iris"].endswith(".json")
-    bucket, key = uris["iris"].removeprefix("s3://").split("/", 1)
-    reads = [r for s in statements(template, props) if s["Action"] == "s3:GetObject" for r in resources(s)]
-    assert f"arn:aws:s3:::{bucket}/{key}" in reads
-    [asset] = [r for r in reads if isinstance(r, str)]
-    assert "*" not in asset
+    [(layer_id, layer)] = of_type(template, "AWS::Lambda::LayerVersion").items()
+    assert {"Ref": layer_id} in props["Layers"]
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    staged = staged_asset(Path(template["Outdir"]), layer)
+    assert sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file()) == ["baselines/iris.json"]
+    assert (staged / "baselines" / "iris.json").read_bytes() == IRIS_BASELINE.read_bytes()
+    variables = props["Environment"]["Variables"]
+    assert variables[BASELINES_DIR_VARIABLE] == "/opt/baselines"
+    assert "DRIFT_BASELINES" not in variables
+
+
+def test_the_job_may_read_nothing_but_captures(template: dict[str, Any]) -> None:
+    _, props = job(template)
+    reads = [r for s in statements(template, props) if "s3:GetObject" in json.dumps(s["Action"]) for r in resources(s)]
+    assert reads == [{"Fn::Join": ["", [{"Fn::GetAtt": ["Capture4F9379E3", "Arn"]}, "/capture/*"]]}]
+
+
+def test_the_baselines_layer_holds_two_hundred_digits_sized_baselines(tmp_path: Path) -> None:
+    # 64 inputs and 10 probabilities: the largest baseline shipped here, 370 KB; 200 of them take 74 MB.
+    assert 200 * DIGITS_BASELINE.stat().st_size < BASELINES_MAX_BYTES
+    staged = stage_baselines({"iris": IRIS_BASELINE, "digits": DIGITS_BASELINE}, tmp_path)
+    assert sorted(p.name for p in (staged / "baselines").iterdir()) == ["digits.json", "iris.json"]
+
+
+def test_baselines_over_the_layers_budget_are_refused_naming_the_largest(tmp_path: Path) -> None:
+    baselines = {"iris": IRIS_BASELINE, "digits": DIGITS_BASELINE}
+    with pytest.raises(DriftSetupError, match=r"2 capturing models take .* over the 100,000 .* largest: digits"):
+        stage_baselines(baselines, tmp_path, max_bytes=100_000)
+    assert not (tmp_path / "baselines").exists()
 
 
 def test_the_job_reads_captures_writes_reports_and_nothing_else_of_the_bucket(template: dict[str, Any]) -> None:
@@ -192,9 +223,26 @@ def test_a_cron_schedule_and_thresholds_reach_the_template(tmp_path: Path) -> No
     assert settings == {"psi": 0.3, "ks_p_value": 0.05, "window_days": 7}
 
 
-def test_one_feature_drift_ticket_per_capturing_model(template: dict[str, Any]) -> None:
-    [alarm] = [a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()]
-    assert alarm["MetricName"] == MAX_FEATURE_PSI_METRIC
+def test_the_job_itself_has_no_alarm(template: dict[str, Any]) -> None:
+    assert of_type(template, "AWS::CloudWatch::Alarm") == {}
+
+
+def drift_tickets(stack: SynthesizedStack) -> list[dict[str, Any]]:
+    return [
+        alarm["Properties"]
+        for alarm in stack.resources("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("MetricName") == MAX_FEATURE_PSI_METRIC
+    ]
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_a_capturing_models_drift_ticket_lives_in_its_own_stack(
+    stage: str, dev: Synthesized, prod: Synthesized
+) -> None:
+    synth = prod if stage == "prod" else dev
+    assert drift_tickets(synth.platform) == []
+    iris = synth.models["iris"]
+    [alarm] = drift_tickets(iris)
     assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"service": DRIFT_SERVICE, "model": "iris"}
     assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
         "Maximum",
@@ -202,7 +250,35 @@ def test_one_feature_drift_ticket_per_capturing_model(template: dict[str, Any]) 
         "GreaterThanThreshold",
     )
     assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["TreatMissingData"]) == (86400, 1, "notBreaching")
-    assert f"{RUNBOOKS}/feature-drift.md" in alarm["AlarmDescription"]
+    description = json.dumps(alarm["AlarmDescription"])
+    assert "model iris" in description
+    assert "/feature-drift.md" in description
+    ticket = platform_ref_id(synth, iris, alarm["AlarmActions"][0])
+    assert synth.platform.json["Resources"][ticket]["Properties"]["DisplayName"] == "Inference router ticket"
+    assert [d for s in synth.all for d in drift_tickets(s)] == [alarm]
+
+
+def test_a_capturing_model_without_a_stack_has_its_drift_ticket_in_the_platform(tmp_path: Path) -> None:
+    document = json.loads(DEFAULT_CONFIG_PATH.read_text())
+    [digits] = [m for m in document["models"] if m["name"] == "digits"]
+    assert digits["route"]["sync"] == "lambda"
+    digits["capture"] = {"sample_rate": 1, "inputs": ["pixels"]}
+    models_path = tmp_path / "models.json"
+    models_path.write_text(json.dumps(document))
+    synth = synthesize("dev", tmp_path / "out", models=load_models_config(models_path))
+    assert "digits" not in synth.models
+    [alarm] = drift_tickets(synth.platform)
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"service": DRIFT_SERVICE, "model": "digits"}
+    assert ref_id(alarm["AlarmActions"][0]) in synth.platform.json["Resources"]
+    [iris_ticket] = drift_tickets(synth.models["iris"])
+    assert {d["Name"]: d["Value"] for d in iris_ticket["Dimensions"]}["model"] == "iris"
+    [layer] = [
+        layer
+        for layer in synth.platform.resources("AWS::Lambda::LayerVersion").values()
+        if "drift baseline" in layer["Properties"]["Description"]
+    ]
+    staged = staged_asset(synth.outdir, layer) / "baselines"
+    assert sorted(p.name for p in staged.iterdir()) == ["digits.json", "iris.json"]
 
 
 def test_a_capturing_model_without_a_baseline_is_refused(tmp_path: Path) -> None:

@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from functions.adapters.capture_store import CaptureStore, S3CaptureStore
-from functions.adapters.drift_files import S3ReportWriter, load_s3_baselines
+from functions.adapters.drift_files import S3ReportWriter, load_directory_baselines
 from functions.config.drift_contract import (
-    BASELINES_VARIABLE,
+    BASELINES_DIR_VARIABLE,
     CAPTURE_BUCKET_VARIABLE,
     DRIFT_SERVICE,
     DRIFT_SETTINGS_VARIABLE,
@@ -126,8 +127,8 @@ def summary(results: Mapping[str, tuple[ModelDrift, str | None]]) -> dict[str, A
 def create_handler(
     environ: Mapping[str, str], clock: Callable[[], float] = time.time
 ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The scheduled Lambda: the capture bucket, the baselines' S3 URIs and the settings from ``environ``, read
-    on the first run and kept: importing the handler reads nothing (the baselines are S3 objects)."""
+    """The scheduled Lambda: the capture bucket, the baselines' directory (the layer's ``/opt/baselines``) and
+    the settings from ``environ``, read on the first run and kept: importing the handler reads nothing."""
     built: list[DriftJob] = []
 
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -136,7 +137,7 @@ def create_handler(
             built.append(
                 DriftJob(
                     store=S3CaptureStore(bucket),
-                    baselines=load_s3_baselines(json.loads(environ[BASELINES_VARIABLE])),
+                    baselines=load_directory_baselines(Path(environ[BASELINES_DIR_VARIABLE])),
                     settings=DriftSettings.from_json(json.loads(environ.get(DRIFT_SETTINGS_VARIABLE) or "{}")),
                     write_report=S3ReportWriter(bucket),
                 )
