@@ -3,8 +3,9 @@
 The rollback alarms watch the endpoint's variant (EndpointName + VariantName) on AWS/SageMaker
 Invocation5XXErrors and ModelLatency; SageMaker checks them during every baking period and shifts all
 traffic back to the old fleet when one is in ALARM (developer guide, "Auto-Rollback Configuration and
-Monitoring"). They file a ticket, never a page: the endpoint's 5XX and SLO alarms already page for what
-callers feel, and a rollback is the guardrail doing its job, leaving only a bad release to look into.
+Monitoring"). They notify no topic, like the router's CodeDeploy rollback alarms: they are in ALARM whenever
+the variant is, baking or not (at rollback_5xx_per_minute 0, one stray 5XX a minute), and the endpoint's own
+5XX, SLO and latency alarms already tell people what callers feel.
 Which traffic modes each endpoint type takes: infra/config/endpoint_deployment.py.
 """
 
@@ -15,12 +16,10 @@ from typing import Final
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sagemaker as sagemaker
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.config.types import EndpointDeploymentConfig
 from infra.constructs.async_scaling import SAGEMAKER_NAMESPACE
-from infra.constructs.on_call_alarm import notify
 
 # ModelLatency is published in microseconds (SageMaker "Amazon SageMaker AI metrics in Amazon CloudWatch").
 MICROSECONDS_PER_MS: Final[int] = 1000
@@ -29,8 +28,7 @@ TRAFFIC_TYPES: Final[dict[str, str]] = {"all_at_once": "ALL_AT_ONCE", "canary": 
 
 
 class EndpointDeployment(Construct):
-    """Props (keyword-only): endpoint_name, variant_name (the variant the endpoint config names), config,
-    ticket_topic_arn (the topic a rollback notifies).
+    """Props (keyword-only): endpoint_name, variant_name (the variant the endpoint config names), config.
 
     Attributes: ``errors_alarm``, ``latency_alarm``, ``deployment_config`` (for the CfnEndpoint).
     """
@@ -43,7 +41,6 @@ class EndpointDeployment(Construct):
         endpoint_name: str,
         variant_name: str,
         config: EndpointDeploymentConfig,
-        ticket_topic_arn: str,
     ) -> None:
         super().__init__(scope, construct_id)
         dimensions = {"EndpointName": endpoint_name, "VariantName": variant_name}
@@ -51,7 +48,7 @@ class EndpointDeployment(Construct):
             self,
             "Rollback5xxErrors",
             alarm_description=(
-                f"Deployment guardrail (a ticket, not a page): SageMaker rolls an update of {endpoint_name} back "
+                f"Deployment guardrail (no topic, no one notified): SageMaker rolls an update of {endpoint_name} back "
                 f"while its variant {variant_name} answers more than {config.rollback_5xx_per_minute} 5XX a minute."
             ),
             metric=cloudwatch.Metric(
@@ -70,7 +67,7 @@ class EndpointDeployment(Construct):
             self,
             "RollbackModelLatency",
             alarm_description=(
-                f"Deployment guardrail (a ticket, not a page): SageMaker rolls an update of {endpoint_name} back "
+                f"Deployment guardrail (no topic, no one notified): SageMaker rolls an update of {endpoint_name} back "
                 f"while its variant {variant_name}'s p99 model latency is above {config.rollback_p99_latency_ms} ms."
             ),
             metric=cloudwatch.Metric(
@@ -85,9 +82,6 @@ class EndpointDeployment(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        ticket = sns.Topic.from_topic_arn(self, "TicketTopic", ticket_topic_arn)
-        for alarm in (self.errors_alarm, self.latency_alarm):
-            notify(alarm, ticket)
         step = (
             sagemaker.CfnEndpoint.CapacitySizeProperty(type="CAPACITY_PERCENT", value=config.step_percent)
             if config.step_percent

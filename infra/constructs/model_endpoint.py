@@ -61,7 +61,6 @@ class ModelEndpoint(Construct):
         serverless: sizing of the serverless endpoint; required iff the route has a serverless endpoint.
         async_inference: sizing of the async endpoint; required iff the route has an async endpoint.
         async_storage: the platform's bucket, topics and key for async results; required with ``async_inference``.
-        ticket_topic_arn: the alarm topic a deployment rollback notifies; required when a sizing has ``deployment``.
 
     Attributes (None when the route has no such endpoint): ``serverless_role``, ``model``,
     ``serverless_endpoint`` / ``serverless_endpoint_name``, ``async_role``, ``async_model``, ``async_endpoint`` /
@@ -86,10 +85,8 @@ class ModelEndpoint(Construct):
         serverless: ServerlessEndpointConfig | None = None,
         async_inference: AsyncEndpointConfig | None = None,
         async_storage: AsyncStorageRef | None = None,
-        ticket_topic_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._ticket_topic_arn = ticket_topic_arn
         self._validate(
             construct_id=construct_id,
             model=model,
@@ -100,7 +97,6 @@ class ModelEndpoint(Construct):
             serverless=serverless,
             async_inference=async_inference,
             async_storage=async_storage,
-            ticket_topic_arn=ticket_topic_arn,
         )
 
         # One role per endpoint kind: only the async endpoint may read inputs, write results and publish to the
@@ -190,12 +186,8 @@ class ModelEndpoint(Construct):
         serverless: ServerlessEndpointConfig | None,
         async_inference: AsyncEndpointConfig | None,
         async_storage: AsyncStorageRef | None,
-        ticket_topic_arn: str | None,
     ) -> None:
         where = f"ModelEndpoint {construct_id} (model {model.name!r})"
-        guarded = [sizing for sizing in (serverless, async_inference) if sizing is not None and sizing.deployment]
-        if guarded and ticket_topic_arn is None:
-            raise ValueError(f"{where}: a guarded deployment needs ticket_topic_arn for the rollbacks it notifies")
         if model_data_asset is not None and model_data_url is not None:
             raise ValueError(f"{where}: give model_data_asset or model_data_url, not both")
         if (serverless is None) != (model.route.serverless_endpoint is None):
@@ -354,14 +346,12 @@ class ModelEndpoint(Construct):
         "Exclusions"), so the variant is never renamed."""
         if config is None:
             return None
-        assert self._ticket_topic_arn is not None  # checked by _validate
         deployment = EndpointDeployment(
             self,
             construct_id,
             endpoint_name=endpoint_name,
             variant_name=VARIANT_NAME,
             config=config,
-            ticket_topic_arn=self._ticket_topic_arn,
         )
         return deployment.deployment_config
 

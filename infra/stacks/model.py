@@ -181,7 +181,6 @@ class ModelStack(Stack):
             )
             if async_name
             else None,
-            ticket_topic_arn=platform.alarm_topic_arn("ticket"),
         )
 
     def _serving_image(self, variant: ImageVariant) -> ecr_assets.DockerImageAsset:

@@ -310,11 +310,18 @@ def test_every_alarm_has_an_action_and_a_description(dev: Synthesized, prod: Syn
         rules = json.dumps(
             [c["Properties"]["AlarmRule"] for c in synth.resources("AWS::CloudWatch::CompositeAlarm").values()]
         )
-        # A router version's rollback alarm acts through its deployment group: CodeDeploy rolls the alias back.
+        # A rollback alarm acts through what watches it: a router version's through its deployment group
+        # (CodeDeploy rolls the alias back), an endpoint variant's through the endpoint's AutoRollbackConfiguration
+        # (SageMaker shifts traffic back to the old fleet).
         rollbacks = json.dumps(
             [
                 g["Properties"]["AlarmConfiguration"]
                 for g in synth.resources("AWS::CodeDeploy::DeploymentGroup").values()
+            ]
+            + [
+                e["Properties"]["DeploymentConfig"]["AutoRollbackConfiguration"]
+                for e in synth.resources("AWS::SageMaker::Endpoint").values()
+                if "AutoRollbackConfiguration" in e["Properties"].get("DeploymentConfig", {})
             ]
         )
         for logical_id, resource in alarms.items():
