@@ -3,6 +3,7 @@ CloudFormation's limits, and adding or changing one model leaves every other mod
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,14 @@ def test_two_hundred_models_synthesize_with_every_stack_far_below_the_limit(
     synth = synthesize_fleet(fleet, stage, tmp_path / "out")
     assert sorted(synth.models) == sorted(fleet.model_names)
     sizes = [template_size(stack.name, stack.template_path) for stack in synth.all]
-    assert max(size.resources for size in sizes) < CLOUDFORMATION_MAX_RESOURCES // 4
-    # The platform does not grow with models: it is the same size as with the one default model.
+    assert max(size.resources for size in sizes[1:]) < CLOUDFORMATION_MAX_RESOURCES // 4
+    # The platform does not grow with models: it is the same size as with one model of the fleet (the default
+    # config's platform also serves digits in-Lambda). Capture delivery (11) and the drift job (10) take it to
+    # 129 resources in dev and 132 in prod, whatever the model count.
+    one = synthesize_fleet(write_model_fleet(tmp_path / "one", 1), stage, tmp_path / "out-one")
+    assert sizes[0].resources == len(one.platform.json["Resources"])
+    assert sizes[0].resources < CLOUDFORMATION_MAX_RESOURCES // 3
     default = prod if stage == "prod" else dev
-    assert sizes[0].resources == len(default.platform.json["Resources"])
     model_sizes = {size.resources for size in sizes[1:]}
     assert model_sizes == {len(default.models["iris"].json["Resources"])}
     print(
@@ -45,7 +50,15 @@ def test_two_hundred_models_synthesize_with_every_stack_far_below_the_limit(
 
 
 def stack_templates(synth: Synthesized) -> dict[str, dict[str, Any]]:
-    return {stack.name: stack.json for stack in synth.all}
+    """Each stack's template, the drift job's baselines layer without its asset's key: like the router's code, it
+    holds every capturing model's baseline, so a new capturing model changes its content, not its resources."""
+    templates = {stack.name: stack.json for stack in synth.all}
+    platform = copy.deepcopy(synth.platform.json)
+    for logical_id, resource in platform["Resources"].items():
+        if resource["Type"] == "AWS::Lambda::LayerVersion" and logical_id.startswith("DriftBaselines"):
+            resource["Properties"]["Content"]["S3Key"] = "<each capturing model's baseline>"
+    templates[synth.platform.name] = platform
+    return templates
 
 
 def test_adding_or_resizing_a_model_changes_only_that_models_stack(tmp_path: Path) -> None:
