@@ -9,6 +9,10 @@ job (infra/constructs/drift.py) reads them and writes its reports.
 
 The stream is the L1 ``CfnDeliveryStream`` with a role of its own: the L2 S3 destination grants the stream's
 role every object of the bucket and wildcard KMS actions, which the capture bucket (request data) must not.
+
+The bucket and its key get the async bucket's data perimeter (infra/constructs/data_perimeter.py) once the drift
+job's role exists (``enforce_perimeter``): only Firehose writes captures, only the drift job reads them and
+writes reports, and nobody else (an administrator included) touches an object, bar the break-glass role.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from functions.config.drift_contract import CAPTURE_PREFIX
+from functions.config.drift_contract import CAPTURE_PREFIX, DRIFT_REPORT_PREFIX
 from functions.config.telemetry import CAPTURE_LINE_KEY
+from infra.constructs.data_perimeter import BUCKET_DATA_ACTIONS, KEY_READ_ACTIONS, perimeter_deny
 from infra.guardrails import acknowledge, resource_token
 
 # Only the capture lines: the router's EMF documents, shadow lines and application logs never leave.
@@ -47,6 +52,21 @@ BUFFER_INTERVAL_S: Final[int] = 900
 PARTITIONING_RETRY_S: Final[int] = 300
 DELIVERY_LOG_STREAM: Final[str] = "S3Delivery"
 DELIVERY_LOG_RETENTION: Final[logs.RetentionDays] = logs.RetentionDays.ONE_MONTH
+# The object actions of the perimeter's per-prefix statements (BUCKET_DATA_ACTIONS covers listings too).
+OBJECT_READ_ACTIONS: Final[tuple[str, ...]] = (
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:GetObjectAttributes",
+    "s3:GetObjectTagging",
+)
+OBJECT_WRITE_ACTIONS: Final[tuple[str, ...]] = (
+    "s3:PutObject",
+    "s3:PutObjectTagging",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:RestoreObject",
+    "s3:AbortMultipartUpload",
+)
 
 
 class CaptureDelivery(Construct):
@@ -133,6 +153,58 @@ class CaptureDelivery(Construct):
         )
         self.stream.node.add_dependency(delivery_policy)
         self._subscribe(router_log_group)
+
+    def enforce_perimeter(self, *, drift_role: iam.IRole, break_glass_role_arn: str | None) -> None:
+        """Deny statements on the bucket and key policies: outside Firehose's role, the drift job's role and the
+        break-glass role nobody reads, writes or lists capture data; among them, only Firehose writes under
+        capture/ and capture-errors/, only the drift job reads capture/ and writes reports/drift/.
+
+        Conditioned on ``aws:PrincipalArn`` and scoped to data actions, as the async perimeter is, so the account
+        and CloudFormation keep managing the bucket and key.
+        """
+        break_glass = [break_glass_role_arn] if break_glass_role_arn else []
+        delivery, drift = self.delivery_role.role_arn, drift_role.role_arn
+        bucket = self.capture_bucket
+        statements = [
+            perimeter_deny(
+                "DenyDataAccessOutsidePerimeter",
+                actions=list(BUCKET_DATA_ACTIONS),
+                resources=[bucket.bucket_arn, bucket.arn_for_objects("*")],
+                conditions={"ArnNotLike": {"aws:PrincipalArn": [delivery, drift, *break_glass]}},
+            ),
+            perimeter_deny(
+                "DenyCaptureWritesOutsideDelivery",
+                actions=list(OBJECT_WRITE_ACTIONS),
+                resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in (CAPTURE_PREFIX, ERROR_ROOT)],
+                conditions={"ArnNotLike": {"aws:PrincipalArn": [delivery, *break_glass]}},
+            ),
+            perimeter_deny(
+                "DenyCaptureReadsOutsideDriftJob",
+                actions=list(OBJECT_READ_ACTIONS),
+                resources=[bucket.arn_for_objects(f"{CAPTURE_PREFIX}*")],
+                conditions={"ArnNotLike": {"aws:PrincipalArn": [drift, *break_glass]}},
+            ),
+            perimeter_deny(
+                "DenyReportWritesOutsideDriftJob",
+                actions=list(OBJECT_WRITE_ACTIONS),
+                resources=[bucket.arn_for_objects(f"{DRIFT_REPORT_PREFIX}*")],
+                conditions={"ArnNotLike": {"aws:PrincipalArn": [drift, *break_glass]}},
+            ),
+        ]
+        for statement in statements:
+            bucket.add_to_resource_policy(statement)
+        # AWS services acting as themselves carry no principal ARN; S3 decrypts with the caller's credentials.
+        self.capture_key.add_to_resource_policy(
+            perimeter_deny(
+                "DenyDecryptOutsidePerimeter",
+                actions=list(KEY_READ_ACTIONS),
+                resources=["*"],
+                conditions={
+                    "ArnNotLike": {"aws:PrincipalArn": [delivery, drift, *break_glass]},
+                    "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+                },
+            )
+        )
 
     def _destination(
         self, delivery_log_stream: logs.LogStream

@@ -57,7 +57,7 @@ def enforce_data_perimeter(
     break_glass = [break_glass_role_arn] if break_glass_role_arn else []
     admitted = [*(role.role_arn for role in function_roles), async_endpoint_roles, *break_glass]
     storage.bucket.add_to_resource_policy(
-        _deny(
+        perimeter_deny(
             "DenyDataAccessOutsidePerimeter",
             actions=list(BUCKET_DATA_ACTIONS),
             resources=[storage.bucket.bucket_arn, storage.bucket.arn_for_objects("*")],
@@ -68,7 +68,7 @@ def enforce_data_perimeter(
     # another's output or any error text.
     for topic in (storage.success_topic, storage.error_topic):
         topic.add_to_resource_policy(
-            _deny(
+            perimeter_deny(
                 "DenyPublishOutsideAsyncEndpoints",
                 actions=["sns:Publish"],
                 resources=[topic.topic_arn],
@@ -81,7 +81,7 @@ def enforce_data_perimeter(
     if break_glass:
         send_conditions["ArnNotLike"] = {"aws:PrincipalArn": break_glass}
     storage.queue.add_to_resource_policy(
-        _deny(
+        perimeter_deny(
             "DenySendOutsideResultTopics",
             actions=["sqs:SendMessage"],
             resources=[storage.queue.queue_arn],
@@ -91,7 +91,7 @@ def enforce_data_perimeter(
     # AWS services acting as themselves (SNS delivering to the encrypted queues, DynamoDB's own use of the table
     # key through its grant) carry no principal ARN; aws:PrincipalIsAWSService exempts exactly those.
     storage.key.add_to_resource_policy(
-        _deny(
+        perimeter_deny(
             "DenyDecryptOutsidePerimeter",
             actions=list(KEY_READ_ACTIONS),
             resources=["*"],
@@ -103,7 +103,9 @@ def enforce_data_perimeter(
     )
 
 
-def _deny(sid: str, *, actions: list[str], resources: list[str], conditions: dict[str, Any]) -> iam.PolicyStatement:
+def perimeter_deny(
+    sid: str, *, actions: list[str], resources: list[str], conditions: dict[str, Any]
+) -> iam.PolicyStatement:
     """A resource-policy Deny for every principal, applying only where ``conditions`` hold."""
     return iam.PolicyStatement(
         sid=sid,

@@ -229,6 +229,9 @@ class PlatformStack(Stack):
                 log_level=stage.router.log_level,
                 log_removal_policy=removal,
             )
+            self.capture.enforce_perimeter(
+                drift_role=self.drift.function.role, break_glass_role_arn=stage.data_perimeter.break_glass_role_arn
+            )
             # A model with a stack of its own has its drift ticket there; here only those without one.
             for model in models.models:
                 if model.capture is not None and model.name not in stage.models:

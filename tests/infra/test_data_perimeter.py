@@ -1,5 +1,6 @@
-"""The async data perimeter: who the bucket, topics, queue and key admit, read by evaluating the synthesized
-policies' Deny statements for a principal, the way IAM would (an explicit Deny wins over any Allow)."""
+"""The data perimeters (async storage, capture): who the buckets, topics, queue and keys admit, read by evaluating
+the synthesized policies' Deny statements for a principal, the way IAM would (an explicit Deny wins over any
+Allow)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_lambda as lambda_
 
 from infra.config.loader import DEFAULT_STAGES_PATH
+from infra.constructs.drift import HANDLER as DRIFT_HANDLER
 from infra.constructs.python_function import functions_code
 from tests.helpers.synth import Synthesized, SynthesizedStack, synthesize
 
@@ -34,7 +36,10 @@ class Policies:
     def __init__(self, synth: Synthesized) -> None:
         self.synth = synth
         self.role_arns: dict[str, str] = {}
+        self.bucket_arns: dict[str, str] = {}
         for stack in synth.all:
+            for logical_id in stack.resources("AWS::S3::Bucket"):
+                self.bucket_arns[logical_id] = f"arn:aws:s3:::{logical_id.lower()}"
             for logical_id, resource in stack.resources("AWS::IAM::Role").items():
                 path = resource["Properties"].get("Path", "/")
                 # CloudFormation names a role <stack name>-<logical id>-<suffix>; the suffix is left out here.
@@ -51,7 +56,7 @@ class Policies:
         if isinstance(value, dict) and "Fn::GetAtt" in value:
             logical_id, attribute = value["Fn::GetAtt"]
             assert attribute == "Arn", value
-            return self.role_arns[logical_id]
+            return self.role_arns.get(logical_id) or self.bucket_arns[logical_id]
         return value
 
     def function_role(self, handler: str) -> str:
@@ -93,9 +98,11 @@ class Policies:
         assert found, f"no {policy_type} names {resource}"
         return found
 
-    def denied(self, statements: list[dict[str, Any]], action: str, **context: str | None) -> bool:
-        """Whether any Deny statement applies to ``action`` in this request context (IAM's condition rules:
-        a negated operator holds when the key is absent, an ...IfExists operator too)."""
+    def denied(
+        self, statements: list[dict[str, Any]], action: str, resource: str | None = None, **context: str | None
+    ) -> bool:
+        """Whether any Deny statement applies to ``action`` (on ``resource``, when given) in this request context
+        (IAM's condition rules: a negated operator holds when the key is absent, an ...IfExists operator too)."""
         request = {
             "aws:PrincipalArn": context.get("principal"),
             "aws:SourceArn": context.get("source"),
@@ -103,7 +110,16 @@ class Policies:
             "aws:SecureTransport": "true",
             "s3:TlsVersion": "1.3",
         }
-        return any(self._applies(s, action, request) for s in statements if s["Effect"] == "Deny")
+        return any(
+            self._applies(s, action, request) and (resource is None or self._names(s, resource))
+            for s in statements
+            if s["Effect"] == "Deny"
+        )
+
+    def _names(self, statement: dict[str, Any], resource: str) -> bool:
+        resources = self.resolve(statement["Resource"])
+        patterns = resources if isinstance(resources, list) else [resources]
+        return any(fnmatch.fnmatchcase(resource, pattern) for pattern in patterns)
 
     def _applies(self, statement: dict[str, Any], action: str, request: dict[str, str | None]) -> bool:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -353,3 +369,108 @@ def test_one_stages_roles_are_outsiders_to_another_stage(
     for dev_role in admitted(dev_policies):
         assert prod_policies.denied(bucket, "s3:GetObject", principal=dev_role)
         assert prod_policies.denied(key, "kms:Decrypt", principal=dev_role)
+
+
+# The capture bucket: request data delivered by Firehose, read by the drift job, which writes its reports beside it.
+CAPTURED = "capture/model=iris/date=2025-01-02/part-1.jsonl.gz"
+ERRORED = "capture-errors/processing-failed/2025-01-02/part-1.gz"
+REPORT = "reports/drift/model=iris/date=2025-01-02/report.html"
+OTHER = "anything-else.txt"
+
+
+@pytest.fixture(scope="module")
+def capture_policies(dev: Synthesized, prod: Synthesized) -> dict[str, Policies]:
+    return {"dev": Policies(dev), "prod": Policies(prod)}
+
+
+def capture_bucket(policies: Policies) -> tuple[str, list[dict[str, Any]]]:
+    """The capture bucket's ARN and its policy's statements."""
+    [bucket_id] = [
+        i
+        for i, r in policies.synth.platform.resources("AWS::S3::Bucket").items()
+        if r["Properties"].get("LoggingConfiguration", {}).get("LogFilePrefix") == "capture-bucket/"
+    ]
+    return policies.bucket_arns[bucket_id], policies.statements("AWS::S3::BucketPolicy", "PolicyDocument", bucket_id)
+
+
+def capture_key_statements(policies: Policies) -> list[dict[str, Any]]:
+    [key] = [
+        r["Properties"]["KeyPolicy"]["Statement"]
+        for r in policies.synth.platform.resources("AWS::KMS::Key").values()
+        if r["Properties"]["Description"].startswith("Captured inference requests")
+    ]
+    return list(key)
+
+
+def delivery_role(policies: Policies) -> str:
+    [role_id] = [
+        i
+        for i, r in policies.synth.platform.resources("AWS::IAM::Role").items()
+        if "firehose.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])
+    ]
+    return policies.role_arns[role_id]
+
+
+WRITES = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
+PROBES = [(action, key) for action in ("s3:GetObject", *WRITES) for key in (CAPTURED, ERRORED, REPORT, OTHER)] + [
+    ("s3:ListBucket", None),
+    ("s3:ListBucketMultipartUploads", None),
+]
+
+
+def capture_denied(policies: Policies, principal: str) -> set[str]:
+    """The probes (``<action> <object key>``, or ``<action> bucket``) the capture bucket's policy denies."""
+    bucket_arn, statements = capture_bucket(policies)
+    return {
+        f"{action} {key or 'bucket'}"
+        for action, key in PROBES
+        if policies.denied(statements, action, f"{bucket_arn}/{key}" if key else bucket_arn, principal=principal)
+    }
+
+
+EVERYTHING = {f"{action} {key or 'bucket'}" for action, key in PROBES}
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_the_capture_bucket_admits_firehose_to_write_captures_and_the_drift_job_to_read_them(
+    capture_policies: dict[str, Policies], stage: str
+) -> None:
+    """Only Firehose writes under capture/ and capture-errors/, only the drift job reads capture/ and writes
+    reports/drift/; whatever else each may do is its identity policy's (test_capture_infra, test_drift_infra)."""
+    policies = capture_policies[stage]
+    assert capture_denied(policies, delivery_role(policies)) == {f"s3:GetObject {CAPTURED}"} | {
+        f"{action} {REPORT}" for action in WRITES
+    }
+    assert capture_denied(policies, policies.function_role(DRIFT_HANDLER)) == {
+        f"{action} {key}" for action in WRITES for key in (CAPTURED, ERRORED)
+    }
+    for outsider in (STRANGER, ROOT, BREAK_GLASS, policies.function_role(HANDLERS["router"]), *admitted(policies)):
+        assert capture_denied(policies, outsider) == EVERYTHING, outsider
+    # Managing the bucket stays with IAM (no lock-out); TLS-only stays.
+    _, statements = capture_bucket(policies)
+    for action in ("s3:PutBucketPolicy", "s3:GetBucketPolicy", "s3:PutLifecycleConfiguration", "s3:DeleteBucket"):
+        assert not policies.denied(statements, action, principal=ROOT)
+    assert any(s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false" for s in statements)
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_the_capture_key_decrypts_only_for_firehose_the_drift_job_and_aws_services(
+    capture_policies: dict[str, Policies], stage: str
+) -> None:
+    policies = capture_policies[stage]
+    statements = capture_key_statements(policies)
+    for action in ("kms:Decrypt", "kms:ReEncryptFrom"):
+        for insider in (delivery_role(policies), policies.function_role(DRIFT_HANDLER), None):
+            assert not policies.denied(statements, action, principal=insider), (action, insider)
+        for outsider in (STRANGER, ROOT, BREAK_GLASS, policies.function_role(HANDLERS["router"])):
+            assert policies.denied(statements, action, principal=outsider), (action, outsider)
+    for action in ("kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:CreateGrant"):
+        assert not policies.denied(statements, action, principal=ROOT)
+
+
+def test_a_break_glass_role_from_the_stage_config_reaches_every_capture_object(break_glass_policies: Policies) -> None:
+    policies = break_glass_policies
+    assert capture_denied(policies, BREAK_GLASS) == set()
+    assert capture_denied(policies, STRANGER) == EVERYTHING
+    assert not policies.denied(capture_key_statements(policies), "kms:Decrypt", principal=BREAK_GLASS)
+    assert policies.denied(capture_key_statements(policies), "kms:Decrypt", principal=STRANGER)
