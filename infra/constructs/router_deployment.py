@@ -28,7 +28,6 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from functions.config.model_types import ModelsConfig
 from functions.config.telemetry import (
     LATENCY_METRIC,
     METRICS_NAMESPACE,
@@ -45,10 +44,9 @@ from infra.guardrails import acknowledge, resource_token
 
 HOOK_HANDLER: Final[str] = "functions.handlers.deploy_hook.handler.lambda_handler"
 HOOK_MEMORY_MB: Final[int] = 256
-# Lambda's maximum timeout.
-MAX_HOOK_TIMEOUT_S: Final[int] = 900
-# Beyond the smoke requests themselves: the hook's own start and its report to CodeDeploy.
-HOOK_MARGIN_S: Final[int] = 30
+# Lambda's maximum, whatever the model count: the hook ends when its smoke requests are answered, and a
+# timeout sized by the number of models would change the platform stack each time a model is added.
+HOOK_TIMEOUT_S: Final[int] = 900
 # The rollback alarms read one-minute periods: a canary of 5 minutes must be able to stop in time.
 PERIOD: Final[Duration] = Duration.minutes(1)
 # Below this many requests a minute on the new version, its error ratio reads 0: one 503 out of three answers
@@ -82,14 +80,6 @@ def latency_threshold_ms(slo: SloConfig) -> int:
     return max(targets.latency_target_ms for targets in (slo.defaults, *slo.models.values()))
 
 
-def hook_timeout(models: ModelsConfig, router_timeout: Duration) -> Duration:
-    """Each smoke request may take the router's whole timeout, one after another: at most a metadata request
-    per model and an infer request per version (functions/domain/smoke_requests.py)."""
-    requests = sum(1 + len(model.versions) for model in models.models)
-    seconds = int(router_timeout.to_seconds()) * requests + HOOK_MARGIN_S
-    return Duration.seconds(min(seconds, MAX_HOOK_TIMEOUT_S))
-
-
 def deployment_config(scope: Construct, deployment: RouterDeploymentConfig) -> codedeploy.ILambdaDeploymentConfig:
     key = (deployment.strategy, deployment.percentage, deployment.interval_minutes)
     if key in PREDEFINED:
@@ -110,9 +100,7 @@ class RouterDeployment(Construct):
     Props (keyword-only):
         router: the router (its function, current version and alias).
         deployment: how the alias shifts (``router.deployment``).
-        models: the packaged model config (sizes the hook's timeout).
         slo: the stage's SLO settings (the rollback thresholds).
-        router_timeout: the router's timeout (the hook waits for whole answers).
         powertools_layer_arn, code, log_retention, log_level, log_removal_policy: the hook function's.
 
     Attributes: ``application``, ``deployment_group``, ``hook`` (the PythonFunction), ``alarms`` (by name).
@@ -125,9 +113,7 @@ class RouterDeployment(Construct):
         *,
         router: Router,
         deployment: RouterDeploymentConfig,
-        models: ModelsConfig,
         slo: SloConfig,
-        router_timeout: Duration,
         powertools_layer_arn: str,
         code: lambda_.Code,
         log_retention: logs.RetentionDays,
@@ -144,7 +130,7 @@ class RouterDeployment(Construct):
             code=code,
             powertools_layer_arn=powertools_layer_arn,
             memory_mb=HOOK_MEMORY_MB,
-            timeout=hook_timeout(models, router_timeout),
+            timeout=Duration.seconds(HOOK_TIMEOUT_S),
             environment={
                 "ROUTER_FUNCTION_NAME": router.function.function_name,
                 "ROUTER_FUNCTION_VERSION": version.version,
