@@ -44,10 +44,14 @@ ARCHITECTURE_KEYS: Final[tuple[str, ...]] = (
 )
 INSTANCE_KEY: Final[str] = "sagemaker_instance_hour"
 PRICE_KEYS: Final[frozenset[str]] = frozenset({*SCALAR_KEYS, *ARCHITECTURE_KEYS, INSTANCE_KEY})
-# The entry of SERVERLESS_ENDPOINT_SIZES that sizes every endpoint not named in it (the stage's defaults): a
-# model added with default settings leaves the router's environment, and so the platform stack, unchanged.
-# No SageMaker endpoint name can be "*".
+# The one entry of SERVERLESS_ENDPOINT_SIZES: the stage's default size, for an endpoint whose own size the
+# router cannot read. Each endpoint's own size is an SSM parameter its model stack writes, so adding or resizing
+# a model leaves the router's environment, and so the platform stack, unchanged. No endpoint name can be "*".
 DEFAULT_SIZE_KEY: Final[str] = "*"
+# The router's variable naming the SSM path its endpoint sizes are under (serverless_size_parameter_prefix).
+SIZES_PREFIX_VARIABLE: Final[str] = "SERVERLESS_SIZE_PARAMETER_PREFIX"
+SIZE_PARAMETER_ROOT: Final[str] = "/inference-router"
+SIZE_PARAMETER_FOLDER: Final[str] = "serverless-sizes"
 
 
 class PriceTableError(ConfigError):
@@ -180,30 +184,52 @@ class ServerlessSize:
     provisioned_concurrency: int
 
 
-def serverless_sizes_to_json(sizes: Mapping[str, ServerlessSize]) -> str:
-    return json.dumps({name: asdict(size) for name, size in sorted(sizes.items())}, separators=(",", ":"))
+def serverless_size_to_json(size: ServerlessSize) -> str:
+    return json.dumps(asdict(size), separators=(",", ":"))
 
 
-def serverless_sizes_from_json(text: str) -> dict[str, ServerlessSize]:
-    """``{"*": default size, "endpoint": {"memory_mb": int, "provisioned_concurrency": int}, ...}``; anything
-    else names the entry."""
+def serverless_size_from_json(text: str, name: str) -> ServerlessSize:
+    """``{"memory_mb": int, "provisioned_concurrency": int}``; anything else names ``name``."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as failure:
+        raise PriceTableError(f"serverless sizes: {name}: invalid JSON: {failure.msg}") from failure
+    return _serverless_size(raw, name)
+
+
+def _serverless_size(raw: Any, name: str) -> ServerlessSize:
+    if not isinstance(raw, dict) or set(raw) != {"memory_mb", "provisioned_concurrency"}:
+        raise PriceTableError(f"serverless sizes: {name}: must name memory_mb and provisioned_concurrency")
+    memory, provisioned = raw["memory_mb"], raw["provisioned_concurrency"]
+    if type(memory) is not int or type(provisioned) is not int or memory < 1 or provisioned < 0:
+        raise PriceTableError(f"serverless sizes: {name}: memory_mb > 0 and provisioned_concurrency >= 0 (integers)")
+    return ServerlessSize(memory_mb=memory, provisioned_concurrency=provisioned)
+
+
+def default_size_to_json(size: ServerlessSize) -> str:
+    """SERVERLESS_ENDPOINT_SIZES: the stage default under ``"*"``, the one size the router's environment holds."""
+    return json.dumps({DEFAULT_SIZE_KEY: asdict(size)}, separators=(",", ":"))
+
+
+def default_size_from_json(text: str) -> ServerlessSize:
+    """``{"*": {"memory_mb": int, "provisioned_concurrency": int}}``; anything else names the entry."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as failure:
         raise PriceTableError(f"serverless sizes: invalid JSON: {failure.msg}") from failure
-    if not isinstance(raw, dict):
-        raise PriceTableError("serverless sizes: must be an object of endpoint name -> size")
-    sizes: dict[str, ServerlessSize] = {}
-    for name, size in raw.items():
-        if not isinstance(size, dict) or set(size) != {"memory_mb", "provisioned_concurrency"}:
-            raise PriceTableError(f"serverless sizes: {name}: must name memory_mb and provisioned_concurrency")
-        memory, provisioned = size["memory_mb"], size["provisioned_concurrency"]
-        if type(memory) is not int or type(provisioned) is not int or memory < 1 or provisioned < 0:
-            raise PriceTableError(
-                f"serverless sizes: {name}: memory_mb > 0 and provisioned_concurrency >= 0 (integers)"
-            )
-        sizes[name] = ServerlessSize(memory_mb=memory, provisioned_concurrency=provisioned)
-    return sizes
+    if not isinstance(raw, dict) or set(raw) != {DEFAULT_SIZE_KEY}:
+        raise PriceTableError(
+            f'serverless sizes: must be {{"{DEFAULT_SIZE_KEY}": the stage default}} alone (each endpoint\'s own '
+            f"size is its SSM parameter under {SIZES_PREFIX_VARIABLE})"
+        )
+    return _serverless_size(raw[DEFAULT_SIZE_KEY], DEFAULT_SIZE_KEY)
+
+
+def serverless_size_parameter_prefix(stage: str) -> str:
+    """Where a stage's serverless endpoint sizes are: the SSM String parameter ``prefix + physical endpoint
+    name`` holds :func:`serverless_size_to_json` of the endpoint's size. The model stack deploying the endpoint
+    writes it; the router reads it. Under the platform's parameter root (infra/constructs/platform_parameters.py)."""
+    return f"{SIZE_PARAMETER_ROOT}/{stage}/{SIZE_PARAMETER_FOLDER}/"
 
 
 def serverless_size(sizes: Mapping[str, ServerlessSize], endpoint: str) -> ServerlessSize | None:

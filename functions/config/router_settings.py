@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
@@ -14,10 +15,11 @@ from typing import Final, TypeVar
 from functions.config.caller_policy import CallerPolicy, caller_policy_from_env
 from functions.config.models import ENDPOINT_NAME_PATTERN
 from functions.config.prices import (
+    SIZES_PREFIX_VARIABLE,
     PriceTableError,
     RegionPrices,
     ServerlessSize,
-    serverless_sizes_from_json,
+    default_size_from_json,
 )
 from functions.config.telemetry import LATENCY_TARGETS_VARIABLE, PRICES_VARIABLE, SERVERLESS_SIZES_VARIABLE
 
@@ -31,8 +33,12 @@ ENVIRONMENT_VARIABLES: Final[tuple[str, ...]] = (
     LATENCY_TARGETS_VARIABLE,
     PRICES_VARIABLE,
     SERVERLESS_SIZES_VARIABLE,
+    SIZES_PREFIX_VARIABLE,
     "CAPTURE_SAMPLE_RATE",
 )
+# An SSM parameter path: "/"-separated names of letters, digits, "_", "." and "-", ending in "/" (the endpoint
+# name follows it).
+PARAMETER_PREFIX_PATTERN: Final[re.Pattern[str]] = re.compile(r"^(/[A-Za-z0-9_.-]+)+/$")
 
 
 # Set by the Lambda runtime itself (not the templates): "on-demand", "provisioned-concurrency" or "snap-start".
@@ -78,10 +84,12 @@ class RouterSettings:
     # SlowRequests. A model without one counts none.
     latency_targets_ms: Mapping[str, float] = field(default_factory=dict)
     memory_mb: int = DEFAULT_MEMORY_MB
-    # The region's prices and the serverless endpoints' sizes by physical name: each request's CostUsd.
-    # None (local mode, tests): no cost is emitted.
+    # The region's prices: each request's CostUsd. None (local mode, tests): no cost is emitted.
     prices: RegionPrices | None = None
-    serverless_sizes: Mapping[str, ServerlessSize] = field(default_factory=dict)
+    # The stage's default serverless size, and the SSM path each endpoint's own size is read from (adapters/
+    # endpoint_sizes.py). No path (local mode): every endpoint is costed at the default, and SSM is never called.
+    serverless_default_size: ServerlessSize | None = None
+    serverless_size_prefix: str | None = None
     # Overrides the sample rate of every model that captures (CAPTURE_SAMPLE_RATE: the local stack sets 1);
     # None: each model's own. Never turns capture on for a model without a capture block.
     capture_sample_rate: float | None = None
@@ -105,8 +113,9 @@ class RouterSettings:
             latency_targets_ms=_latency_targets(environ.get(LATENCY_TARGETS_VARIABLE)),
             memory_mb=memory_mb,
             prices=_priced(environ.get(PRICES_VARIABLE), PRICES_VARIABLE, RegionPrices.from_json),
-            serverless_sizes=_priced(environ.get(SERVERLESS_SIZES_VARIABLE), SERVERLESS_SIZES_VARIABLE,
-                                     serverless_sizes_from_json) or {},
+            serverless_default_size=_priced(environ.get(SERVERLESS_SIZES_VARIABLE), SERVERLESS_SIZES_VARIABLE,
+                                            default_size_from_json),
+            serverless_size_prefix=_parameter_prefix(environ.get(SIZES_PREFIX_VARIABLE)),
             capture_sample_rate=_fraction(environ, "CAPTURE_SAMPLE_RATE"),
         )  # fmt: skip
 
@@ -119,6 +128,17 @@ def _priced(raw: str | None, name: str, parse: Callable[[str], T]) -> T | None:
         return parse(raw)
     except PriceTableError as error:
         raise SettingsError(f"{name}: {error}") from None
+
+
+def _parameter_prefix(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    if not PARAMETER_PREFIX_PATTERN.match(raw):
+        raise SettingsError(
+            f"{SIZES_PREFIX_VARIABLE}={raw!r}: must be an SSM parameter path ending in '/' (/inference-router/dev/"
+            "serverless-sizes/)"
+        )
+    return raw
 
 
 def _policy_error(path: str, message: str) -> SettingsError:

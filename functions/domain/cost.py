@@ -14,16 +14,20 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeAlias
 
-from functions.config.prices import LAMBDA_ARCHITECTURE, RegionPrices, ServerlessSize, serverless_size
+from functions.config.prices import LAMBDA_ARCHITECTURE, RegionPrices, ServerlessSize
 
 MILLION: Final[float] = 1_000_000.0
 BYTES_PER_GB: Final[int] = 1024**3
 MB_PER_GB: Final[float] = 1024.0
 SECONDS_PER_HOUR: Final[float] = 3600.0
+
+# A serverless endpoint's size by its physical name; None: unknown, the call is not costed. In Lambda it reads
+# the endpoint's SSM parameter (functions/adapters/endpoint_sizes.py); it never raises.
+SizeLookup: TypeAlias = Callable[[str], ServerlessSize | None]
 
 
 def _billed_seconds(duration_ms: float) -> float:
@@ -94,7 +98,7 @@ class RequestCosting:
     prices: RegionPrices
     router_memory_mb: int
     router_provisioned: bool
-    serverless_sizes: Mapping[str, ServerlessSize]
+    serverless_size: SizeLookup
     router_architecture: str = LAMBDA_ARCHITECTURE
 
     def request_cost(
@@ -115,7 +119,8 @@ class RequestCosting:
             architecture=self.router_architecture,
             provisioned=self.router_provisioned,
         )
-        size = serverless_size(self.serverless_sizes, endpoint) if endpoint is not None else None
+        # Only a request that called a serverless endpoint asks for a size.
+        size = self.serverless_size(endpoint) if endpoint is not None else None
         if size is not None:
             total += serverless_cost(
                 self.prices,

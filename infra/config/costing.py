@@ -10,11 +10,14 @@ from functions.config.async_costing import instance_types_to_json
 from functions.config.prices import (
     DEFAULT_SIZE_KEY,
     INSTANCE_KEY,
+    SIZES_PREFIX_VARIABLE,
     PriceTableError,
     RegionPrices,
     ServerlessSize,
+    default_size_to_json,
     region_prices,
-    serverless_sizes_to_json,
+    serverless_size_parameter_prefix,
+    serverless_size_to_json,
 )
 from functions.config.telemetry import (
     ASYNC_INSTANCE_TYPES_VARIABLE,
@@ -43,17 +46,27 @@ def read_prices(
 
 
 def cost_environment(stage: StageConfig) -> dict[str, str]:
-    """The router's costing variables: its region's prices, and the serverless endpoints' sizes: the stage
-    default under ``"*"`` and, by physical name, only the endpoints that differ from it, so that a model added
-    with the default settings changes nothing in the platform stack."""
+    """The router's costing variables: its region's prices, the stage's default serverless size and the SSM path
+    each endpoint's own size is under (:func:`serverless_size_parameters`). None of them names an endpoint, so
+    adding or resizing a model changes nothing in the platform stack."""
     defaults = stage.serverless_endpoint_defaults
-    default = ServerlessSize(defaults.memory_mb, defaults.provisioned_concurrency)
-    sizes = {DEFAULT_SIZE_KEY: default}
-    for name, endpoint in stage.serverless_endpoints.items():
-        size = ServerlessSize(endpoint.memory_mb, endpoint.provisioned_concurrency)
-        if size != default:
-            sizes[stage.endpoint_name(name)] = size
-    return {PRICES_VARIABLE: stage.prices.to_json(), SERVERLESS_SIZES_VARIABLE: serverless_sizes_to_json(sizes)}
+    return {
+        PRICES_VARIABLE: stage.prices.to_json(),
+        SERVERLESS_SIZES_VARIABLE: default_size_to_json(
+            ServerlessSize(defaults.memory_mb, defaults.provisioned_concurrency)
+        ),
+        SIZES_PREFIX_VARIABLE: serverless_size_parameter_prefix(stage.name),
+    }
+
+
+def serverless_size_parameter(stage: StageConfig, endpoint: str) -> tuple[str, str]:
+    """The SSM parameter (name, value) holding the size of the serverless endpoint ``endpoint`` (its name in the
+    stage config), which the model stack deploying it writes."""
+    sizing = stage.serverless_endpoints[endpoint]
+    return (
+        f"{serverless_size_parameter_prefix(stage.name)}{stage.endpoint_name(endpoint)}",
+        serverless_size_to_json(ServerlessSize(sizing.memory_mb, sizing.provisioned_concurrency)),
+    )
 
 
 def sweeper_cost_environment(stage: StageConfig) -> dict[str, str]:

@@ -15,6 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from functions.config.prices import SIZES_PREFIX_VARIABLE
 from functions.config.telemetry import LATENCY_TARGETS_VARIABLE, METRICS_NAMESPACE, ROUTER_SERVICE
 from infra.config.types import RouterPcAutoscaling
 from infra.constructs.python_function import PythonFunction, functions_code
@@ -46,7 +47,9 @@ class Router(Construct):
         caller_policy: CALLER_POLICY, the stage's caller policy as the router reads it; None = no policy (every
             authenticated caller, every model).
         latency_targets: LATENCY_TARGETS_MS, each model's latency target (infra/config/slo.py); None = unset.
-        cost_environment: PRICES and SERVERLESS_ENDPOINT_SIZES (infra/config/costing.py); None = no CostUsd.
+        cost_environment: PRICES, SERVERLESS_ENDPOINT_SIZES and SERVERLESS_SIZE_PARAMETER_PREFIX
+            (infra/config/costing.py); None = no CostUsd. The router may then read the SSM parameters under that
+            prefix, the endpoint sizes model stacks write, and no others.
         code: defaults to the repo's ``functions`` package.
 
     Attributes: ``function``, ``alias``, ``role``, ``log_group``.
@@ -114,6 +117,9 @@ class Router(Construct):
             cfn_function.snap_start = lambda_.CfnFunction.SnapStartProperty(apply_on="PublishedVersions")
         if invokes_endpoints:
             self._may_invoke_stage_endpoints(endpoint_name_prefix)
+        size_prefix = (cost_environment or {}).get(SIZES_PREFIX_VARIABLE)
+        if size_prefix is not None:
+            self._may_read_endpoint_sizes(size_prefix)
         # A new version is published whenever code or configuration changes; the alias moves to it, and its
         # provisioned concurrency is warmed before CloudFormation reports the update complete.
         self.alias = lambda_.Alias(
@@ -162,4 +168,24 @@ class Router(Construct):
             f"AwsSolutions-IAM5[Resource::{rendered}]",
             "This stage's endpoints, by the stage's endpoint name prefix (no other stage's prefix starts with it, "
             "checked by the stage config): model stacks come and go without editing the router's policy.",
+        )
+
+    def _may_read_endpoint_sizes(self, prefix: str) -> None:
+        stack = Stack.of(self)
+        # A parameter's ARN is "parameter" followed by its name, whose leading "/" is the ARN's separator.
+        names = f"{prefix.lstrip('/')}*"
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ssm:GetParameter"],
+                resources=[stack.format_arn(service="ssm", resource="parameter", resource_name=names)],
+            )
+        )
+        rendered = (
+            f"arn:{nag_text(stack.partition)}:ssm:{nag_text(stack.region)}:{nag_text(stack.account)}:parameter/{names}"
+        )
+        acknowledge(
+            self.role,
+            f"AwsSolutions-IAM5[Resource::{rendered}]",
+            "This stage's serverless endpoint sizes (String parameters, read to cost each call), one per endpoint "
+            "written by its model stack: models come and go without editing the router's policy.",
         )

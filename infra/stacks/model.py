@@ -17,9 +17,11 @@ from typing import Any, Final
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from functions.config.model_types import ModelConfig, ModelsConfig
+from infra.config.costing import serverless_size_parameter
 from infra.config.endpoints import sagemaker_versions
 from infra.config.instances import ImageVariant, image_variant
 from infra.config.types import IMAGE_ASSET, ModelDeployConfig, StageConfig
@@ -97,6 +99,7 @@ class ModelStack(Stack):
             if endpoint.serverless_endpoint_name is not None and route.serverless_endpoint is not None:
                 sizing = stage.serverless_endpoints[route.serverless_endpoint]
                 serverless_endpoints.append((endpoint.serverless_endpoint_name, sizing.provisioned_concurrency > 0))
+                self._publish_size(route.serverless_endpoint, stage)
             if endpoint.async_endpoint_name is not None:
                 async_endpoints.append(endpoint.async_endpoint_name)
         self.alarms = EndpointAlarms(
@@ -133,6 +136,18 @@ class ModelStack(Stack):
             CfnOutput(
                 self, f"Endpoint{pascal(endpoint_name)}", value=endpoint_name, description="SageMaker endpoint name"
             )
+
+    def _publish_size(self, endpoint: str, stage: StageConfig) -> None:
+        """The endpoint's size for the router's cost per request, here rather than in the router's environment:
+        resizing or adding a model then changes this stack alone."""
+        name, value = serverless_size_parameter(stage, endpoint)
+        ssm.StringParameter(
+            self,
+            f"ServerlessSize{pascal(endpoint)}",
+            parameter_name=name,
+            string_value=value,
+            description="Read by the router to cost each call of this serverless endpoint",
+        )
 
     def _version_endpoint(
         self,

@@ -68,7 +68,9 @@ def stage_capacity(stage_name: str, templates: list[StackTemplate]) -> Capacity:
         models=deployed,
         latency_targets_ms=router_latency_targets(templates, deployed),
         deadline_ms=stage.router.invoke_budget_ms - stage.router.response_reserve_ms,
-        costing=RequestCosting(stage.prices, stage.router.memory_mb, stage.router.provisioned_concurrency > 0, sizes),
+        costing=RequestCosting(
+            stage.prices, stage.router.memory_mb, stage.router.provisioned_concurrency > 0, sizes.get
+        ),
         serverless_endpoints=endpoints_by_model,
         async_instance_types=instance_types,
         sweep_interval_s=stage.async_storage.sweep_interval_minutes * 60,

@@ -6,12 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from aws_cdk.assertions import Match
+
 from functions.config.async_costing import AsyncCostSettings
 from functions.config.models import load_models_config, parse_models_config
-from functions.config.prices import ServerlessSize, region_prices, serverless_size
+from functions.config.prices import ServerlessSize, region_prices, serverless_size_parameter_prefix
 from functions.config.router_settings import RouterSettings
-from infra.config.costing import cost_environment, sweeper_cost_environment
+from infra.config.costing import cost_environment, serverless_size_parameter, sweeper_cost_environment
 from infra.config.loader import DEFAULT_STAGES_PATH, load_stage_config, parse_stage_config
+from infra.constructs.platform_parameters import PARAMETER_ROOT
 from tests.helpers.synth import Synthesized
 
 MODELS = load_models_config()
@@ -26,7 +29,7 @@ def router_environment(synth: Synthesized) -> dict[str, Any]:
     return variables
 
 
-def test_the_router_gets_its_region_prices_and_each_serverless_endpoint_size(
+def test_the_router_gets_its_region_prices_the_default_size_and_where_each_endpoint_size_is(
     dev: Synthesized, prod: Synthesized
 ) -> None:
     for synth in (dev, prod):
@@ -35,10 +38,75 @@ def test_the_router_gets_its_region_prices_and_each_serverless_endpoint_size(
         assert {name: variables[name] for name in cost_environment(stage)} == cost_environment(stage)
         settings = RouterSettings.from_env(variables)
         assert settings.prices == region_prices(stage.region)
-        for name, endpoint in stage.serverless_endpoints.items():
-            size = serverless_size(settings.serverless_sizes, f"{synth.stage}-{name}")
-            assert size == ServerlessSize(endpoint.memory_mb, endpoint.provisioned_concurrency)
+        defaults = stage.serverless_endpoint_defaults
+        assert settings.serverless_default_size == ServerlessSize(defaults.memory_mb, defaults.provisioned_concurrency)
+        prefix = f"/inference-router/{synth.stage}/serverless-sizes/"
+        assert settings.serverless_size_prefix == serverless_size_parameter_prefix(synth.stage) == prefix
+        assert prefix.startswith(f"{PARAMETER_ROOT}/{synth.stage}/")
+
+
+def test_each_model_stack_writes_its_serverless_endpoint_sizes(dev: Synthesized, prod: Synthesized) -> None:
+    for synth in (dev, prod):
+        stage = load_stage_config(synth.stage)
         assert stage.serverless_endpoints, "the default config has a serverless model"
+        assert not synth.platform.resources("AWS::SSM::Parameter", {"Name": Match.string_like_regexp("sizes")})
+        for model in MODELS.models:
+            endpoint = model.route.serverless_endpoint
+            if endpoint is None or model.name not in synth.models:
+                continue
+            sizing = stage.serverless_endpoints[endpoint]
+            [parameter] = (
+                synth.models[model.name]
+                .resources("AWS::SSM::Parameter", {"Name": Match.string_like_regexp("serverless-sizes")})
+                .values()
+            )
+            assert parameter["Properties"]["Name"] == f"/inference-router/{synth.stage}/serverless-sizes/" + (
+                f"{synth.stage}-{endpoint}"
+            )
+            assert parameter["Properties"]["Type"] == "String"
+            assert json.loads(parameter["Properties"]["Value"]) == {
+                "memory_mb": sizing.memory_mb,
+                "provisioned_concurrency": sizing.provisioned_concurrency,
+            }
+    # prod's iris has provisioned concurrency 2, dev's none: each stage writes its own value.
+    [prod_iris] = (
+        prod.models["iris"]
+        .resources("AWS::SSM::Parameter", {"Name": "/inference-router/prod/serverless-sizes/prod-iris"})
+        .values()
+    )
+    assert json.loads(prod_iris["Properties"]["Value"])["provisioned_concurrency"] == 2
+
+
+def test_the_router_may_read_only_its_stage_endpoint_sizes(dev: Synthesized, prod: Synthesized) -> None:
+    for synth in (dev, prod):
+        statements = [
+            statement
+            for policy in synth.platform.resources("AWS::IAM::Policy").values()
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+            if "ssm" in json.dumps(statement["Action"])
+        ]
+        assert statements == [
+            {
+                "Action": "ssm:GetParameter",
+                "Effect": "Allow",
+                "Resource": {
+                    "Fn::Join": [
+                        "",
+                        [
+                            f"arn:aws:ssm:{load_stage_config(synth.stage).region}:",
+                            {"Ref": "AWS::AccountId"},
+                            f":parameter/inference-router/{synth.stage}/serverless-sizes/*",
+                        ],
+                    ]
+                },
+            }
+        ]
+        [router_role] = [
+            logical_id
+            for logical_id, policy in synth.platform.resources("AWS::IAM::Policy").items()
+            if statements[0] in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        assert router_role.startswith("Router")
 
 
 def with_serverless_model(name: str) -> Any:
@@ -57,20 +125,23 @@ def test_a_model_added_with_default_serverless_settings_leaves_the_router_enviro
         after = parse_stage_config(DOCUMENT, stage, with_serverless_model("wine"), "stages.json")
         assert "wine" in after.serverless_endpoints
         assert cost_environment(after) == cost_environment(before)
-        sizes = RouterSettings.from_env(cost_environment(after)).serverless_sizes
+        name, value = serverless_size_parameter(after, "wine")
+        assert name == f"/inference-router/{stage}/serverless-sizes/{after.endpoint_name('wine')}"
         default = after.serverless_endpoint_defaults
-        assert serverless_size(sizes, after.endpoint_name("wine")) == ServerlessSize(
-            default.memory_mb, default.provisioned_concurrency
-        )
+        assert json.loads(value) == {
+            "memory_mb": default.memory_mb,
+            "provisioned_concurrency": default.provisioned_concurrency,
+        }
 
 
-def test_an_endpoint_that_differs_from_the_defaults_is_named_with_its_own_size() -> None:
+def test_an_endpoint_that_differs_from_the_defaults_has_its_own_size_in_its_parameter_only() -> None:
     stage = parse_stage_config(DOCUMENT, "prod", MODELS, "stages.json")
     sizes = json.loads(cost_environment(stage)["SERVERLESS_ENDPOINT_SIZES"])
-    assert sizes == {
-        "*": {"memory_mb": 2048, "provisioned_concurrency": 0},
-        "prod-iris": {"memory_mb": 2048, "provisioned_concurrency": 2},
-    }
+    assert sizes == {"*": {"memory_mb": 2048, "provisioned_concurrency": 0}}
+    assert serverless_size_parameter(stage, "iris") == (
+        "/inference-router/prod/serverless-sizes/prod-iris",
+        '{"memory_mb":2048,"provisioned_concurrency":2}',
+    )
 
 
 def test_the_sweeper_gets_the_prices_instance_types_and_interval_and_may_describe_the_stage_endpoints(

@@ -221,7 +221,7 @@ def test_cost_is_emitted_as_the_router_and_the_sweeper_price_it() -> None:
     """By hand from the price table: the router's requests (functions/domain/cost.py arithmetic) by model and by
     service alone, and the sweeper's 5-minute charge for the async instances up when it runs."""
     prices = region_prices("us-east-1")
-    costing = RequestCosting(prices, 1024, False, {"s-iris": ServerlessSize(2048, 0)})
+    costing = RequestCosting(prices, 1024, False, {"s-iris": ServerlessSize(2048, 0)}.get)
     capacity = replace(
         CAPACITY,
         models=("iris", "digits"),

@@ -11,7 +11,7 @@ import pytest
 
 from functions.config.api_routes import MODEL_INFER
 from functions.config.models import load_models_config
-from functions.config.prices import ServerlessSize, region_prices, serverless_sizes_to_json
+from functions.config.prices import ServerlessSize, default_size_to_json, region_prices
 from functions.config.router_settings import RouterSettings, SettingsError
 from functions.domain.cost import RequestCosting
 from functions.handlers.router.app import RouterClients, create_app
@@ -77,7 +77,7 @@ def metrics_on(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_serverless_request_costs_what_the_price_table_says_by_hand() -> None:
     """A 2048 MB serverless call of 37 ms, 120 B in and 80 B out, through a 1024 MB arm64 router of 52 ms."""
-    costing = RequestCosting(PRICES, 1024, False, {"dev-iris": ServerlessSize(2048, 0)})
+    costing = RequestCosting(PRICES, 1024, False, {"dev-iris": ServerlessSize(2048, 0)}.get)
     document = one_request(
         costing, router_ms=52.0, call=lambda calls: calls.invoke("dev-iris", b"i" * 120, attempt_ms=lambda: 1000)
     )
@@ -98,7 +98,7 @@ def test_a_serverless_request_costs_what_the_price_table_says_by_hand() -> None:
 
 
 def test_provisioned_router_and_endpoint_use_the_provisioned_duration_rates() -> None:
-    costing = RequestCosting(PRICES, 2048, True, {"dev-iris": ServerlessSize(1024, 2)})
+    costing = RequestCosting(PRICES, 2048, True, {"dev-iris": ServerlessSize(1024, 2)}.get)
     document = one_request(
         costing, router_ms=40.2, call=lambda calls: calls.invoke("dev-iris", b"", attempt_ms=lambda: 1000)
     )
@@ -107,7 +107,7 @@ def test_provisioned_router_and_endpoint_use_the_provisioned_duration_rates() ->
 
 
 def test_a_request_without_an_endpoint_call_costs_the_api_and_the_router_only() -> None:
-    costing = RequestCosting(PRICES, 1024, False, {"dev-iris": ServerlessSize(2048, 0)})
+    costing = RequestCosting(PRICES, 1024, False, {"dev-iris": ServerlessSize(2048, 0)}.get)
     document = one_request(costing, router_ms=3.0)
     assert document["CostUsd"] == pytest.approx(3.5e-6 + 0.2e-6 + 0.003 * 0.0000133334, rel=1e-9)
 
@@ -125,14 +125,17 @@ def test_the_router_reads_its_prices_and_endpoint_sizes_from_the_environment() -
     settings = RouterSettings.from_env(
         {
             "PRICES": PRICES.to_json(),
-            "SERVERLESS_ENDPOINT_SIZES": serverless_sizes_to_json({"dev-iris": ServerlessSize(2048, 1)}),
+            "SERVERLESS_ENDPOINT_SIZES": default_size_to_json(ServerlessSize(2048, 1)),
+            "SERVERLESS_SIZE_PARAMETER_PREFIX": "/inference-router/dev/serverless-sizes/",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1536",
         }
     )
     assert settings.prices == PRICES
-    assert settings.serverless_sizes == {"dev-iris": ServerlessSize(2048, 1)}
+    assert settings.serverless_default_size == ServerlessSize(2048, 1)
+    assert settings.serverless_size_prefix == "/inference-router/dev/serverless-sizes/"
     assert settings.memory_mb == 1536
-    assert RouterSettings.from_env({}).prices is None
+    unset = RouterSettings.from_env({})
+    assert (unset.prices, unset.serverless_default_size, unset.serverless_size_prefix) == (None, None, None)
 
 
 @pytest.mark.parametrize(
@@ -141,10 +144,22 @@ def test_the_router_reads_its_prices_and_endpoint_sizes_from_the_environment() -
         ("PRICES", "{", r"PRICES: prices: invalid JSON"),
         ("PRICES", "{}", r"PRICES: prices\.\w+: is required"),
         ("SERVERLESS_ENDPOINT_SIZES", "[", r"SERVERLESS_ENDPOINT_SIZES: serverless sizes: invalid JSON"),
-        ("SERVERLESS_ENDPOINT_SIZES", "[]", r"must be an object of endpoint name"),
-        ("SERVERLESS_ENDPOINT_SIZES", '{"a": {"memory_mb": 1}}', r"a: must name memory_mb and provisioned"),
-        ("SERVERLESS_ENDPOINT_SIZES", '{"a": {"memory_mb": 0, "provisioned_concurrency": 0}}', r"a: memory_mb > 0"),
-        ("SERVERLESS_ENDPOINT_SIZES", '{"a": {"memory_mb": 1, "provisioned_concurrency": true}}', r"a: memory_mb"),
+        ("SERVERLESS_ENDPOINT_SIZES", "[]", r'must be \{"\*": the stage default\} alone'),
+        (
+            "SERVERLESS_ENDPOINT_SIZES",
+            '{"*": {"memory_mb": 1, "provisioned_concurrency": 0}, "dev-iris": {}}',
+            r"alone \(each endpoint's own size is its SSM parameter under SERVERLESS_SIZE_PARAMETER_PREFIX\)",
+        ),
+        ("SERVERLESS_ENDPOINT_SIZES", '{"*": {"memory_mb": 1}}', r"\*: must name memory_mb and provisioned"),
+        ("SERVERLESS_ENDPOINT_SIZES", '{"*": {"memory_mb": 0, "provisioned_concurrency": 0}}', r"\*: memory_mb > 0"),
+        ("SERVERLESS_ENDPOINT_SIZES", '{"*": {"memory_mb": 1, "provisioned_concurrency": true}}', r"\*: memory_mb"),
+        (
+            "SERVERLESS_SIZE_PARAMETER_PREFIX",
+            "inference-router/dev/",
+            r"SERVERLESS_SIZE_PARAMETER_PREFIX='inference-router/dev/': must be an SSM parameter path ending in '/'",
+        ),
+        ("SERVERLESS_SIZE_PARAMETER_PREFIX", "/inference-router/dev", r"must be an SSM parameter path ending in '/'"),
+        ("SERVERLESS_SIZE_PARAMETER_PREFIX", "/inference router/", r"must be an SSM parameter path"),
     ],
 )
 def test_a_bad_costing_variable_is_refused_naming_it(name: str, value: str, message: str) -> None:
@@ -152,21 +167,29 @@ def test_a_bad_costing_variable_is_refused_naming_it(name: str, value: str, mess
         RouterSettings.from_env({name: value})
 
 
-def test_an_endpoint_without_its_own_size_is_costed_at_the_stage_default() -> None:
-    costing = RequestCosting(PRICES, 1024, False, {"*": ServerlessSize(2048, 0), "dev-iris": ServerlessSize(1024, 1)})
+def test_an_endpoint_is_costed_at_the_size_its_lookup_gives() -> None:
+    asked: list[str] = []
+
+    def lookup(endpoint: str) -> ServerlessSize:
+        asked.append(endpoint)
+        return ServerlessSize(2048, 0)
+
     document = one_request(
-        costing, router_ms=52.0, call=lambda calls: calls.invoke("dev-wine", b"i" * 120, attempt_ms=lambda: 1000)
+        RequestCosting(PRICES, 1024, False, lookup),
+        router_ms=52.0,
+        call=lambda calls: calls.invoke("dev-wine", b"i" * 120, attempt_ms=lambda: 1000),
     )
     by_hand = 3.5e-6 + 0.2e-6 + 0.052 * 0.0000133334 + 0.037 * 2 * 0.00002 + 200 / 1024**3 * 0.016
     assert document["CostUsd"] == pytest.approx(by_hand, rel=1e-9)
-    assert RouterSettings.from_env(
-        {"SERVERLESS_ENDPOINT_SIZES": serverless_sizes_to_json({"*": ServerlessSize(3072, 0)})}
-    ).serverless_sizes == {"*": ServerlessSize(3072, 0)}
+    assert asked == ["dev-wine"]
+    # No serverless call, no lookup: only the serverless route asks for a size.
+    one_request(RequestCosting(PRICES, 1024, False, lookup), router_ms=3.0)
+    assert asked == ["dev-wine"]
 
 
 def test_an_on_demand_init_is_billed_with_the_first_costed_request_only() -> None:
     clock, lines = Clock(), list[str]()
-    costing = RequestCosting(PRICES, 1024, False, {})
+    costing = RequestCosting(PRICES, 1024, False, {}.get)
     metrics = RequestMetrics(load_models_config(), {}, cold_start=True, clock=clock, emit=lines.append, costing=costing)
     started = clock()
     clock.advance(412.3)  # imports, config, clients

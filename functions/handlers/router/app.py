@@ -27,7 +27,6 @@ from functions.config.models import load_models_config
 from functions.config.telemetry import ROUTER_SERVICE
 from functions.domain.breaker import BreakerRegistry
 from functions.domain.callers import CallerIdentity
-from functions.domain.cost import RequestCosting
 from functions.domain.deadline import DeadlineBudget
 from functions.domain.echo import clip, clip_message
 from functions.domain.endpoint_call import EndpointCaller, ModelBackend
@@ -40,6 +39,7 @@ from functions.domain.readiness import EndpointStatusCache, EndpointStatusPort, 
 from functions.handlers.router.binary_bodies import header_length, plain_json_body
 from functions.handlers.router.caller import caller_identity
 from functions.handlers.router.capture import CapturingShipping
+from functions.handlers.router.costing import SizesFactory, parameter_sizes, request_costing
 from functions.handlers.router.event_parts import prefers_async, request_body
 from functions.handlers.router.request_metrics import RequestMetrics, TimedInProcess, TimedModelCalls
 from functions.handlers.router.responses import (
@@ -115,6 +115,7 @@ class RouterClients:
     async_jobs: AsyncJobsFactory = aws_async_jobs
     endpoint_status: Callable[[], EndpointStatusPort] = aws_endpoint_status
     in_lambda: Callable[[Path], InLambdaPort] = in_lambda_backend
+    endpoint_sizes: SizesFactory = parameter_sizes  # each serverless endpoint's size, for the request's cost
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
@@ -164,11 +165,7 @@ def create_app(
     if in_lambda is not None and settings.provisioned_init:
         # Only under provisioned concurrency, whose init no request waits for; an on-demand cold start stays lean.
         in_lambda.warm(in_lambda_models)
-    costing = (
-        RequestCosting(settings.prices, settings.memory_mb, settings.provisioned_init, settings.serverless_sizes)
-        if settings.prices is not None
-        else None
-    )
+    costing = request_costing(settings, clients.endpoint_sizes, logger.warning)
     metrics = RequestMetrics(
         config,
         settings.latency_targets_ms,
