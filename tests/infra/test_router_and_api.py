@@ -142,6 +142,7 @@ def test_router_role_has_no_wildcard_action_and_invokes_only_its_endpoints(dev: 
         "sagemaker:InvokeEndpoint",
         "sagemaker:InvokeEndpointAsync",
         "sagemaker:DescribeEndpoint",  # the ready routes' endpoint status
+        "ssm:GetParameter",  # the serverless endpoint sizes, under the stage's prefix (tests/infra/test_cost_metric.py)
         "s3:PutObject",
         "s3:DeleteObject",
         "s3:GetObject",
