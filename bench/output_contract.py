@@ -15,44 +15,41 @@ scheduler's, json.loads alone reaching 5 ms).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from bench.router_overhead import REQUESTS, ROOT, iris_event, percentile, zero_latency_endpoint
+from bench.paired_routers import (
+    WARM_UP,
+    alternate,
+    iris_answer,
+    models_file,
+    p50_p99,
+    router,
+    row_label,
+    timed,
+    zero_latency_backend,
+)
+from bench.router_overhead import REQUESTS, percentile
 
 BUDGET_MS: Final[float] = 1.0
 LARGE_BUDGET_MS: Final[float] = 3.0
-WARM_UP: Final[int] = 50
 
 
-def contract_config(directory: Path, contract: bool) -> str:
-    document = json.loads((ROOT / "functions" / "models.json").read_text())
-    for model in document["models"]:
-        model.pop("capture", None)
-        if not contract:
-            for output in model["outputs"]:
-                output.pop("contract", None)
-    path = directory / f"models-contract-{contract}.json"
-    path.write_text(json.dumps(document))
-    return str(path)
+def contract_edit(contract: bool) -> Callable[[dict[str, Any]], None]:
+    def edit(document: dict[str, Any]) -> None:
+        for model in document["models"]:
+            model.pop("capture", None)
+            if not contract:
+                for output in model["outputs"]:
+                    output.pop("contract", None)
 
-
-def timed(action: Callable[[], object]) -> tuple[float, float]:
-    samples = []
-    for index in range(REQUESTS + WARM_UP):
-        start = time.perf_counter()
-        action()
-        if index >= WARM_UP:
-            samples.append((time.perf_counter() - start) * 1000)
-    return percentile(samples, 0.5), percentile(samples, 0.99)
+    return edit
 
 
 def per_element(answer: bytes) -> None:
@@ -72,64 +69,39 @@ def per_element(answer: bytes) -> None:
 
 
 def main() -> None:
-    from functions.adapters.onnx_model import OnnxModel
-    from functions.adapters.sagemaker import SageMakerBackend, create_sagemaker_runtime_client
     from functions.config.models import load_models_config
-    from functions.config.router_settings import RouterSettings
     from functions.domain.output_contract import check_answer
-    from functions.domain.validation import validate_infer_request
-    from functions.handlers.router.app import RouterClients, create_app
-    from local.api_gateway import LocalLambdaContext
 
     iris = load_models_config().model("iris")
     assert iris is not None
-    model = OnnxModel(iris, ROOT / "layers/models/iris/model.onnx", intra_op_threads=1)
     print(f"output check cost, in-process, zero-latency endpoint, {REQUESTS} runs each after {WARM_UP} warm-up (ms)")
     print(f"    {'request':<10} {'what':<26} {'p50':>8} {'p99':>8}")
     one_row = large = float("-inf")
     with tempfile.TemporaryDirectory() as directory, open(os.devnull, "w") as sink:
         for rows in (1, 1000):
-            label = f"{rows} row" + ("s" if rows > 1 else "")
-            event = iris_event(rows)
-            answer = json.dumps(
-                model.predict(validate_infer_request(iris, event["body"].encode())), separators=(",", ":")
-            ).encode()
-            check = timed(lambda answer=answer: check_answer(iris, answer))  # type: ignore[misc]
+            label = row_label(rows)
+            event, answer = iris_answer(rows)
+            check = p50_p99(timed(lambda _, answer=answer: check_answer(iris, answer)))  # type: ignore[misc]
             for what, (p50, p99) in (
                 ("check_answer", check),
-                ("json.loads alone", timed(lambda answer=answer: json.loads(answer))),  # type: ignore[misc]
-                ("per-element loop (ref.)", timed(lambda answer=answer: per_element(answer))),  # type: ignore[misc]
+                ("json.loads alone", p50_p99(timed(lambda _, answer=answer: json.loads(answer)))),  # type: ignore[misc]
+                ("per-element loop (ref.)", p50_p99(timed(lambda _, answer=answer: per_element(answer)))),  # type: ignore[misc]
             ):
                 print(f"    {label:<10} {what:<26} {p50:8.3f} {p99:8.3f}")
-            timer: dict[str, float] = {"inside": 0.0, "start": 0.0}
-
-            def client(timeout_ms: int, answer: bytes = answer, timer: dict[str, float] = timer) -> Any:
-                made = create_sagemaker_runtime_client(timeout_ms)
-                zero_latency_endpoint(made, answer, timer)
-                return made
-
-            backend = SageMakerBackend(client)
+            backend = zero_latency_backend(answer)
             apps = {
-                name: create_app(
-                    RouterSettings(models_config_path=contract_config(Path(directory), name == "contract")),
-                    None,
-                    RouterClients(backend, log_sink=lambda line: print(line, file=sink)),
+                name: router(
+                    models_file(Path(directory), f"contract-{name == 'contract'}", contract_edit(name == "contract")),
+                    backend,
+                    lambda line: print(line, file=sink),
                 )
                 for name in ("no contract", "contract")
             }
-            samples: dict[str, list[float]] = {name: [] for name in apps}
-            with contextlib.redirect_stdout(sink):
-                for index in range(REQUESTS + WARM_UP):
-                    for name, app in apps.items():
-                        start = time.perf_counter()
-                        result = app(event, LocalLambdaContext())
-                        elapsed = (time.perf_counter() - start) * 1000
-                        assert result["statusCode"] == 200, result
-                        if index >= WARM_UP:
-                            samples[name].append(elapsed)
+            samples = alternate(apps, event)
             for name, values in samples.items():
+                p50, p99 = p50_p99(values)
                 what = f"router, {name}"
-                print(f"    {label:<10} {what:<26} {percentile(values, 0.5):8.3f} {percentile(values, 0.99):8.3f}")
+                print(f"    {label:<10} {what:<26} {p50:8.3f} {p99:8.3f}")
             added = percentile(samples["contract"], 0.99) - percentile(samples["no contract"], 0.99)
             print(f"    {label:<10} {'router, added at p99':<26} {added:17.3f}")
             if rows == 1:

@@ -9,30 +9,34 @@ the shadow adds at most 1 ms to the router's p99.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import sys
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from bench.router_overhead import REQUESTS, ROOT, iris_event, percentile, zero_latency_endpoint
+from bench.paired_routers import (
+    WARM_UP,
+    alternate,
+    iris_answer,
+    models_file,
+    p50_p99,
+    router,
+    row_label,
+    timed,
+    zero_latency_backend,
+)
+from bench.router_overhead import REQUESTS, percentile
 
 BUDGET_MS: Final[float] = 1.0
-WARM_UP: Final[int] = 50
 
 
-def shadow_config(directory: Path) -> str:
-    document = json.loads((ROOT / "functions" / "models.json").read_text())
+def with_shadow(document: dict[str, Any]) -> None:
     document["models"][0]["versions"] = [
         {"version": "2", "route": {"sync": "serverless", "serverless_endpoint": "iris-shadow"},
          "shadow": {"sample_rate": 1.0}}
     ]  # fmt: skip
-    path = directory / "models-shadow.json"
-    path.write_text(json.dumps(document))
-    return str(path)
 
 
 def ship_p99(app: Any, event: dict[str, Any], answer: bytes) -> float:
@@ -42,76 +46,42 @@ def ship_p99(app: Any, event: dict[str, Any], answer: bytes) -> float:
     from functions.handlers.router.shadow_shipping import ShadowShipping
 
     shipping = ShadowShipping(app.config, app.clients.log_sink)
-    samples = []
-    for index in range(REQUESTS + WARM_UP):
-        call = InferCall(model="iris", body=event["body"].encode(), correlation_id=f"bench-{index}")
-        start = time.perf_counter()
+    body = event["body"].encode()
+
+    def ship(index: int) -> None:
+        call = InferCall(model="iris", body=body, correlation_id=f"bench-{index}")
         shipping.ship(call, "1", event["headers"], answer, 1.0)
-        if index >= WARM_UP:
-            samples.append((time.perf_counter() - start) * 1000)
-    return percentile(samples, 0.99)
+
+    return percentile(timed(ship), 0.99)
 
 
 def main() -> None:
-    from functions.adapters.onnx_model import OnnxModel
-    from functions.adapters.sagemaker import SageMakerBackend, create_sagemaker_runtime_client
-    from functions.config.models import load_models_config
-    from functions.config.router_settings import RouterSettings
-    from functions.domain.validation import validate_infer_request
-    from functions.handlers.router.app import RouterClients, create_app
-    from local.api_gateway import LocalLambdaContext
-
-    iris = load_models_config().model("iris")
-    assert iris is not None
-    model = OnnxModel(iris, ROOT / "layers/models/iris/model.onnx", intra_op_threads=1)
     print(f"shadow cost, in-process, zero-latency endpoint, {REQUESTS} requests each after {WARM_UP} warm-up (ms)")
     print(f"    {'request':<10} {'router':<14} {'p50':>8} {'p99':>8} {'lines':>6}")
     worst = float("-inf")
     with tempfile.TemporaryDirectory() as directory, open(os.devnull, "w") as sink:
         for rows in (1, 1000):
-            event = iris_event(rows)
-            answer = json.dumps(
-                model.predict(validate_infer_request(iris, event["body"].encode())), separators=(",", ":")
-            ).encode()
-            timer: dict[str, float] = {"inside": 0.0, "start": 0.0}
-
-            def client(timeout_ms: int, answer: bytes = answer, timer: dict[str, float] = timer) -> Any:
-                made = create_sagemaker_runtime_client(timeout_ms)
-                zero_latency_endpoint(made, answer, timer)
-                return made
-
+            event, answer = iris_answer(rows)
             lines = {"none": 0, "shadow 100%": 0}
 
-            def writer(name: str, lines: dict[str, int] = lines) -> Any:
+            def writer(name: str, lines: dict[str, int] = lines) -> Callable[[str], None]:
                 def write(line: str) -> None:
                     lines[name] += "shadow_request" in line
                     print(line, file=sink)
 
                 return write
 
-            backend = SageMakerBackend(client)
+            backend = zero_latency_backend(answer)
             apps = {
-                "none": create_app(RouterSettings(), None, RouterClients(backend, log_sink=writer("none"))),
-                "shadow 100%": create_app(
-                    RouterSettings(models_config_path=shadow_config(Path(directory))),
-                    None,
-                    RouterClients(backend, log_sink=writer("shadow 100%")),
+                "none": router(models_file(Path(directory), "plain", lambda document: None), backend, writer("none")),
+                "shadow 100%": router(
+                    models_file(Path(directory), "shadow", with_shadow), backend, writer("shadow 100%")
                 ),
             }
-            samples: dict[str, list[float]] = {name: [] for name in apps}
-            with contextlib.redirect_stdout(sink):
-                for index in range(REQUESTS + WARM_UP):
-                    for name, app in apps.items():
-                        start = time.perf_counter()
-                        result = app(event, LocalLambdaContext())
-                        elapsed = (time.perf_counter() - start) * 1000
-                        assert result["statusCode"] == 200, result
-                        if index >= WARM_UP:
-                            samples[name].append(elapsed)
+            samples = alternate(apps, event)
             for name, values in samples.items():
-                label = f"{rows} row" + ("s" if rows > 1 else "")
-                print(f"    {label:<10} {name:<14} {percentile(values, 0.5):8.3f} {percentile(values, 0.99):8.3f} "
-                      f"{lines[name]:6d}")  # fmt: skip
+                p50, p99 = p50_p99(values)
+                print(f"    {row_label(rows):<10} {name:<14} {p50:8.3f} {p99:8.3f} {lines[name]:6d}")
             added = percentile(samples["shadow 100%"], 0.99) - percentile(samples["none"], 0.99)
             ship = ship_p99(apps["shadow 100%"], event, answer)
             worst = max(worst, added, ship)
