@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
@@ -21,7 +20,7 @@ from constructs import Construct
 from functions.config.telemetry import METRICS_NAMESPACE, RESULTS_SERVICE, SWEEPER_SERVICE
 from infra.constructs.async_storage import AsyncStorage
 from infra.constructs.python_function import PythonFunction
-from infra.guardrails import acknowledge, nag_text
+from infra.constructs.stage_endpoints import grant_stage_endpoints
 
 RESULTS_HANDLER: Final[str] = "functions.handlers.results.handler.lambda_handler"
 SWEEPER_HANDLER: Final[str] = "functions.handlers.sweeper.handler.lambda_handler"
@@ -111,31 +110,12 @@ class AsyncPipeline(Construct):
             **common,  # type: ignore[arg-type]
         )
         storage.grant_settler(self.sweeper.role, query_open_jobs=True)
-        self._may_describe_stage_endpoints(endpoint_name_prefix)
+        # DescribeEndpoint: the sweeper charges the async endpoints' running instances.
+        grant_stage_endpoints(self.sweeper.role, ["sagemaker:DescribeEndpoint"], endpoint_name_prefix, who="sweeper")
         self.schedule = events.Rule(
             self,
             "SweepSchedule",
             description="Runs the async job sweeper",
             schedule=events.Schedule.rate(sweep_interval),
             targets=[targets.LambdaFunction(self.sweeper.function, retry_attempts=2)],
-        )
-
-    def _may_describe_stage_endpoints(self, endpoint_name_prefix: str) -> None:
-        """DescribeEndpoint on this stage's endpoints: the sweeper charges the async ones' running instances."""
-        stack = Stack.of(self)
-        # SageMaker ARNs hold the endpoint name in lower case, whatever case it was created with.
-        prefix = endpoint_name_prefix.lower()
-        endpoints = stack.format_arn(service="sagemaker", resource="endpoint", resource_name=f"{prefix}*")
-        self.sweeper.role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"], resources=[endpoints])
-        )
-        rendered = (
-            f"arn:{nag_text(stack.partition)}:sagemaker:{nag_text(stack.region)}:{nag_text(stack.account)}"
-            f":endpoint/{prefix}*"
-        )
-        acknowledge(
-            self.sweeper.role,
-            f"AwsSolutions-IAM5[Resource::{rendered}]",
-            "This stage's endpoints, by the stage's endpoint name prefix, read only (DescribeEndpoint): model "
-            "stacks come and go without editing the sweeper's policy.",
         )

@@ -27,7 +27,6 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.config.drift_contract import (
@@ -45,6 +44,7 @@ from functions.config.drift_contract import (
 from functions.config.model_types import ModelConfig
 from functions.config.telemetry import METRICS_NAMESPACE, MODEL_DIMENSION, SERVICE_DIMENSION
 from infra.config.types import DriftConfig
+from infra.constructs.failure_queue import failure_queue
 from infra.constructs.on_call_alarm import OnCallAlarms
 from infra.constructs.python_function import ARCHITECTURE, REPO_ROOT, RUNTIME, PythonFunction
 from infra.guardrails import acknowledge, resource_token
@@ -192,19 +192,7 @@ class DriftJob(Construct):
         self.function.function.add_layers(self.baselines)
         self._may_use_capture_bucket(self.function.role, capture_bucket, capture_key)
 
-        self.failures = sqs.Queue(
-            self,
-            "Failures",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=FAILURE_RETENTION,
-        )
-        acknowledge(
-            self.failures,
-            "AwsSolutions-SQS3",
-            "This queue is itself the on-failure destination of the drift job's scheduled runs; nothing consumes "
-            "it, so it needs no dead-letter queue of its own.",
-        )
+        self.failures = failure_queue(self, retention=FAILURE_RETENTION, invoked_by="the drift job's scheduled runs")
         # EventBridge invokes the function asynchronously: Lambda retries a failed run, then parks its event.
         self.function.function.configure_async_invoke(
             retry_attempts=RETRY_ATTEMPTS,

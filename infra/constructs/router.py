@@ -19,6 +19,7 @@ from functions.config.prices import SIZES_PREFIX_VARIABLE
 from functions.config.telemetry import LATENCY_TARGETS_VARIABLE, METRICS_NAMESPACE, ROUTER_SERVICE
 from infra.config.types import RouterPcAutoscaling
 from infra.constructs.python_function import PythonFunction, functions_code
+from infra.constructs.stage_endpoints import grant_stage_endpoints
 from infra.guardrails import acknowledge, nag_text
 
 HANDLER: Final[str] = "functions.handlers.router.handler.lambda_handler"
@@ -116,7 +117,13 @@ class Router(Construct):
             assert isinstance(cfn_function, lambda_.CfnFunction)
             cfn_function.snap_start = lambda_.CfnFunction.SnapStartProperty(apply_on="PublishedVersions")
         if invokes_endpoints:
-            self._may_invoke_stage_endpoints(endpoint_name_prefix)
+            grant_stage_endpoints(
+                self.role,
+                # DescribeEndpoint: the ready routes read each endpoint's status (adapters/endpoint_status.py).
+                ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointAsync", "sagemaker:DescribeEndpoint"],
+                endpoint_name_prefix,
+                who="router",
+            )
         size_prefix = (cost_environment or {}).get(SIZES_PREFIX_VARIABLE)
         if size_prefix is not None:
             self._may_read_endpoint_sizes(size_prefix)
@@ -146,29 +153,6 @@ class Router(Construct):
                 min_capacity=action.min_capacity,
                 max_capacity=action.max_capacity,
             )
-
-    def _may_invoke_stage_endpoints(self, endpoint_name_prefix: str) -> None:
-        stack = Stack.of(self)
-        # SageMaker ARNs hold the endpoint name in lower case, whatever case it was created with.
-        prefix = endpoint_name_prefix.lower()
-        endpoints = stack.format_arn(service="sagemaker", resource="endpoint", resource_name=f"{prefix}*")
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                # DescribeEndpoint: the ready routes read each endpoint's status (adapters/endpoint_status.py).
-                actions=["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointAsync", "sagemaker:DescribeEndpoint"],
-                resources=[endpoints],
-            )
-        )
-        rendered = (
-            f"arn:{nag_text(stack.partition)}:sagemaker:{nag_text(stack.region)}:{nag_text(stack.account)}"
-            f":endpoint/{prefix}*"
-        )
-        acknowledge(
-            self.role,
-            f"AwsSolutions-IAM5[Resource::{rendered}]",
-            "This stage's endpoints, by the stage's endpoint name prefix (no other stage's prefix starts with it, "
-            "checked by the stage config): model stacks come and go without editing the router's policy.",
-        )
 
     def _may_read_endpoint_sizes(self, prefix: str) -> None:
         stack = Stack.of(self)

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_iam as iam
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_logs_destinations as log_destinations
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.config.telemetry import METRICS_NAMESPACE, SHADOW_LINE_KEY, SHADOW_SERVICE
+from infra.constructs.failure_queue import failure_queue
 from infra.constructs.python_function import PythonFunction
-from infra.guardrails import acknowledge, nag_text
+from infra.constructs.stage_endpoints import grant_stage_endpoints
 
 HANDLER: Final[str] = "functions.handlers.shadow.handler.lambda_handler"
 # How long the shadow's endpoint may take per line before it counts as an error (SHADOW_TIMEOUT_MS).
@@ -80,18 +79,8 @@ class ShadowWorker(Construct):
             log_removal_policy=log_removal_policy,
             reserved_concurrency=MAX_CONCURRENCY,
         )
-        self.failures = sqs.Queue(
-            self,
-            "Failures",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=FAILURE_RETENTION,
-        )
-        acknowledge(
-            self.failures,
-            "AwsSolutions-SQS3",
-            "This queue is itself the on-failure destination of the shadow worker's asynchronous invocations; "
-            "nothing consumes it, so it needs no dead-letter queue of its own.",
+        self.failures = failure_queue(
+            self, retention=FAILURE_RETENTION, invoked_by="the shadow worker's asynchronous invocations"
         )
         # CloudWatch Logs invokes the function asynchronously. The handler counts each line's failure and never
         # raises for it, so a function error is a timeout or a malformed event: a retry would replay (and count)
@@ -101,7 +90,7 @@ class ShadowWorker(Construct):
             max_event_age=MAX_EVENT_AGE,
             on_failure=destinations.SqsDestination(self.failures),
         )
-        self._may_invoke_stage_endpoints(endpoint_name_prefix)
+        grant_stage_endpoints(self.worker.role, ["sagemaker:InvokeEndpoint"], endpoint_name_prefix, who="shadow worker")
         # A log group takes at most two subscription filters (CloudWatch Logs quotas): this is one; the request
         # capture of the router's log group will take the other.
         self.subscription = logs.SubscriptionFilter(
@@ -110,24 +99,4 @@ class ShadowWorker(Construct):
             log_group=router_log_group,
             destination=log_destinations.LambdaDestination(self.worker.function),
             filter_pattern=FILTER_PATTERN,
-        )
-
-    def _may_invoke_stage_endpoints(self, endpoint_name_prefix: str) -> None:
-        """InvokeEndpoint on this stage's endpoints only: a shadow version's endpoint is one of them."""
-        stack = Stack.of(self)
-        # SageMaker ARNs hold the endpoint name in lower case, whatever case it was created with.
-        prefix = endpoint_name_prefix.lower()
-        endpoints = stack.format_arn(service="sagemaker", resource="endpoint", resource_name=f"{prefix}*")
-        self.worker.role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoints])
-        )
-        rendered = (
-            f"arn:{nag_text(stack.partition)}:sagemaker:{nag_text(stack.region)}:{nag_text(stack.account)}"
-            f":endpoint/{prefix}*"
-        )
-        acknowledge(
-            self.worker.role,
-            f"AwsSolutions-IAM5[Resource::{rendered}]",
-            "This stage's endpoints, by the stage's endpoint name prefix, invoke only (the shadow versions' "
-            "serverless endpoints): model stacks come and go without editing the worker's policy.",
         )
