@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from functions.adapters.endpoint_status import ENDPOINT_NOT_FOUND, create_sagemaker_client
+from functions.adapters.endpoint_status import create_sagemaker_client, describe_endpoint
 from functions.domain.async_cost import CapacityUnavailableError
 
 
@@ -26,16 +24,7 @@ class SageMakerEndpointCapacity:
         """The instances running now over the endpoint's variants (``CurrentInstanceCount``; a variant being
         created has none yet); None for an endpoint SageMaker does not know. Any other failure raises
         CapacityUnavailableError naming the error code."""
-        try:
-            response = self._client.describe_endpoint(EndpointName=endpoint)
-        except ClientError as error:
-            details = error.response.get("Error", {})
-            code = details.get("Code", "Unknown")
-            if code in ("ValidationException", "ValidationError") and ENDPOINT_NOT_FOUND.search(
-                details.get("Message") or ""
-            ):
-                return None
-            raise CapacityUnavailableError(f"DescribeEndpoint {endpoint!r} failed: {code}") from error
-        except BotoCoreError as error:
-            raise CapacityUnavailableError(f"DescribeEndpoint {endpoint!r} failed: {type(error).__name__}") from error
+        response = describe_endpoint(self._client, endpoint, CapacityUnavailableError)
+        if response is None:
+            return None
         return sum(int(variant.get("CurrentInstanceCount", 0)) for variant in response.get("ProductionVariants", []))

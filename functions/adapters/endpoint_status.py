@@ -32,6 +32,24 @@ def create_sagemaker_client() -> Any:
     return runtime_session().create_client("sagemaker", config=config)
 
 
+def describe_endpoint(client: Any, endpoint: str, unavailable: type[Exception]) -> dict[str, Any] | None:
+    """``DescribeEndpoint``'s answer, None for an endpoint SageMaker does not know; any other failure raises
+    ``unavailable`` naming the error code."""
+    try:
+        response: dict[str, Any] = client.describe_endpoint(EndpointName=endpoint)
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        code = details.get("Code", "Unknown")
+        if code in ("ValidationException", "ValidationError") and ENDPOINT_NOT_FOUND.search(
+            details.get("Message") or ""
+        ):
+            return None
+        raise unavailable(f"DescribeEndpoint {endpoint!r} failed: {code}") from error
+    except BotoCoreError as error:  # timeouts, connection errors, a malformed answer
+        raise unavailable(f"DescribeEndpoint {endpoint!r} failed: {type(error).__name__}") from error
+    return response
+
+
 class SageMakerEndpointStatus:
     """Example:
     >>> SageMakerEndpointStatus().status("dev-iris")
@@ -44,16 +62,7 @@ class SageMakerEndpointStatus:
     def status(self, endpoint: str) -> str:
         """The endpoint's EndpointStatus, :data:`MISSING` for an endpoint SageMaker does not know; raises
         StatusUnavailableError naming the error code for anything else."""
-        try:
-            response = self._client.describe_endpoint(EndpointName=endpoint)
-        except ClientError as error:
-            details = error.response.get("Error", {})
-            code = details.get("Code", "Unknown")
-            if code in ("ValidationException", "ValidationError") and ENDPOINT_NOT_FOUND.search(
-                details.get("Message") or ""
-            ):
-                return MISSING
-            raise StatusUnavailableError(f"DescribeEndpoint {endpoint!r} failed: {code}") from error
-        except BotoCoreError as error:  # timeouts, connection errors, a malformed answer
-            raise StatusUnavailableError(f"DescribeEndpoint {endpoint!r} failed: {type(error).__name__}") from error
+        response = describe_endpoint(self._client, endpoint, StatusUnavailableError)
+        if response is None:
+            return MISSING
         return str(response["EndpointStatus"])
