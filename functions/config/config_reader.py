@@ -67,6 +67,18 @@ class ConfigReader:
             raise self.fail(path, f"must be a finite number, got {value!r}")
         return float(value)
 
+    def min_max(self, raw_value: Any, path: str) -> tuple[float | None, float | None]:
+        """A ``{"min": x, "max": y}`` block (either may be left out, not both; min <= max): the bounds of an
+        input's range and of an output contract's."""
+        raw = self.obj(raw_value, path, frozenset({"min", "max"}))
+        minimum = None if raw.get("min") is None else self.number(raw["min"], f"{path}.min")
+        maximum = None if raw.get("max") is None else self.number(raw["max"], f"{path}.max")
+        if minimum is None and maximum is None:
+            raise self.fail(path, "needs min, max or both")
+        if minimum is not None and maximum is not None and minimum > maximum:
+            raise self.fail(path, f"min {minimum:g} is greater than max {maximum:g}")
+        return minimum, maximum
+
 
 def read_json_file(path: Path, error: type[ConfigError] = ConfigError) -> Any:
     """A config file's JSON; ``error`` names the file, and the line and column of a syntax error."""

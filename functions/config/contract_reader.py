@@ -54,14 +54,7 @@ class ContractReader(ConfigReader):
     def _range(self, raw_value: Any, path: str) -> ValueRange | None:
         if raw_value is None:
             return None
-        raw = self.obj(raw_value, path, frozenset({"min", "max"}))
-        minimum = None if raw.get("min") is None else self.number(raw["min"], f"{path}.min")
-        maximum = None if raw.get("max") is None else self.number(raw["max"], f"{path}.max")
-        if minimum is None and maximum is None:
-            raise self.fail(path, "needs min, max or both")
-        if minimum is not None and maximum is not None and minimum > maximum:
-            raise self.fail(path, f"min {minimum:g} is greater than max {maximum:g}")
-        return ValueRange(minimum, maximum)
+        return ValueRange(*self.min_max(raw_value, path))
 
     def _sum_to_one(self, raw_value: Any, path: str, datatype: str, shape: tuple[int, ...]) -> tuple[float, int]:
         raw = self.obj(raw_value, path, frozenset({"tolerance", "axis"}))

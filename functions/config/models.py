@@ -95,13 +95,7 @@ class _Reader(VersionReader, CaptureReader, ContractReader):
             return None
         if datatype in ("BOOL", "BYTES"):
             raise self.fail(path, f"a range applies to numeric datatypes, not {datatype}")
-        raw = self.obj(raw_value, path, frozenset({"min", "max"}))
-        minimum = None if raw.get("min") is None else self.number(raw["min"], f"{path}.min")
-        maximum = None if raw.get("max") is None else self.number(raw["max"], f"{path}.max")
-        if minimum is None and maximum is None:
-            raise self.fail(path, "needs min, max or both")
-        if minimum is not None and maximum is not None and minimum > maximum:
-            raise self.fail(path, f"min {minimum} is greater than max {maximum}")
+        minimum, maximum = self.min_max(raw_value, path)
         bounds = INTEGER_BOUNDS.get(datatype)
         if bounds is not None and (
             (minimum is not None and minimum < bounds[0]) or (maximum is not None and maximum > bounds[1])

@@ -54,7 +54,7 @@ CASES = [
     ("bad_datatype", set_in(["models", 0, "inputs", 0, "datatype"], "FP33"), "models[0].inputs[0].datatype: 'FP33' is not one of"),
     ("bad_dim", set_in(["models", 0, "inputs", 0, "shape"], [0, 4]), "models[0].inputs[0].shape[0]: must be a positive integer or -1"),
     ("unknown_field", set_in(["models", 0, "colour"], "red"), "models[0].colour: unknown field"),
-    ("range_inverted", set_in(["models", 0, "inputs", 0, "range"], {"min": 5, "max": 1}), "models[0].inputs[0].range: min 5.0 is greater than max 1.0"),
+    ("range_inverted", set_in(["models", 0, "inputs", 0, "range"], {"min": 5, "max": 1}), "models[0].inputs[0].range: min 5 is greater than max 1"),
     ("range_empty", set_in(["models", 0, "inputs", 0, "range"], {}), "models[0].inputs[0].range: needs min, max or both"),
     ("sync_unknown", set_in(["models", 0, "route", "sync"], "ec2"), "models[0].route.sync: 'ec2' is not one of serverless, lambda"),
     ("serverless_without_endpoint", set_in(["models", 0, "route"], {"sync": "serverless"}), "models[0].route.serverless_endpoint: is required when sync is 'serverless'"),
